@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PIO and MMIO buses. Devices register [base, base+len) ranges with an ops table; an exit is
+ * routed by a binary search over the sorted, non-overlapping ranges. A VMM has a few dozen
+ * ranges at most, so a sorted array beats a tree on both code size and lookup time.
+ */
+#ifndef DEJAVM_BUS_H
+#define DEJAVM_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bus_ops {
+	/* offset is relative to the registered base; len is 1, 2, 4 or 8 (MMIO up to 8). */
+	void (*read)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len);
+	void (*write)(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len);
+};
+
+struct bus_range {
+	uint64_t base;
+	uint64_t len;
+	const struct bus_ops *ops;
+	void *opaque;
+	const char *name;
+};
+
+struct bus {
+	const char *name; /* "pio" or "mmio", for messages */
+	struct bus_range *ranges;
+	unsigned int nr, cap;
+};
+
+void bus_init(struct bus *bus, const char *name);
+void bus_free(struct bus *bus);
+
+/* Returns 0, -EINVAL for an empty or wrapping range, -EEXIST on overlap, -ENOMEM. */
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops,
+		 void *opaque, const char *name);
+
+/* The range containing addr, or NULL. */
+const struct bus_range *bus_find(const struct bus *bus, uint64_t addr);
+
+/*
+ * Routes one access. Accesses that hit no device (or straddle a range's end) read as all ones
+ * and drop writes, as on a PC; returns false for them so the caller can count and log.
+ */
+bool bus_access(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
+
+#endif

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: MIT
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+void config_init(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cpus = 1;
+	cfg->mem_size = DEFAULT_MEM_SIZE;
+	cfg->serial = SERIAL_TTY;
+	cfg->cmdline = "";
+}
+
+int parse_size(const char *s, uint64_t *bytes)
+{
+	unsigned shift = 0;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (*end)
+		return -1;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*bytes = (uint64_t)v << shift;
+	return 0;
+}
+
+/*
+ * Splits "k1=v1,k2=v2" in place. Calls fn for each pair; a bare word is passed with key NULL
+ * (so "--serial tty" and "--serial file=x" share one parser).
+ */
+static int for_each_kv(char *s, int (*fn)(void *ctx, const char *key, const char *val), void *ctx)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		int r;
+
+		if (eq) {
+			*eq = '\0';
+			r = fn(ctx, tok, eq + 1);
+		} else {
+			r = fn(ctx, NULL, tok);
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+struct kv_ctx {
+	struct vm_config *cfg;
+	FILE *err;
+	const char *flag;
+};
+
+static int bad_kv(struct kv_ctx *c, const char *key, const char *val, const char *why)
+{
+	if (key)
+		fprintf(c->err, "dejavm: %s: %s=%s: %s\n", c->flag, key, val, why);
+	else
+		fprintf(c->err, "dejavm: %s: '%s': %s\n", c->flag, val, why);
+	return -1;
+}
+
+static int cpus_kv(void *ctx, const char *key, const char *val)
+{
+	struct kv_ctx *c = ctx;
+	char *end;
+
+	if (!key || strcmp(key, "boot"))
+		return bad_kv(c, key, val, "unknown option (expected boot=N)");
+	errno = 0;
+	unsigned long n = strtoul(val, &end, 10);
+	if (errno || end == val || *end || *val == '-' || n == 0 || n > 255)
+		return bad_kv(c, key, val, "expected a vCPU count from 1 to 255");
+	if (n > MAX_CPUS)
+		return bad_kv(c, key, val, "SMP is not supported yet: only boot=1 works");
+	c->cfg->cpus = n;
+	return 0;
+}
+
+static int memory_kv(void *ctx, const char *key, const char *val)
+{
+	struct kv_ctx *c = ctx;
+	uint64_t size;
+
+	if (!key || strcmp(key, "size"))
+		return bad_kv(c, key, val, "unknown option (expected size=N[K|M|G])");
+	if (parse_size(val, &size))
+		return bad_kv(c, key, val, "not a size (examples: 64M, 1G, 524288K)");
+	if (size < MIN_MEM_SIZE || size > MAX_MEM_SIZE)
+		return bad_kv(c, key, val, "out of range (2M to 1T)");
+	if (size & 0xfff)
+		return bad_kv(c, key, val, "must be a multiple of 4K");
+	c->cfg->mem_size = size;
+	return 0;
+}
+
+static int serial_kv(void *ctx, const char *key, const char *val)
+{
+	struct kv_ctx *c = ctx;
+
+	if (key && !strcmp(key, "file")) {
+		if (!*val)
+			return bad_kv(c, key, val, "empty file name");
+		c->cfg->serial = SERIAL_FILE;
+		c->cfg->serial_path = val;
+		return 0;
+	}
+	if (!key && !strcmp(val, "tty"))
+		c->cfg->serial = SERIAL_TTY;
+	else if (!key && !strcmp(val, "null"))
+		c->cfg->serial = SERIAL_NULL;
+	else if (!key && !strcmp(val, "off"))
+		c->cfg->serial = SERIAL_OFF;
+	else
+		return bad_kv(c, key, val, "expected tty, file=PATH, null or off");
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: dejavm --kernel PATH [options]\n"
+	      "\n"
+	      "Boots a guest on KVM.\n"
+	      "\n"
+	      "  --kernel PATH          ELF with a PVH note (vmlinux, test guests) or bzImage\n"
+	      "  --initramfs PATH       initial ramdisk\n"
+	      "  --cmdline STRING       guest kernel command line\n"
+	      "  --cpus boot=N          number of vCPUs (only 1 for now)\n"
+	      "  --memory size=SIZE     guest RAM, e.g. 64M, 1G (default 64M)\n"
+	      "  --serial MODE          COM1 output: tty (default), file=PATH, null, off\n"
+	      "  --log-file PATH        VMM messages go to PATH instead of stderr\n"
+	      "  --stats[=text|json]    print exit counts and run time at exit (on stderr)\n"
+	      "  -v, --verbose          more VMM messages (repeat for debug)\n"
+	      "  --version              print the version and exit\n"
+	      "  -h, --help             print this help and exit\n"
+	      "\n"
+	      "Exit status: the guest's test-exit status, 0 after an i8042 reset, 1 on a VMM\n"
+	      "error, 2 on a bad command line, 3 when the guest crashed (see the report).\n",
+	      f);
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
+       OPT_LOG_FILE, OPT_STATS, OPT_VERSION };
+
+enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+		{ "stats", optional_argument, NULL, OPT_STATS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct kv_ctx kv = { .cfg = cfg, .err = err };
+	int opt;
+
+	config_init(cfg);
+	optind = 0; /* GNU: full re-initialisation, so tests can parse several times */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		int (*kvfn)(void *, const char *, const char *) = NULL;
+
+		switch (opt) {
+		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_INITRAMFS: cfg->initramfs = optarg; break;
+		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_CPUS: kvfn = cpus_kv; kv.flag = "--cpus"; break;
+		case OPT_MEMORY: kvfn = memory_kv; kv.flag = "--memory"; break;
+		case OPT_SERIAL:
+			/* Not split at commas: a file name may contain them. */
+			kv.flag = "--serial";
+			if (!strncmp(optarg, "file=", 5)) {
+				if (serial_kv(&kv, "file", optarg + 5))
+					return CLI_USAGE;
+			} else if (serial_kv(&kv, NULL, optarg)) {
+				return CLI_USAGE;
+			}
+			break;
+		case OPT_LOG_FILE: cfg->log_file = optarg; break;
+		case OPT_STATS:
+			if (!optarg || !strcmp(optarg, "text")) {
+				cfg->stats = STATS_TEXT;
+			} else if (!strcmp(optarg, "json")) {
+				cfg->stats = STATS_JSON;
+			} else {
+				fprintf(err, "dejavm: --stats: '%s': expected text or json\n", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		case 'v': cfg->verbosity++; break;
+		case OPT_VERSION: fprintf(out, "dejavm %s\n", DEJAVM_VERSION); return CLI_EXIT;
+		case 'h': usage(out); return CLI_EXIT;
+		case ':':
+			fprintf(err, "dejavm: %s needs a value\n", argv[optind - 1]);
+			return CLI_USAGE;
+		default:
+			if (optopt && optopt < 256)
+				fprintf(err, "dejavm: unknown option '-%c' (try --help)\n", optopt);
+			else if (optopt)
+				fprintf(err, "dejavm: %s needs a value\n", argv[optind - 1]);
+			else
+				fprintf(err, "dejavm: unknown option '%s' (try --help)\n",
+					argv[optind - 1]);
+			return CLI_USAGE;
+		}
+		if (kvfn) {
+			char *copy;
+			int r;
+
+			if (!*optarg) {
+				fprintf(err, "dejavm: %s: empty value\n", kv.flag);
+				return CLI_USAGE;
+			}
+			copy = strdup(optarg); /* strtok_r writes; argv stays intact */
+			r = copy ? for_each_kv(copy, kvfn, &kv) : -1;
+			free(copy);
+			if (r)
+				return CLI_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(err, "dejavm: unexpected argument '%s' (try --help)\n", argv[optind]);
+		return CLI_USAGE;
+	}
+	if (!cfg->kernel) {
+		fprintf(err, "dejavm: --kernel PATH is required (try --help)\n");
+		return CLI_USAGE;
+	}
+	return CLI_RUN;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* cloud-hypervisor-style command line: --kernel, --memory size=64M, --serial file=PATH, ... */
+#ifndef DEJAVM_CLI_H
+#define DEJAVM_CLI_H
+
+#include <stdio.h>
+#include "config.h"
+
+enum cli_result {
+	CLI_RUN = 0,   /* configuration complete: boot the VM */
+	CLI_EXIT = 1,  /* --help or --version printed: exit 0 */
+	CLI_USAGE = 2, /* bad command line, message printed: exit 2 */
+};
+
+/* Parses argv into cfg (initialised with defaults first); messages go to err. */
+enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err);
+
+/*
+ * "64M", "1G", "4096", "512K" (binary multiples) -> bytes. Returns 0, or -1 on junk, overflow
+ * or a missing number.
+ */
+int parse_size(const char *s, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* The VM configuration: everything the command line (and later a trace header) can set. */
+#ifndef DEJAVM_CONFIG_H
+#define DEJAVM_CONFIG_H
+
+#include <stdint.h>
+
+enum serial_mode { SERIAL_TTY, SERIAL_FILE, SERIAL_NULL, SERIAL_OFF };
+enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
+
+#define DEFAULT_MEM_SIZE (64ULL << 20)
+#define MIN_MEM_SIZE	 (2ULL << 20)
+#define MAX_MEM_SIZE	 (1ULL << 40)
+#define MAX_CPUS	 1 /* SMP lands later */
+
+struct vm_config {
+	const char *kernel;
+	const char *initramfs;
+	const char *cmdline;
+	unsigned int cpus;
+	uint64_t mem_size;
+	enum serial_mode serial;
+	const char *serial_path;
+	const char *log_file;
+	int verbosity;
+	enum stats_format stats;
+};
+
+void config_init(struct vm_config *cfg);
+
+#endif

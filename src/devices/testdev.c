@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The test device the project's guests use (docs/guest-abi.md):
+ *   PIO 0x501   write: end the VM with the byte written as dejavm's exit status
+ *   PIO 0x510   32-bit register: a read returns ~(last value written)
+ *   MMIO 0xfe000000 (4 KiB): offset 0 a 32-bit, offset 8 a 64-bit register, same semantics
+ * The registers make every read depend on the VMM having routed the previous write right.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../vm.h"
+
+#define TESTDEV_EXIT_PORT 0x501
+#define TESTDEV_REG_PORT  0x510
+#define TESTDEV_MMIO_BASE 0xfe000000ULL
+#define TESTDEV_MMIO_SIZE 0x1000
+
+struct testdev {
+	struct vm *vm;
+	uint32_t pio_reg;
+	uint32_t mmio_reg32;
+	uint64_t mmio_reg64;
+};
+
+static void exit_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct testdev *t = opaque;
+
+	(void)off;
+	(void)len;
+	vm_request_stop(t->vm, data[0], "guest test-exit with status %u", data[0]);
+}
+
+static void reg_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct testdev *t = opaque;
+	uint32_t v = ~t->pio_reg;
+
+	(void)off;
+	memset(data, 0, len);
+	memcpy(data, &v, len < 4 ? len : 4);
+}
+
+static void reg_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct testdev *t = opaque;
+
+	(void)off;
+	t->pio_reg = 0;
+	memcpy(&t->pio_reg, data, len < 4 ? len : 4);
+}
+
+static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct testdev *t = opaque;
+	uint64_t v = 0;
+
+	if (off < 4)
+		v = (uint32_t)~t->mmio_reg32 >> (off * 8);
+	else if (off >= 8 && off < 16)
+		v = ~t->mmio_reg64 >> ((off - 8) * 8);
+	memcpy(data, &v, len);
+}
+
+static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct testdev *t = opaque;
+	uint64_t v = 0;
+
+	memcpy(&v, data, len);
+	if (off == 0)
+		t->mmio_reg32 = v;
+	else if (off == 8)
+		t->mmio_reg64 = v;
+}
+
+static const struct bus_ops exit_ops = { .write = exit_write };
+static const struct bus_ops reg_ops = { .read = reg_read, .write = reg_write };
+static const struct bus_ops mmio_ops = { .read = mmio_read, .write = mmio_write };
+
+int testdev_init(struct vm *vm)
+{
+	struct testdev *t = vm_own(vm, calloc(1, sizeof(struct testdev)));
+	int r;
+
+	if (!t)
+		return -1;
+	t->vm = vm;
+	r = bus_register(&vm->pio_bus, TESTDEV_EXIT_PORT, 1, &exit_ops, t, "test-exit");
+	if (!r)
+		r = bus_register(&vm->pio_bus, TESTDEV_REG_PORT, 4, &reg_ops, t, "test-reg");
+	if (!r)
+		r = bus_register(&vm->mmio_bus, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, &mmio_ops, t,
+				 "test-mmio");
+	return r;
+}

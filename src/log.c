@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <time.h>
+
+enum log_level log_max_level = LOG_WARN;
+static FILE *log_file;
+static struct timespec log_t0;
+
+int log_open(const char *path)
+{
+	if (!path)
+		return 0;
+	FILE *f = fopen(path, "a");
+	if (!f)
+		return -errno;
+	setvbuf(f, NULL, _IOLBF, 0);
+	log_file = f;
+	return 0;
+}
+
+void log_close(void)
+{
+	if (log_file)
+		fclose(log_file);
+	log_file = NULL;
+}
+
+void log_start_clock(void)
+{
+	clock_gettime(CLOCK_MONOTONIC, &log_t0);
+}
+
+unsigned long long log_elapsed_ns(void)
+{
+	struct timespec now;
+
+	if (!log_t0.tv_sec && !log_t0.tv_nsec)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - log_t0.tv_sec) * 1000000000ULL + now.tv_nsec - log_t0.tv_nsec;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	FILE *out = log_file ? log_file : stderr;
+	unsigned long long ns = log_elapsed_ns();
+	va_list ap;
+
+	if (level > log_max_level)
+		return;
+	fprintf(out, "dejavm[+%llu.%06llus] %s: ", ns / 1000000000ULL, ns / 1000 % 1000000,
+		names[level]);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+}

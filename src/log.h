@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* VMM diagnostics: levels, optional log file, timestamps relative to VM start. */
+#ifndef DEJAVM_LOG_H
+#define DEJAVM_LOG_H
+
+#include <stdio.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+extern enum log_level log_max_level;
+
+/* Opens PATH for the log (NULL: stderr). Returns 0 or -errno. */
+int log_open(const char *path);
+void log_close(void);
+/* Marks t=0 for the "+x.xxxs" prefix (the moment the first vCPU starts). */
+void log_start_clock(void);
+/* Nanoseconds since log_start_clock(). */
+unsigned long long log_elapsed_ns(void);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...)  log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_max_level >= LOG_DEBUG)                                                    \
+			log_msg(LOG_DEBUG, __VA_ARGS__);                                           \
+	} while (0)
+
+#endif

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+#include "stats.h"
+
+#include <inttypes.h>
+#include <linux/kvm.h>
+
+const char *exit_reason_name(unsigned int reason)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_UNKNOWN] = "unknown",
+		[KVM_EXIT_EXCEPTION] = "exception",
+		[KVM_EXIT_IO] = "io",
+		[KVM_EXIT_HYPERCALL] = "hypercall",
+		[KVM_EXIT_DEBUG] = "debug",
+		[KVM_EXIT_HLT] = "hlt",
+		[KVM_EXIT_MMIO] = "mmio",
+		[KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
+		[KVM_EXIT_SHUTDOWN] = "shutdown",
+		[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
+		[KVM_EXIT_INTR] = "intr",
+		[KVM_EXIT_SET_TPR] = "set_tpr",
+		[KVM_EXIT_TPR_ACCESS] = "tpr_access",
+		[KVM_EXIT_NMI] = "nmi",
+		[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
+		[KVM_EXIT_OSI] = "osi",
+		[KVM_EXIT_WATCHDOG] = "watchdog",
+		[KVM_EXIT_EPR] = "epr",
+		[KVM_EXIT_SYSTEM_EVENT] = "system_event",
+		[KVM_EXIT_IOAPIC_EOI] = "ioapic_eoi",
+		[KVM_EXIT_HYPERV] = "hyperv",
+		[KVM_EXIT_X86_RDMSR] = "x86_rdmsr",
+		[KVM_EXIT_X86_WRMSR] = "x86_wrmsr",
+		[KVM_EXIT_DIRTY_RING_FULL] = "dirty_ring_full",
+		[KVM_EXIT_X86_BUS_LOCK] = "x86_bus_lock",
+	};
+	if (reason < sizeof(names) / sizeof(names[0]) && names[reason])
+		return names[reason];
+	return "other";
+}
+
+void stats_print_text(const struct exit_stats *s, FILE *f)
+{
+	uint64_t total = 0;
+
+	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
+		total += s->by_reason[i];
+	fprintf(f, "dejavm stats: run time %.6f s, %" PRIu64 " exits\n", s->run_ns / 1e9, total);
+	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
+		if (s->by_reason[i])
+			fprintf(f, "  %-16s %12" PRIu64 "\n", exit_reason_name(i), s->by_reason[i]);
+	fprintf(f, "  pio: %" PRIu64 " in, %" PRIu64 " out, %" PRIu64 " unhandled\n", s->pio_in,
+		s->pio_out, s->pio_unhandled);
+	fprintf(f, "  mmio: %" PRIu64 " read, %" PRIu64 " write, %" PRIu64 " unhandled\n",
+		s->mmio_read, s->mmio_write, s->mmio_unhandled);
+}
+
+void stats_print_json(const struct exit_stats *s, FILE *f)
+{
+	uint64_t total = 0;
+	const char *sep = "";
+
+	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
+		total += s->by_reason[i];
+	fprintf(f, "{\"run_time_ns\":%" PRIu64 ",\"exits_total\":%" PRIu64 ",\"exits\":{", s->run_ns,
+		total);
+	for (unsigned int i = 0; i < STATS_MAX_REASON; i++) {
+		if (!s->by_reason[i])
+			continue;
+		fprintf(f, "%s\"%s\":%" PRIu64, sep, exit_reason_name(i), s->by_reason[i]);
+		sep = ",";
+	}
+	fprintf(f,
+		"},\"pio\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64 ",\"unhandled\":%" PRIu64 "},"
+		"\"mmio\":{\"read\":%" PRIu64 ",\"write\":%" PRIu64 ",\"unhandled\":%" PRIu64 "}}\n",
+		s->pio_in, s->pio_out, s->pio_unhandled, s->mmio_read, s->mmio_write,
+		s->mmio_unhandled);
+}

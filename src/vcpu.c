@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+#include "vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vm.h"
+
+#define SIG_KICK SIGUSR1
+
+static __thread struct vcpu *current_vcpu;
+
+/* SIG_KICK: KVM_RUN returns EINTR; immediate_exit covers a kick just before entry. */
+static void kick_handler(int sig)
+{
+	(void)sig;
+	if (current_vcpu)
+		current_vcpu->run->immediate_exit = 1;
+}
+
+static int setup_cpuid(struct vcpu *v)
+{
+	struct kvm_cpuid2 *cpuid = NULL;
+	int nent = 64, r;
+
+	for (;;) {
+		free(cpuid);
+		cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(cpuid->entries[0]));
+		if (!cpuid)
+			return -ENOMEM;
+		cpuid->nent = nent;
+		if (!ioctl(v->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid))
+			break;
+		if (errno != E2BIG || nent >= 1024) {
+			r = -errno;
+			free(cpuid);
+			return r;
+		}
+		nent *= 2;
+	}
+	for (unsigned int i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ecx |= 1u << 31; /* running under a hypervisor */
+			e->ebx = (e->ebx & 0x00ffffff) | (v->id << 24);
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = v->id;
+			break;
+		case 0x80000008:
+			/*
+			 * XSAVEERPTR: FXSAVE saves the error pointers, so Linux skips its AMD
+			 * "FXSAVE leak" workaround, which runs FNCLEX (not emulated on PVM hosts).
+			 */
+			e->ebx |= 1u << 2;
+			break;
+		}
+	}
+	r = ioctl(v->fd, KVM_SET_CPUID2, cpuid) ? -errno : 0;
+	free(cpuid);
+	return r;
+}
+
+/* Virtual-wire mode, as firmware leaves it: PIC interrupts through LINT0, NMI on LINT1. */
+static int setup_lapic(struct vcpu *v)
+{
+	struct kvm_lapic_state lapic;
+	uint32_t lvt0 = 0x700, lvt1 = 0x400; /* ExtINT, NMI; both unmasked */
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic))
+		return -errno;
+	memcpy(&lapic.regs[0x350], &lvt0, 4);
+	memcpy(&lapic.regs[0x360], &lvt1, 4);
+	return ioctl(v->fd, KVM_SET_LAPIC, &lapic) ? -errno : 0;
+}
+
+int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id)
+{
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	v->vm = vm;
+	v->id = id;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id);
+	if (v->fd < 0)
+		return -errno;
+	v->run = mmap(NULL, vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		r = -errno;
+		v->run = NULL;
+		return r;
+	}
+	r = setup_cpuid(v);
+	if (r) {
+		log_err("vCPU %u: KVM_SET_CPUID2: %s", id, strerror(-r));
+		return r;
+	}
+	r = setup_lapic(v);
+	if (r) {
+		log_err("vCPU %u: LAPIC setup: %s", id, strerror(-r));
+		return r;
+	}
+	if (ioctl(v->fd, KVM_SET_FPU, &fpu))
+		return -errno;
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->vm->vcpu_mmap_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+int vcpu_get_sregs(struct vcpu *v, struct kvm_sregs *sregs)
+{
+	return ioctl(v->fd, KVM_GET_SREGS, sregs) ? -errno : 0;
+}
+
+int vcpu_set_boot_regs(struct vcpu *v, const struct kvm_regs *regs, const struct kvm_sregs *sregs)
+{
+	if (ioctl(v->fd, KVM_SET_SREGS, sregs))
+		return -errno;
+	return ioctl(v->fd, KVM_SET_REGS, regs) ? -errno : 0;
+}
+
+static void handle_pio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct vm *vm = v->vm;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+
+	if (run->io.data_offset + bytes > (uint64_t)vm->vcpu_mmap_size) {
+		vm_request_stop(vm, EXIT_VMM_ERROR, "KVM gave a PIO exit with data outside kvm_run");
+		return;
+	}
+	/* String I/O (rep ins/outs) arrives as count back-to-back accesses. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		if (is_write)
+			vm->stats.pio_out++;
+		else
+			vm->stats.pio_in++;
+		if (!bus_access(&vm->pio_bus, run->io.port, data, run->io.size, is_write)) {
+			vm->stats.pio_unhandled++;
+			log_debug("unhandled PIO %s port 0x%x size %u", is_write ? "out" : "in",
+				  run->io.port, run->io.size);
+		}
+	}
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct vm *vm = v->vm;
+	uint32_t len = run->mmio.len;
+
+	if (len > sizeof(run->mmio.data))
+		len = sizeof(run->mmio.data);
+	if (run->mmio.is_write)
+		vm->stats.mmio_write++;
+	else
+		vm->stats.mmio_read++;
+	if (!bus_access(&vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len,
+			run->mmio.is_write)) {
+		vm->stats.mmio_unhandled++;
+		log_debug("unhandled MMIO %s 0x%llx len %u", run->mmio.is_write ? "write" : "read",
+			  (unsigned long long)run->mmio.phys_addr, len);
+	}
+}
+
+static void guest_failure(struct vcpu *v, const char *what)
+{
+	/* One report, even if several vCPUs fail at once. */
+	static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+	pthread_mutex_lock(&report_lock);
+	if (!atomic_load(&v->vm->stopping)) {
+		if (v->vm->serial)
+			serial_flush(v->vm->serial); /* the guest's last words come first */
+		report_failure(v, what, stderr);
+	}
+	pthread_mutex_unlock(&report_lock);
+	vm_request_stop(v->vm, EXIT_GUEST_CRASH, "%s", what);
+}
+
+static void handle_system_event(struct vcpu *v)
+{
+	switch (v->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_stop(v->vm, 0, "guest powered off");
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_stop(v->vm, 0, "guest reset");
+		break;
+	default:
+		guest_failure(v, "KVM_EXIT_SYSTEM_EVENT (crash)");
+		break;
+	}
+}
+
+/*
+ * The one dispatch point for VM exits: every exit of every vCPU passes here, so this is where
+ * devices are reached, statistics are kept and the recorder hooks in.
+ */
+static void vcpu_dispatch_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	unsigned int reason = run->exit_reason;
+
+	v->vm->stats.by_reason[reason < STATS_MAX_REASON ? reason : STATS_MAX_REASON - 1]++;
+	switch (reason) {
+	case KVM_EXIT_IO:
+		handle_pio(v);
+		break;
+	case KVM_EXIT_MMIO:
+		handle_mmio(v);
+		break;
+	case KVM_EXIT_INTR:
+		break; /* kicked: the run loop looks at vm->stopping */
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(v);
+		break;
+	case KVM_EXIT_HLT:
+		guest_failure(v, "KVM_EXIT_HLT (the guest halted with nothing to wake it)");
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		guest_failure(v, "KVM_EXIT_SHUTDOWN (triple fault)");
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		guest_failure(v, "KVM_EXIT_FAIL_ENTRY (KVM could not enter the guest)");
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		guest_failure(v, "KVM_EXIT_INTERNAL_ERROR");
+		break;
+	default:
+		guest_failure(v, "unhandled exit");
+		break;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+	sigset_t set;
+	uint64_t one = 1;
+
+	current_vcpu = v;
+	sigemptyset(&set);
+	sigaddset(&set, SIG_KICK);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!atomic_load_explicit(&vm->stopping, memory_order_relaxed)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->run->exit_reason = KVM_EXIT_INTR;
+				v->run->immediate_exit = 0; /* a kick only matters when stopping */
+			} else {
+				vm_request_stop(vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN failed: %s",
+						v->id, strerror(errno));
+				break;
+			}
+		}
+		vcpu_dispatch_exit(v);
+	}
+	if (write(vm->done_fd, &one, sizeof(one)) < 0)
+		log_warn("vCPU %u: cannot signal its end: %s", v->id, strerror(errno));
+	return NULL;
+}
+
+static void install_kick_handler(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_KICK, &sa, NULL);
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int r;
+
+	pthread_once(&once, install_kick_handler);
+	r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	if (r)
+		return -r;
+	v->started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (!v->started || pthread_equal(v->thread, pthread_self()))
+		return;
+	pthread_kill(v->thread, SIG_KICK);
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* vCPUs: creation, CPUID/LAPIC setup, and the KVM_RUN loop with the one exit dispatch point. */
+#ifndef DEJAVM_VCPU_H
+#define DEJAVM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id);
+void vcpu_destroy(struct vcpu *v);
+int vcpu_set_boot_regs(struct vcpu *v, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
+int vcpu_get_sregs(struct vcpu *v, struct kvm_sregs *sregs);
+int vcpu_start(struct vcpu *v);
+/* Makes a vCPU leave KVM_RUN (and not re-enter it) as soon as possible. */
+void vcpu_kick(struct vcpu *v);
+
+/* report.c: the one-paragraph report of a failure exit (registers, RIP, instruction bytes). */
+void report_failure(struct vcpu *v, const char *what, FILE *f);
+
+#endif

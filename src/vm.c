@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: MIT
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "loader.h"
+#include "log.h"
+#include "vcpu.h"
+
+#define KVM_TSS_ADDR	     0xfffbd000ULL
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+static int kvm_check_caps(struct vm *vm)
+{
+	static const struct {
+		int cap;
+		const char *name;
+	} needed[] = {
+		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	};
+	int version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+
+	if (version != KVM_API_VERSION) {
+		log_err("/dev/kvm: API version %d, dejavm needs %d", version, KVM_API_VERSION);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, needed[i].cap) <= 0) {
+			log_err("/dev/kvm: %s is missing", needed[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int setup_memory(struct vm *vm)
+{
+	int r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size);
+
+	if (r) {
+		log_err("cannot map %llu MiB of guest RAM: %s",
+			(unsigned long long)(vm->cfg->mem_size >> 20), strerror(-r));
+		return -1;
+	}
+	for (unsigned int i = 0; i < vm->mem.nr; i++) {
+		struct kvm_userspace_memory_region region = {
+			.slot = i,
+			.guest_phys_addr = vm->mem.regions[i].gpa,
+			.memory_size = vm->mem.regions[i].size,
+			.userspace_addr = (uintptr_t)vm->mem.regions[i].hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region)) {
+			log_err("KVM_SET_USER_MEMORY_REGION slot %u: %s", i, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int setup_irqchip(struct vm *vm)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	/* Only meaningful on VMX; other backends may refuse, which is harmless. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR))
+		log_debug("KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
+	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity))
+		log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s (ignored)", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0)) {
+		log_err("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return -1;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit)) {
+		log_err("KVM_CREATE_PIT2: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int setup_devices(struct vm *vm)
+{
+	static const struct {
+		const char *name;
+		int (*init)(struct vm *vm);
+	} devices[] = {
+		{ "serial", serial_init },     { "i8042", i8042_init },
+		{ "cmos", cmos_init },	       { "debug-port", debugport_init },
+		{ "test device", testdev_init },
+	};
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		int r = devices[i].init(vm);
+
+		if (r) {
+			log_err("%s: cannot set up: %s", devices[i].name,
+				r < 0 ? strerror(-r) : "failed");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->kvm_fd = vm->vm_fd = vm->done_fd = -1;
+	bus_init(&vm->pio_bus, "pio");
+	bus_init(&vm->mmio_bus, "mmio");
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		log_err("cannot open /dev/kvm: %s%s", strerror(errno),
+			errno == EACCES ? " (add yourself to the kvm group, or run as root)" : "");
+		return -1;
+	}
+	if (kvm_check_caps(vm))
+		return -1;
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size < (int)sizeof(struct kvm_run)) {
+		log_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -1;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		log_err("KVM_CREATE_VM: %s", strerror(errno));
+		return -1;
+	}
+	vm->done_fd = eventfd(0, EFD_CLOEXEC);
+	if (vm->done_fd < 0) {
+		log_err("eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if (setup_memory(vm) || setup_irqchip(vm) || setup_devices(vm))
+		return -1;
+
+	vm->nr_vcpus = cfg->cpus;
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -1;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		int r = vcpu_create(vm, &vm->vcpus[i], i);
+
+		if (r) {
+			log_err("cannot create vCPU %u: %s", i, strerror(-r));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int vm_load(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct boot_image img;
+	struct boot_args args = { .cmdline = cfg->cmdline };
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	char err[512];
+	uint8_t *buf;
+	size_t size;
+	int r;
+
+	if (read_whole_file(cfg->kernel, &buf, &size, err, sizeof(err)))
+		goto fail;
+	r = load_kernel(&vm->mem, cfg->kernel, buf, size, &img, err, sizeof(err));
+	free(buf);
+	if (r)
+		goto fail;
+	log_debug("kernel: %s, [0x%llx, 0x%llx), entry 0x%llx",
+		  img.kind == BOOT_PVH ? "PVH ELF" : "bzImage", (unsigned long long)img.load_start,
+		  (unsigned long long)img.load_end, (unsigned long long)img.entry);
+	if (cfg->initramfs) {
+		if (read_whole_file(cfg->initramfs, &buf, &size, err, sizeof(err)))
+			goto fail;
+		r = load_initramfs(&vm->mem, cfg->initramfs, buf, size, &img, &args.initrd_addr,
+				   err, sizeof(err));
+		free(buf);
+		if (r)
+			goto fail;
+		args.initrd_size = size;
+		log_debug("initramfs: %zu bytes at 0x%llx", size,
+			  (unsigned long long)args.initrd_addr);
+	}
+	if (vcpu_get_sregs(&vm->vcpus[0], &sregs)) {
+		log_err("KVM_GET_SREGS: %s", strerror(errno));
+		return -1;
+	}
+	if (boot_setup(&vm->mem, &img, &args, &regs, &sregs, err, sizeof(err)))
+		goto fail;
+	r = vcpu_set_boot_regs(&vm->vcpus[0], &regs, &sregs);
+	if (r) {
+		log_err("cannot set the boot registers: %s", strerror(-r));
+		return -1;
+	}
+	return 0;
+fail:
+	log_err("%s", err);
+	return -1;
+}
+
+void *vm_own(struct vm *vm, void *ptr)
+{
+	if (!ptr)
+		return NULL;
+	if (vm->nr_owned == sizeof(vm->owned) / sizeof(vm->owned[0])) {
+		free(ptr);
+		return NULL;
+	}
+	vm->owned[vm->nr_owned++] = ptr;
+	return ptr;
+}
+
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+	bool expected = false;
+
+	if (atomic_compare_exchange_strong(&vm->stopping, &expected, true)) {
+		va_list ap;
+
+		vm->exit_status = status;
+		va_start(ap, fmt);
+		vsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
+		va_end(ap);
+	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}
+
+void vm_set_irq(struct vm *vm, unsigned int irq, bool level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l))
+		log_warn("KVM_IRQ_LINE %u: %s", irq, strerror(errno));
+}
+
+static struct termios saved_termios;
+static bool termios_saved;
+
+static void restore_terminal(void)
+{
+	if (termios_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+	termios_saved = false;
+}
+
+/* Characters go to the guest as typed; Ctrl-C still stops the VM. */
+static bool setup_terminal_input(void)
+{
+	struct termios t;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_termios))
+		return false;
+	t = saved_termios;
+	t.c_lflag &= ~(ICANON | ECHO | ECHONL | IEXTEN);
+	t.c_iflag &= ~(ICRNL | INLCR | IXON);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &t))
+		return false;
+	termios_saved = true;
+	atexit(restore_terminal);
+	return true;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+int vm_run(struct vm *vm)
+{
+	sigset_t sigs;
+	struct pollfd pfd[3];
+	bool input = vm->serial && vm->cfg->serial == SERIAL_TTY && setup_terminal_input();
+	unsigned int running = 0;
+	uint64_t t0;
+	int sfd;
+
+	/* Termination signals are read here, on the main thread; vCPU threads never see them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return EXIT_VMM_ERROR;
+	}
+
+	log_start_clock();
+	t0 = now_ns();
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		int r = vcpu_start(&vm->vcpus[i]);
+
+		if (r) {
+			vm_request_stop(vm, EXIT_VMM_ERROR, "cannot start vCPU %u: %s", i,
+					strerror(-r));
+			break;
+		}
+		running++;
+	}
+
+	pfd[0] = (struct pollfd){ .fd = vm->done_fd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = input ? STDIN_FILENO : -1, .events = POLLIN };
+	while (running) {
+		if (poll(pfd, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			vm_request_stop(vm, EXIT_VMM_ERROR, "poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			uint64_t n;
+
+			if (read(vm->done_fd, &n, sizeof(n)) == sizeof(n))
+				running = n >= running ? 0 : running - n;
+		}
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				vm_request_stop(vm, 128 + si.ssi_signo, "stopped by signal %s",
+						strsignal(si.ssi_signo));
+		}
+		if (pfd[2].revents & (POLLIN | POLLHUP)) {
+			uint8_t buf[64];
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+			if (n > 0)
+				serial_input(vm->serial, buf, n);
+			else
+				pfd[2].fd = -1; /* EOF: the guest just gets no more input */
+		}
+	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+	vm->stats.run_ns = now_ns() - t0;
+	close(sfd);
+	restore_terminal();
+	if (vm->serial)
+		serial_flush(vm->serial);
+	log_info("VM stopped: %s (exit status %d)", vm->stop_reason, vm->exit_status);
+	return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	serial_free(vm->serial);
+	vm->serial = NULL;
+	for (unsigned int i = 0; i < vm->nr_owned; i++)
+		free(vm->owned[i]);
+	vm->nr_owned = 0;
+	bus_free(&vm->pio_bus);
+	bus_free(&vm->mmio_bus);
+	guest_mem_free(&vm->mem);
+	if (vm->done_fd >= 0)
+		close(vm->done_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->done_fd = vm->vm_fd = vm->kvm_fd = -1;
+}

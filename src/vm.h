@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM: KVM handles, guest memory, the two buses and the devices on them. vcpu.c runs the
+ * vCPUs and holds the one dispatch point every exit goes through.
+ */
+#ifndef DEJAVM_VM_H
+#define DEJAVM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include "bus.h"
+#include "config.h"
+#include "memory.h"
+#include "stats.h"
+
+/* Exit statuses of the dejavm process (besides a guest's own test-exit status). */
+#define EXIT_VMM_ERROR	  1
+#define EXIT_USAGE	  2
+#define EXIT_GUEST_CRASH  3
+
+struct vcpu;
+struct serial;
+
+struct vm {
+	const struct vm_config *cfg;
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	struct guest_mem mem;
+	struct bus pio_bus;
+	struct bus mmio_bus;
+	struct vcpu *vcpus;
+	unsigned int nr_vcpus;
+	struct serial *serial;
+	void *owned[8]; /* device state freed with the VM (vm_own) */
+	unsigned int nr_owned;
+	struct exit_stats stats;
+
+	/* Set once, by whoever ends the run first (device, failure exit or signal). */
+	atomic_bool stopping;
+	int exit_status;
+	char stop_reason[128];
+	int done_fd; /* eventfd: the vCPU thread has returned */
+};
+
+int vm_create(struct vm *vm, const struct vm_config *cfg);
+/* Loads kernel/initramfs, writes boot structures, sets the boot vCPU's registers. */
+int vm_load(struct vm *vm);
+/* Starts the vCPU threads, serves stdin and signals until the VM ends; returns the status. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Ends the run with status (first caller wins) and kicks the vCPUs out of KVM_RUN. */
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Hands ptr to the VM, which frees it in vm_destroy(); returns ptr (NULL if it could not). */
+void *vm_own(struct vm *vm, void *ptr);
+/* Drives an interrupt line of the in-kernel PIC/IOAPIC. */
+void vm_set_irq(struct vm *vm, unsigned int irq, bool level);
+
+/* Device constructors (src/devices/). Each registers its ranges on the VM's buses. */
+int serial_init(struct vm *vm);
+void serial_input(struct serial *s, const uint8_t *data, size_t len);
+void serial_flush(struct serial *s);
+void serial_free(struct serial *s);
+int i8042_init(struct vm *vm);
+int cmos_init(struct vm *vm);
+int debugport_init(struct vm *vm);
+int testdev_init(struct vm *vm);
+
+#endif
