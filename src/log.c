@@ -52,8 +52,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 	if (level > log_max_level)
 		return;
-	fprintf(out, "dejavm[+%llu.%06llus] %s: ", ns / 1000000000ULL, ns / 1000 % 1000000,
-		names[level]);
+	/* Before the VM runs there is no useful time to show. */
+	if (log_t0.tv_sec || log_t0.tv_nsec)
+		fprintf(out, "dejavm[+%llu.%06llus] %s: ", ns / 1000000000ULL, ns / 1000 % 1000000,
+			names[level]);
+	else
+		fprintf(out, "dejavm: %s: ", names[level]);
 	va_start(ap, fmt);
 	vfprintf(out, fmt, ap);
 	va_end(ap);

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* Runs dejavm (or any program) as a child with a time limit and captures its output. */
+#ifndef DEJAVM_TEST_HARNESS_H
+#define DEJAVM_TEST_HARNESS_H
+
+struct run_result {
+	int status;  /* exit status; 128+N when killed by signal N; -1 when the time limit hit */
+	char *out;   /* NUL-terminated stdout */
+	char *err;   /* NUL-terminated stderr */
+	double secs; /* wall time */
+};
+
+/*
+ * argv[0] is run as is (a path). If term_after_ms > 0, SIGTERM is sent after that long.
+ * Returns 0 when the child could be run.
+ */
+int run_cmd(char *const argv[], int timeout_s, int term_after_ms, struct run_result *r);
+void run_result_free(struct run_result *r);
+
+/* getenv() that fails the test with a clear message when the variable is missing. */
+const char *test_env(const char *name);
+
+/* A fresh file name under $TMPDIR (or /tmp) for this test; caller frees. */
+char *test_tmpfile(const char *tag);
+
+/* Reads a whole text file; NULL when it cannot be read. Caller frees. */
+char *slurp(const char *path);
+
+#endif

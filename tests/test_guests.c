@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Integration: dejavm boots each test guest; serial output, exit status, the failure report and
+ * the --stats counters are checked against what the guest really did.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char guest_path[4096];
+
+static const char *guest(const char *name)
+{
+	snprintf(guest_path, sizeof(guest_path), "%s/%s.elf", test_env("DEJAVM_GUEST_DIR"), name);
+	return guest_path;
+}
+
+/* Runs dejavm with up to 12 extra arguments (NULL-terminated). */
+static void dejavm(struct run_result *r, int timeout_s, int term_after_ms, ...)
+{
+	char *argv[16] = { (char *)test_env("DEJAVM_BIN") };
+	va_list ap;
+	int n = 1;
+
+	va_start(ap, term_after_ms);
+	while (n < 15 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	ck_assert_int_eq(run_cmd(argv, timeout_s, term_after_ms, r), 0);
+}
+
+/* The number after "key": in a flat JSON text (first occurrence after "after"). */
+static uint64_t json_u64(const char *json, const char *after, const char *key)
+{
+	char pat[64];
+	const char *p = strstr(json, after);
+
+	ck_assert_msg(p, "'%s' not in stats: %s", after, json);
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(p, pat);
+	ck_assert_msg(p, "'%s' not in stats: %s", key, json);
+	return strtoull(p + strlen(pat), NULL, 10);
+}
+
+START_TEST(hello_prints_its_line)
+{
+	struct run_result r;
+
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), NULL);
+	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+	ck_assert_str_eq(r.out, "hello from dejavm test guest\n");
+	ck_assert_str_eq(r.err, "");
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_exit_status_is_passed_through)
+{
+	struct run_result r;
+
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), "--cmdline", "status=42", NULL);
+	ck_assert_int_eq(r.status, 42);
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(i8042_reset_ends_with_status_0)
+{
+	struct run_result r;
+
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), "--cmdline", "reset=1 status=9", "-v", NULL);
+	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, "i8042"));
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(pio_storm_counts_every_round_trip)
+{
+	struct run_result r;
+
+	dejavm(&r, 60, 0, "--kernel", guest("pio-storm"), "--cmdline", "n=1000", "--stats=json",
+	       NULL);
+	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "pio-storm: n=1000 checksum=0x67f9f9b60c24fd4c mismatches=0"),
+		      "output: %s", r.out);
+	/* n reads and n writes on the test register, plus the runtime's serial and port 0x80. */
+	uint64_t in = json_u64(r.err, "\"pio\"", "in"), out = json_u64(r.err, "\"pio\"", "out");
+	ck_assert_msg(in >= 1000 && in < 1200, "pio in %" PRIu64, in);
+	ck_assert_msg(out >= 1000 && out < 1200, "pio out %" PRIu64, out);
+	ck_assert_uint_eq(json_u64(r.err, "\"pio\"", "unhandled"), 0);
+	ck_assert_uint_eq(json_u64(r.err, "\"exits\"", "io"), in + out);
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(mmio_storm_counts_every_access)
+{
+	struct run_result r;
+
+	dejavm(&r, 60, 0, "--kernel", guest("mmio-storm"), "--cmdline", "n=500", "--stats=json",
+	       NULL);
+	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "mmio-storm: n=500 checksum=0x") && strstr(r.out, "mismatches=0"),
+		      "output: %s", r.out);
+	/* 500 32-bit round trips and one 64-bit one: exactly 501 reads and 501 writes. */
+	ck_assert_uint_eq(json_u64(r.err, "\"mmio\"", "read"), 501);
+	ck_assert_uint_eq(json_u64(r.err, "\"mmio\"", "write"), 501);
+	ck_assert_uint_eq(json_u64(r.err, "\"exits\"", "mmio"), 1002);
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(timer_counts_pit_interrupts)
+{
+	struct run_result r;
+
+	dejavm(&r, 60, 0, "--kernel", guest("timer"), "--cmdline", "hz=1000 ticks=50", NULL);
+	ck_assert_msg(r.status == 0, "status %d, out: %s, err: %s", r.status, r.out, r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "timer: 50 ticks at 1000 Hz"));
+	/* 50 ticks at 1 kHz cannot take less than 49 ms. */
+	ck_assert_msg(r.secs > 0.049, "50 ticks in %.3f s", r.secs);
+	run_result_free(&r);
+}
+END_TEST
+
+static void assert_report(const struct run_result *r, const char *what)
+{
+	ck_assert_msg(r->status == 3, "status %d, stderr: %s", r->status, r->err);
+	ck_assert_msg(strstr(r->err, what), "no '%s' in: %s", what, r->err);
+	ck_assert_ptr_nonnull(strstr(r->err, "RIP 0x"));
+	ck_assert_ptr_nonnull(strstr(r->err, "instruction bytes at RIP: "));
+	ck_assert_ptr_nonnull(strstr(r->err, "RFLAGS 0x"));
+	ck_assert_ptr_nonnull(strstr(r->err, "CR3 0x"));
+}
+
+START_TEST(fault_unemulated_instruction_is_reported)
+{
+	struct run_result r;
+
+	dejavm(&r, 30, 0, "--kernel", guest("fault"), "--cmdline", "kind=0", NULL);
+	ck_assert_ptr_nonnull(strstr(r.out, "fault: executing popcnt"));
+	if (strstr(r.out, "did not fault")) {
+		/* Real VT-x/AMD-V runs POPCNT natively: the guest says so and exits 3. */
+		ck_assert_int_eq(r.status, 3);
+	} else {
+		assert_report(&r, "KVM_EXIT_INTERNAL_ERROR");
+		/* POPCNT RAX,RAX is f3 48 0f b8 c0: the report shows the bytes at RIP. */
+		ck_assert_msg(strstr(r.err, "instruction bytes at RIP: f3 48 0f b8"), "%s", r.err);
+	}
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(fault_triple_fault_is_reported)
+{
+	struct run_result r;
+
+	dejavm(&r, 30, 0, "--kernel", guest("fault"), "--cmdline", "kind=1", NULL);
+	ck_assert_ptr_nonnull(strstr(r.out, "fault: executing triple fault"));
+	assert_report(&r, "KVM_EXIT_SHUTDOWN");
+	ck_assert_msg(strstr(r.err, "instruction bytes at RIP: 0f 0b"), "%s", r.err); /* ud2 */
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(serial_to_file_null_and_off)
+{
+	struct run_result r;
+	char *path = test_tmpfile("serial"), *opt, *text;
+
+	ck_assert_int_ge(asprintf(&opt, "file=%s", path), 0);
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), "--serial", opt, NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "");
+	text = slurp(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(text, "hello from dejavm test guest\n");
+	free(text);
+	run_result_free(&r);
+
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), "--serial", "null", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "");
+	run_result_free(&r);
+
+	/* No UART at all: the guest's writes go nowhere but it still runs to its exit. */
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), "--serial", "off", "--stats=json", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "");
+	ck_assert_uint_gt(json_u64(r.err, "\"pio\"", "unhandled"), 0);
+	run_result_free(&r);
+	unlink(path);
+	free(path);
+	free(opt);
+}
+END_TEST
+
+START_TEST(log_file_gets_boot_progress)
+{
+	struct run_result r;
+	char *path = test_tmpfile("log"), *text;
+
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), "-v", "--log-file", path, NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.err, "");
+	text = slurp(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "boot progress: code 0x01") &&
+			      strstr(text, "boot progress: code 0x02"),
+		      "log: %s", text);
+	free(text);
+	run_result_free(&r);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+START_TEST(stats_text_report)
+{
+	struct run_result r;
+
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), "--stats", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.err, "dejavm stats: run time "));
+	ck_assert_ptr_nonnull(strstr(r.err, "  io "));
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(sigterm_stops_a_running_guest)
+{
+	struct run_result r;
+
+	/* 10^9 round trips would take hours: only the signal can end this run. */
+	dejavm(&r, 30, 300, "--kernel", guest("pio-storm"), "--cmdline", "n=1000000000", NULL);
+	ck_assert_int_eq(r.status, 128 + 15);
+	ck_assert_msg(r.secs < 10, "took %.1f s to stop", r.secs);
+	run_result_free(&r);
+}
+END_TEST
+
+START_TEST(bad_kernel_files_are_refused)
+{
+	struct run_result r;
+	char *path = test_tmpfile("junk.elf");
+	FILE *f = fopen(path, "w");
+
+	fputs("\x7f" "ELF\x01 this is a 32-bit ELF header, cut short", f);
+	fclose(f);
+	dejavm(&r, 30, 0, "--kernel", path, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, path) && strstr(r.err, "32-bit"), "%s", r.err);
+	run_result_free(&r);
+
+	dejavm(&r, 30, 0, "--kernel", "/nonexistent/vmlinux", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "/nonexistent/vmlinux: cannot open"), "%s", r.err);
+	run_result_free(&r);
+
+	dejavm(&r, 30, 0, "--kernel", guest("hello"), "--initramfs", "/nonexistent/initrd", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "/nonexistent/initrd"), "%s", r.err);
+	run_result_free(&r);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+START_TEST(bad_command_lines_exit_2)
+{
+	static const char *const bad[][3] = {
+		{ "--memory", "size=12Q", NULL }, { "--cpus", "boot=2", NULL },
+		{ "--serial", "pty", NULL },	  { "--stats=xml", NULL, NULL },
+		{ "--bogus", NULL, NULL },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct run_result r;
+
+		dejavm(&r, 30, 0, "--kernel", guest("hello"), bad[i][0], bad[i][1], NULL);
+		ck_assert_msg(r.status == 2, "%s %s: status %d", bad[i][0], bad[i][1], r.status);
+		ck_assert_msg(strstr(r.err, "dejavm: "), "%s: no message", bad[i][0]);
+		ck_assert_str_eq(r.out, "");
+		run_result_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(version_and_help)
+{
+	struct run_result r;
+
+	dejavm(&r, 10, 0, "--version", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "dejavm "));
+	run_result_free(&r);
+	dejavm(&r, 10, 0, "--help", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "--kernel"));
+	run_result_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("guests");
+	TCase *tc = tcase_create("boot");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, hello_prints_its_line);
+	tcase_add_test(tc, test_exit_status_is_passed_through);
+	tcase_add_test(tc, i8042_reset_ends_with_status_0);
+	tcase_add_test(tc, pio_storm_counts_every_round_trip);
+	tcase_add_test(tc, mmio_storm_counts_every_access);
+	tcase_add_test(tc, timer_counts_pit_interrupts);
+	tcase_add_test(tc, fault_unemulated_instruction_is_reported);
+	tcase_add_test(tc, fault_triple_fault_is_reported);
+	tcase_add_test(tc, serial_to_file_null_and_off);
+	tcase_add_test(tc, log_file_gets_boot_progress);
+	tcase_add_test(tc, stats_text_report);
+	tcase_add_test(tc, sigterm_stops_a_running_guest);
+	tcase_add_test(tc, bad_kernel_files_are_refused);
+	tcase_add_test(tc, bad_command_lines_exit_2);
+	tcase_add_test(tc, version_and_help);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
