@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run): installs what is missing, builds the VMM
+# twice (plain, and with ASan+UBSan), builds the tiny Linux guest once per machine (cached in
+# ~/.cache/dejavm), then runs every test in both builds. Ends with "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/deps.sh
+
+echo "== tiny Linux guest (cached after the first build)" >&2
+DEJAVM_LINUX_DIR=$(tools/guest-kernel/build.sh --print-dir | tail -n 1)
+export DEJAVM_LINUX_DIR DEJAVM_REQUIRE_LINUX=1
+
+passed=0 failed=0
+run_suite() {
+	local dir=$1
+	shift
+	echo "== build $dir ($*)" >&2
+	if [ -d "$dir" ]; then
+		meson configure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	ninja -C "$dir" >/dev/null
+	echo "== test $dir" >&2
+	local rc=0
+	meson test -C "$dir" --print-errorlogs || rc=$?
+	# Count from meson's JSON log, so the closing line reflects every test that ran.
+	local counts
+	counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["result"] in ("OK", "EXPECTEDFAIL"):
+        ok += 1
+    elif r["result"] != "SKIP":
+        bad += 1
+print(ok, bad)
+PY
+)
+	passed=$((passed + ${counts% *}))
+	failed=$((failed + ${counts#* }))
+	[ "$rc" -eq 0 ] || failed=$((failed > 0 ? failed : 1))
+}
+
+run_suite build -Dtests=enabled
+# Second build: every test again under AddressSanitizer and UndefinedBehaviorSanitizer.
+run_suite build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all \
+	-Dbuildtype=debug
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
