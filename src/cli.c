@@ -221,7 +221,10 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			fprintf(err, "dejavm: %s needs a value\n", argv[optind - 1]);
 			return CLI_USAGE;
 		default:
-			if (optopt && optopt < 256)
+			if (!strncmp(argv[optind - 1], "--", 2) && strchr(argv[optind - 1], '='))
+				fprintf(err, "dejavm: %s: this option takes no value\n",
+					argv[optind - 1]);
+			else if (optopt && optopt < 256)
 				fprintf(err, "dejavm: unknown option '-%c' (try --help)\n", optopt);
 			else if (optopt)
 				fprintf(err, "dejavm: %s needs a value\n", argv[optind - 1]);

@@ -153,7 +153,11 @@ static int load_elf(struct guest_mem *gm, const char *name, const uint8_t *buf, 
 		}
 		if (ph.p_type != PT_LOAD || !ph.p_memsz)
 			continue;
-		if (ph.p_filesz > ph.p_memsz || !in_file(ph.p_offset, ph.p_filesz, size))
+		if (ph.p_filesz > ph.p_memsz)
+			return fail(err, errlen, name,
+				    "segment %u has more file bytes (%llu) than memory bytes (%llu)", i,
+				    (unsigned long long)ph.p_filesz, (unsigned long long)ph.p_memsz);
+		if (!in_file(ph.p_offset, ph.p_filesz, size))
 			return fail(err, errlen, name,
 				    "truncated: segment %u (offset %llu, %llu bytes) runs past the "
 				    "end of the file (%zu bytes)",
@@ -212,17 +216,18 @@ static uint16_t get16(const uint8_t *p)
 static int load_bzimage(struct guest_mem *gm, const char *name, const uint8_t *buf, size_t size,
 			struct boot_image *img, char *err, size_t errlen)
 {
-	uint16_t version = get16(buf + 0x206);
 	uint8_t setup_sects = buf[0x1f1] ? buf[0x1f1] : 4;
 	uint64_t setup_size = (setup_sects + 1ULL) * 512, payload, load_addr, init_size, end;
+	uint16_t version;
 	uint8_t *dst;
 
+	if (size < BZ_SETUP_HDR_END)
+		return fail(err, errlen, name, "truncated setup header (%zu bytes)", size);
+	version = get16(buf + 0x206);
 	if (version < 0x20c)
 		return fail(err, errlen, name,
 			    "boot protocol %u.%02u is too old: the 64-bit entry needs 2.12", version >> 8,
 			    version & 0xff);
-	if (size < BZ_SETUP_HDR_END)
-		return fail(err, errlen, name, "truncated setup header (%zu bytes)", size);
 	if (!(get16(buf + 0x236) & 1))
 		return fail(err, errlen, name, "no 64-bit entry point (XLF_KERNEL_64 not set)");
 	if (setup_size >= size)
@@ -230,6 +235,10 @@ static int load_bzimage(struct guest_mem *gm, const char *name, const uint8_t *b
 			    "truncated: setup code claims %llu bytes, file has %zu",
 			    (unsigned long long)setup_size, size);
 	payload = size - setup_size;
+	if (payload < get32(buf + 0x1f4) * 16ULL) /* syssize, in 16-byte units */
+		return fail(err, errlen, name,
+			    "truncated: the kernel payload has %llu bytes, the header says %llu",
+			    (unsigned long long)payload, get32(buf + 0x1f4) * 16ULL);
 	memcpy(&load_addr, buf + 0x258, 8); /* pref_address */
 	init_size = get32(buf + 0x260);
 	if (load_addr < HIGH_RAM_START || (load_addr & 0xfff))
@@ -277,6 +286,7 @@ int load_initramfs(struct guest_mem *gm, const char *name, const uint8_t *buf, s
 
 	if ((uint64_t)img->initrd_addr_max + 1 < top)
 		top = (uint64_t)img->initrd_addr_max + 1;
+	top &= ~0xfffULL; /* so rounding the start down can never reach into the kernel */
 	if (!size)
 		return fail(err, errlen, name, "empty initramfs");
 	if (aligned > top || (top - aligned) < img->load_end)
