@@ -150,6 +150,7 @@ static void usage(FILE *f)
 	      "  --serial MODE          COM1 output: tty (default), file=PATH, null, off\n"
 	      "  --log-file PATH        VMM messages go to PATH instead of stderr\n"
 	      "  --stats[=text|json]    print exit counts and run time at exit (on stderr)\n"
+	      "  --record FILE          record every exit and device access into a trace\n"
 	      "  -v, --verbose          more VMM messages (repeat for debug)\n"
 	      "  --version              print the version and exit\n"
 	      "  -h, --help             print this help and exit\n"
@@ -160,7 +161,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
-       OPT_LOG_FILE, OPT_STATS, OPT_VERSION };
+       OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -173,6 +174,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 		{ "stats", optional_argument, NULL, OPT_STATS },
+		{ "record", required_argument, NULL, OPT_RECORD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -204,6 +206,13 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			}
 			break;
 		case OPT_LOG_FILE: cfg->log_file = optarg; break;
+		case OPT_RECORD:
+			if (!*optarg) {
+				fprintf(err, "dejavm: --record: empty file name\n");
+				return CLI_USAGE;
+			}
+			cfg->record_path = optarg;
+			break;
 		case OPT_STATS:
 			if (!optarg || !strcmp(optarg, "text")) {
 				cfg->stats = STATS_TEXT;

@@ -24,6 +24,7 @@ struct vm_config {
 	const char *log_file;
 	int verbosity;
 	enum stats_format stats;
+	const char *record_path; /* --record FILE */
 };
 
 void config_init(struct vm_config *cfg);

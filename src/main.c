@@ -24,12 +24,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dejavm: --log-file %s: cannot open: %m\n", cfg.log_file);
 		return EXIT_USAGE;
 	}
-	if (vm_create(&vm, &cfg) || vm_load(&vm)) {
+	if (vm_create(&vm, &cfg) || vm_load(&vm) || (cfg.record_path && record_start(&vm))) {
 		vm_destroy(&vm);
 		log_close();
 		return EXIT_VMM_ERROR;
 	}
 	status = vm_run(&vm);
+	if (record_finish(&vm, status) && status == 0)
+		status = EXIT_VMM_ERROR; /* the trace is incomplete: say so in the status too */
 	if (cfg.stats == STATS_TEXT)
 		stats_print_text(&vm.stats, stderr);
 	else if (cfg.stats == STATS_JSON)

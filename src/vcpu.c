@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "trace.h"
 #include "vm.h"
 
 #define SIG_KICK SIGUSR1
@@ -67,7 +68,10 @@ static int setup_cpuid(struct vcpu *v)
 		}
 	}
 	r = ioctl(v->fd, KVM_SET_CPUID2, cpuid) ? -errno : 0;
-	free(cpuid);
+	if (r)
+		free(cpuid);
+	else
+		v->cpuid = cpuid;
 	return r;
 }
 
@@ -122,6 +126,8 @@ void vcpu_destroy(struct vcpu *v)
 		munmap(v->run, v->vm->vcpu_mmap_size);
 	if (v->fd >= 0)
 		close(v->fd);
+	free(v->cpuid);
+	v->cpuid = NULL;
 	v->run = NULL;
 	v->fd = -1;
 }
@@ -138,6 +144,14 @@ int vcpu_set_boot_regs(struct vcpu *v, const struct kvm_regs *regs, const struct
 	return ioctl(v->fd, KVM_SET_REGS, regs) ? -errno : 0;
 }
 
+static uint64_t le_value(const uint8_t *data, uint32_t len)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, data, len < 8 ? len : 8);
+	return v;
+}
+
 static void handle_pio(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -152,15 +166,20 @@ static void handle_pio(struct vcpu *v)
 	}
 	/* String I/O (rep ins/outs) arrives as count back-to-back accesses. */
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		bool handled = bus_access(&vm->pio_bus, run->io.port, data, run->io.size, is_write);
+
 		if (is_write)
 			vm->stats.pio_out++;
 		else
 			vm->stats.pio_in++;
-		if (!bus_access(&vm->pio_bus, run->io.port, data, run->io.size, is_write)) {
+		if (!handled) {
 			vm->stats.pio_unhandled++;
 			log_debug("unhandled PIO %s port 0x%x size %u", is_write ? "out" : "in",
 				  run->io.port, run->io.size);
 		}
+		if (vm->trace)
+			trace_pio(vm->trace, run->io.port, run->io.size, is_write,
+				  le_value(data, run->io.size), handled);
 	}
 }
 
@@ -172,16 +191,21 @@ static void handle_mmio(struct vcpu *v)
 
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
+	bool handled = bus_access(&vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len,
+				  run->mmio.is_write);
+
 	if (run->mmio.is_write)
 		vm->stats.mmio_write++;
 	else
 		vm->stats.mmio_read++;
-	if (!bus_access(&vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len,
-			run->mmio.is_write)) {
+	if (!handled) {
 		vm->stats.mmio_unhandled++;
 		log_debug("unhandled MMIO %s 0x%llx len %u", run->mmio.is_write ? "write" : "read",
 			  (unsigned long long)run->mmio.phys_addr, len);
 	}
+	if (vm->trace)
+		trace_mmio(vm->trace, run->mmio.phys_addr, len, run->mmio.is_write,
+			   le_value(run->mmio.data, len), handled);
 }
 
 static void guest_failure(struct vcpu *v, const char *what)
@@ -224,6 +248,9 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 	unsigned int reason = run->exit_reason;
 
 	v->vm->stats.by_reason[reason < STATS_MAX_REASON ? reason : STATS_MAX_REASON - 1]++;
+	/* RIP comes with the exit (KVM_SYNC_X86_REGS), so recording costs no extra ioctl. */
+	if (v->vm->trace)
+		trace_exit(v->vm->trace, reason, run->s.regs.regs.rip);
 	switch (reason) {
 	case KVM_EXIT_IO:
 		handle_pio(v);
@@ -262,6 +289,10 @@ static void *vcpu_thread(void *arg)
 	uint64_t one = 1;
 
 	current_vcpu = v;
+	if (vm->trace) {
+		trace_attach_thread(vm->trace, v->id);
+		v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);

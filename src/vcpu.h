@@ -17,6 +17,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	struct kvm_cpuid2 *cpuid; /* the table given to the guest (the trace header records it) */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id);

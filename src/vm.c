@@ -18,6 +18,8 @@
 #include "boot.h"
 #include "loader.h"
 #include "log.h"
+#include "sha256.h"
+#include "trace.h"
 #include "vcpu.h"
 
 #define KVM_TSS_ADDR	     0xfffbd000ULL
@@ -168,6 +170,23 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	return 0;
 }
 
+static void add_image(struct vm *vm, const char *role, const char *path, const uint8_t *buf,
+		      size_t size)
+{
+	struct vm_image *im = &vm->images[vm->nr_images++];
+
+	im->role = role;
+	im->path = path;
+	im->size = size;
+	if (vm->cfg->record_path) /* only a trace needs it: ~50 ms for a 12 MB vmlinux */
+		sha256(buf, size, im->sha256);
+}
+
+static void add_boot_write(struct vm *vm, uint64_t gpa, uint64_t len, const char *what)
+{
+	vm->boot_writes[vm->nr_boot_writes++] = (struct vm_boot_write){ gpa, len, what };
+}
+
 int vm_load(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -182,22 +201,26 @@ int vm_load(struct vm *vm)
 
 	if (read_whole_file(cfg->kernel, &buf, &size, err, sizeof(err)))
 		goto fail;
+	add_image(vm, "kernel", cfg->kernel, buf, size);
 	r = load_kernel(&vm->mem, cfg->kernel, buf, size, &img, err, sizeof(err));
 	free(buf);
 	if (r)
 		goto fail;
+	add_boot_write(vm, img.load_start, img.load_end - img.load_start, "kernel");
 	log_debug("kernel: %s, [0x%llx, 0x%llx), entry 0x%llx",
 		  img.kind == BOOT_PVH ? "PVH ELF" : "bzImage", (unsigned long long)img.load_start,
 		  (unsigned long long)img.load_end, (unsigned long long)img.entry);
 	if (cfg->initramfs) {
 		if (read_whole_file(cfg->initramfs, &buf, &size, err, sizeof(err)))
 			goto fail;
+		add_image(vm, "initramfs", cfg->initramfs, buf, size);
 		r = load_initramfs(&vm->mem, cfg->initramfs, buf, size, &img, &args.initrd_addr,
 				   err, sizeof(err));
 		free(buf);
 		if (r)
 			goto fail;
 		args.initrd_size = size;
+		add_boot_write(vm, args.initrd_addr, size, "initramfs");
 		log_debug("initramfs: %zu bytes at 0x%llx", size,
 			  (unsigned long long)args.initrd_addr);
 	}
@@ -207,6 +230,8 @@ int vm_load(struct vm *vm)
 	}
 	if (boot_setup(&vm->mem, &img, &args, &regs, &sregs, err, sizeof(err)))
 		goto fail;
+	add_boot_write(vm, BOOT_GDT_ADDR, BOOT_CMDLINE_ADDR + BOOT_CMDLINE_MAX - BOOT_GDT_ADDR,
+		       "boot structures");
 	r = vcpu_set_boot_regs(&vm->vcpus[0], &regs, &sregs);
 	if (r) {
 		log_err("cannot set the boot registers: %s", strerror(-r));
@@ -250,6 +275,8 @@ void vm_set_irq(struct vm *vm, unsigned int irq, bool level)
 {
 	struct kvm_irq_level l = { .irq = irq, .level = level };
 
+	if (vm->trace)
+		trace_irq(vm->trace, irq, level);
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l))
 		log_warn("KVM_IRQ_LINE %u: %s", irq, strerror(errno));
 }
@@ -313,6 +340,8 @@ int vm_run(struct vm *vm)
 	}
 
 	log_start_clock();
+	if (vm->trace)
+		trace_start_clock(vm->trace);
 	t0 = now_ns();
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		int r = vcpu_start(&vm->vcpus[i]);

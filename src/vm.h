@@ -21,6 +21,21 @@
 
 struct vcpu;
 struct serial;
+struct tracer;
+
+/* An image the guest was built from; its hash goes into the trace header. */
+struct vm_image {
+	const char *role; /* "kernel", "initramfs" */
+	const char *path;
+	uint64_t size;
+	uint8_t sha256[32];
+};
+
+/* Guest memory the VMM filled before the first instruction (recorded as mem_write). */
+struct vm_boot_write {
+	uint64_t gpa, len;
+	const char *what;
+};
 
 struct vm {
 	const struct vm_config *cfg;
@@ -36,6 +51,11 @@ struct vm {
 	void *owned[8]; /* device state freed with the VM (vm_own) */
 	unsigned int nr_owned;
 	struct exit_stats stats;
+	struct vm_image images[2];
+	unsigned int nr_images;
+	struct vm_boot_write boot_writes[4];
+	unsigned int nr_boot_writes;
+	struct tracer *trace; /* non-NULL when recording */
 
 	/* Set once, by whoever ends the run first (device, failure exit or signal). */
 	atomic_bool stopping;
@@ -58,6 +78,10 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 void *vm_own(struct vm *vm, void *ptr);
 /* Drives an interrupt line of the in-kernel PIC/IOAPIC. */
 void vm_set_irq(struct vm *vm, unsigned int irq, bool level);
+
+/* record.c: starts recording into cfg->record_path (header + boot writes) / ends it. */
+int record_start(struct vm *vm);
+int record_finish(struct vm *vm, int status);
 
 /* Device constructors (src/devices/). Each registers its ranges on the VM's buses. */
 int serial_init(struct vm *vm);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "../trace.h"
 #include "../vm.h"
 
 #define COM1_BASE 0x3f8
@@ -45,7 +46,16 @@ struct serial {
 	unsigned int rx_head, rx_len;
 	char out[4096];
 	size_t out_len;
+	uint8_t line[256]; /* what the guest sent since the last serial trace event */
+	size_t line_len;
 };
+
+static void trace_line_flush(struct serial *s)
+{
+	if (s->vm->trace && s->line_len)
+		trace_serial(s->vm->trace, COM1_BASE, s->line, s->line_len);
+	s->line_len = 0;
+}
 
 static void out_flush_locked(struct serial *s)
 {
@@ -98,7 +108,15 @@ static void transmit(struct serial *s, uint8_t c)
 {
 	if (s->mcr & UART_MCR_LOOP) {
 		rx_push(s, c);
-	} else if (s->out_fd >= 0) {
+		s->thr_ipending = true;
+		return;
+	}
+	if (s->vm->trace) {
+		s->line[s->line_len++] = c;
+		if (c == '\n' || s->line_len == sizeof(s->line))
+			trace_line_flush(s);
+	}
+	if (s->out_fd >= 0) {
 		s->out[s->out_len++] = c;
 		if (s->out_is_tty || c == '\n' || s->out_len == sizeof(s->out))
 			out_flush_locked(s);
@@ -197,6 +215,7 @@ void serial_input(struct serial *s, const uint8_t *data, size_t len)
 void serial_flush(struct serial *s)
 {
 	pthread_mutex_lock(&s->lock);
+	trace_line_flush(s);
 	if (s->out_fd >= 0)
 		out_flush_locked(s);
 	pthread_mutex_unlock(&s->lock);

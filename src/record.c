@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What a recording says about the VM: the trace header (format, build, host, configuration,
+ * images, CPUID), the boot-time memory writes, and the end event. The events in between are
+ * emitted at the exit dispatch point (vcpu.c) and by the devices.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/utsname.h>
+
+#include "log.h"
+#include "sha256.h"
+#include "trace.h"
+#include "vcpu.h"
+#include "vm.h"
+
+#define TRACE_ZSTD_LEVEL 3
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (!s) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_kv_str(msgpack_packer *pk, const char *key, const char *val)
+{
+	pack_str(pk, key);
+	pack_str(pk, val);
+}
+
+static void pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t val)
+{
+	pack_str(pk, key);
+	msgpack_pack_uint64(pk, val);
+}
+
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
+{
+	char *hex = data;
+
+	(void)size;
+	if (info->dlpi_name && info->dlpi_name[0])
+		return 0; /* only the main program */
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		const uint8_t *end = p + ph->p_memsz;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const void *)p;
+			const uint8_t *desc = p + sizeof(*nh) + ((nh->n_namesz + 3) & ~3u);
+
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    !memcmp(p + sizeof(*nh), "GNU", 4) && desc + nh->n_descsz <= end) {
+				for (unsigned int j = 0; j < nh->n_descsz && j < 32; j++)
+					snprintf(hex + 2 * j, 3, "%02x", desc[j]);
+				return 1;
+			}
+			p = desc + ((nh->n_descsz + 3) & ~3u);
+		}
+	}
+	return 0;
+}
+
+static void pack_host(msgpack_packer *pk, struct vm *vm)
+{
+	static const struct {
+		int cap;
+		const char *name;
+	} caps[] = {
+		{ KVM_CAP_IRQCHIP, "irqchip" },		{ KVM_CAP_PIT2, "pit2" },
+		{ KVM_CAP_IOEVENTFD, "ioeventfd" },	{ KVM_CAP_IRQFD, "irqfd" },
+		{ KVM_CAP_SYNC_REGS, "sync_regs" },	{ KVM_CAP_COALESCED_PIO, "coalesced_pio" },
+		{ KVM_CAP_SET_GUEST_DEBUG, "set_guest_debug" },
+		{ KVM_CAP_TSC_CONTROL, "tsc_control" }, { KVM_CAP_GET_TSC_KHZ, "get_tsc_khz" },
+		{ KVM_CAP_X86_USER_SPACE_MSR, "x86_user_space_msr" },
+	};
+	struct utsname u;
+
+	uname(&u);
+	msgpack_pack_map(pk, 4);
+	pack_kv_str(pk, "kernel", u.release);
+	pack_kv_str(pk, "machine", u.machine);
+	pack_kv_u64(pk, "kvm_api", ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0));
+	pack_str(pk, "kvm_caps");
+	msgpack_pack_map(pk, sizeof(caps) / sizeof(caps[0]));
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		int r = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, caps[i].cap);
+
+		pack_kv_u64(pk, caps[i].name, r > 0 ? r : 0);
+	}
+}
+
+static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
+{
+	static const char *const serial[] = { "tty", "file", "null", "off" };
+
+	msgpack_pack_map(pk, 7);
+	pack_kv_str(pk, "kernel", cfg->kernel);
+	pack_kv_str(pk, "initramfs", cfg->initramfs);
+	pack_kv_str(pk, "cmdline", cfg->cmdline);
+	pack_kv_u64(pk, "cpus", cfg->cpus);
+	pack_kv_u64(pk, "memory", cfg->mem_size);
+	pack_kv_str(pk, "serial", serial[cfg->serial]);
+	pack_kv_str(pk, "serial_path", cfg->serial_path);
+}
+
+static void pack_header(msgpack_packer *pk, void *ctx)
+{
+	struct vm *vm = ctx;
+	const struct kvm_cpuid2 *cpuid = vm->vcpus[0].cpuid;
+	char build_id[65] = "";
+
+	dl_iterate_phdr(find_build_id, build_id);
+	msgpack_pack_map(pk, 9);
+	pack_kv_str(pk, "format", TRACE_FORMAT_NAME);
+	pack_kv_u64(pk, "version", TRACE_FORMAT_VERSION);
+	pack_kv_str(pk, "dejavm_version", DEJAVM_VERSION);
+	pack_kv_str(pk, "build_id", build_id);
+	pack_str(pk, "host");
+	pack_host(pk, vm);
+	pack_str(pk, "config");
+	pack_config(pk, vm->cfg);
+	pack_kv_str(pk, "cmdline", vm->cfg->cmdline);
+	pack_str(pk, "images");
+	msgpack_pack_array(pk, vm->nr_images);
+	for (unsigned int i = 0; i < vm->nr_images; i++) {
+		char hex[65];
+
+		sha256_hex(vm->images[i].sha256, hex);
+		msgpack_pack_map(pk, 4);
+		pack_kv_str(pk, "role", vm->images[i].role);
+		pack_kv_str(pk, "path", vm->images[i].path);
+		pack_kv_u64(pk, "size", vm->images[i].size);
+		pack_kv_str(pk, "sha256", hex);
+	}
+	/* [function, index, flags, eax, ebx, ecx, edx] per entry, as given to KVM_SET_CPUID2 */
+	pack_str(pk, "cpuid");
+	msgpack_pack_array(pk, cpuid ? cpuid->nent : 0);
+	for (unsigned int i = 0; cpuid && i < cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		msgpack_pack_array(pk, 7);
+		msgpack_pack_uint32(pk, e->function);
+		msgpack_pack_uint32(pk, e->index);
+		msgpack_pack_uint32(pk, e->flags);
+		msgpack_pack_uint32(pk, e->eax);
+		msgpack_pack_uint32(pk, e->ebx);
+		msgpack_pack_uint32(pk, e->ecx);
+		msgpack_pack_uint32(pk, e->edx);
+	}
+}
+
+static void on_trace_error(void *ctx, const char *msg)
+{
+	struct vm *vm = ctx;
+
+	log_err("%s; stopping the VM so that no event goes unrecorded", msg);
+	vm_request_stop(vm, EXIT_VMM_ERROR, "%s", msg);
+}
+
+int record_start(struct vm *vm)
+{
+	const char *path = vm->cfg->record_path;
+
+	vm->trace = trace_open(path, TRACE_ZSTD_LEVEL, pack_header, vm, on_trace_error);
+	if (!vm->trace) {
+		log_err("--record %s: cannot create the trace: %s", path, strerror(errno));
+		return -1;
+	}
+	for (unsigned int i = 0; i < vm->nr_boot_writes; i++) {
+		const struct vm_boot_write *w = &vm->boot_writes[i];
+		const void *p = gpa_to_hva(&vm->mem, w->gpa, w->len);
+		uint8_t digest[32];
+
+		if (!p)
+			continue;
+		sha256(p, w->len, digest);
+		trace_mem_write(vm->trace, w->gpa, w->len, digest, sizeof(digest), w->what);
+	}
+	/* Before the vCPU streams start, so a single-vCPU trace is in seq order in the file. */
+	trace_flush(vm->trace);
+	return 0;
+}
+
+int record_finish(struct vm *vm, int status)
+{
+	struct trace_kv exits[STATS_MAX_REASON];
+	size_t n = 0;
+	int r;
+
+	if (!vm->trace)
+		return 0;
+	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
+		if (vm->stats.by_reason[i])
+			exits[n++] = (struct trace_kv){ exit_reason_name(i), vm->stats.by_reason[i] };
+	trace_end(vm->trace, status, vm->stop_reason, trace_events_emitted(vm->trace), 0,
+		  trace_stall_ns(vm->trace), exits, n);
+	r = trace_close(vm->trace);
+	vm->trace = NULL;
+	return r;
+}

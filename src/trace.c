@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Recorder plumbing. Producers (vCPU threads) append msgpack events to their own buffer under a
+ * per-stream mutex that only the writer ever contends for; a full buffer (1 MiB) goes to the
+ * writer thread, which compresses it into one zstd frame and writes it. At most MAX_CHUNKS
+ * buffers exist: when all are in flight a producer waits (back-pressure, counted in stall_ns)
+ * instead of dropping. The writer also flushes partial buffers every 100 ms, so a SIGKILL loses
+ * at most that much. Sequence numbers are global and dense, so a reader can merge the streams.
+ */
+#include "trace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define CHUNK_FLUSH	  (1u << 20)
+#define CHUNK_INITIAL	  (CHUNK_FLUSH + (64u << 10))
+#define MAX_CHUNKS	  16
+#define FLUSH_INTERVAL_NS 100000000L
+#define SHARED_STREAM	  (TRACE_MAX_STREAMS - 1)
+
+struct chunk {
+	struct chunk *next;
+	size_t len, cap;
+	uint64_t first_seq, nevents;
+	char *data;
+};
+
+struct stream {
+	pthread_mutex_t lock;
+	struct chunk *cur;
+	msgpack_packer pk;
+	unsigned int vcpu;
+	struct tracer *t;
+};
+
+struct frame {
+	uint64_t offset;
+	uint32_t csize, dsize;
+	uint64_t first_seq, nevents;
+};
+
+struct tracer {
+	int fd;
+	char *path;
+	int level;
+	ZSTD_CCtx *cctx;
+	void *zbuf;
+	size_t zcap;
+	_Atomic uint64_t seq;
+	struct stream streams[TRACE_MAX_STREAMS];
+
+	pthread_mutex_t qlock;
+	pthread_cond_t work, space;
+	struct chunk *q_head, *q_tail, *free;
+	unsigned int nchunks;
+	bool stopping;
+	pthread_t writer;
+
+	struct frame *frames;
+	size_t nframes, capframes;
+	uint64_t offset;
+	bool failed;
+	void (*on_error)(void *ctx, const char *msg);
+	void *ctx;
+	_Atomic uint64_t stall_ns;
+
+	uint64_t (*clock)(void *ctx);
+	void *clock_ctx;
+	struct timespec t0;
+	bool clock_started;
+};
+
+static __thread struct stream *thread_stream;
+
+static uint64_t mono_ns(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000000000ULL + now.tv_nsec - t0->tv_nsec;
+}
+
+static uint64_t event_time(struct tracer *t)
+{
+	if (t->clock)
+		return t->clock(t->clock_ctx);
+	return t->clock_started ? mono_ns(&t->t0) : 0;
+}
+
+static struct chunk *chunk_new(void)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+
+	if (c && !(c->data = malloc(CHUNK_INITIAL))) {
+		free(c);
+		return NULL;
+	}
+	if (c)
+		c->cap = CHUNK_INITIAL;
+	return c;
+}
+
+static void chunk_free(struct chunk *c)
+{
+	if (c)
+		free(c->data);
+	free(c);
+}
+
+/* msgpack-c write callback: append to the stream's current buffer, growing it for big events. */
+static int stream_write(void *data, const char *buf, size_t len)
+{
+	struct stream *s = data;
+	struct chunk *c = s->cur;
+
+	if (c->len + len > c->cap) {
+		size_t cap = (c->len + len) * 2;
+		char *p = realloc(c->data, cap);
+
+		if (!p)
+			return -1;
+		c->data = p;
+		c->cap = cap;
+	}
+	memcpy(c->data + c->len, buf, len);
+	c->len += len;
+	return 0;
+}
+
+static void report(struct tracer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void report(struct tracer *t, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int n = snprintf(msg, sizeof(msg), "trace %s: ", t->path);
+
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
+	va_end(ap);
+	t->failed = true;
+	if (t->on_error)
+		t->on_error(t->ctx, msg);
+}
+
+static int write_all(struct tracer *t, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(t->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			report(t, "cannot write at offset %llu: %s", (unsigned long long)t->offset,
+			       n < 0 ? strerror(errno) : "short write");
+			return -1;
+		}
+		p += n, len -= n, t->offset += n;
+	}
+	return 0;
+}
+
+/* Compresses one buffer into one zstd frame and appends it (writer thread, or open/close). */
+static int write_frame(struct tracer *t, const void *data, size_t len, uint64_t first_seq,
+		       uint64_t nevents)
+{
+	size_t bound = ZSTD_compressBound(len), csize;
+	struct frame *f;
+
+	if (t->failed)
+		return -1;
+	if (bound > t->zcap) {
+		void *p = realloc(t->zbuf, bound);
+
+		if (!p) {
+			report(t, "out of memory for a %zu-byte frame", bound);
+			return -1;
+		}
+		t->zbuf = p;
+		t->zcap = bound;
+	}
+	csize = ZSTD_compressCCtx(t->cctx, t->zbuf, t->zcap, data, len, t->level);
+	if (ZSTD_isError(csize)) {
+		report(t, "zstd: %s", ZSTD_getErrorName(csize));
+		return -1;
+	}
+	if (t->nframes == t->capframes) {
+		size_t cap = t->capframes ? t->capframes * 2 : 64;
+
+		f = realloc(t->frames, cap * sizeof(*f));
+		if (!f) {
+			report(t, "out of memory for the frame index");
+			return -1;
+		}
+		t->frames = f;
+		t->capframes = cap;
+	}
+	t->frames[t->nframes] = (struct frame){ t->offset, csize, len, first_seq, nevents };
+	if (write_all(t, t->zbuf, csize))
+		return -1;
+	t->nframes++;
+	return 0;
+}
+
+static void give_back(struct tracer *t, struct chunk *c)
+{
+	c->len = 0;
+	c->nevents = 0;
+	pthread_mutex_lock(&t->qlock);
+	c->next = t->free;
+	t->free = c;
+	pthread_cond_broadcast(&t->space);
+	pthread_mutex_unlock(&t->qlock);
+}
+
+/*
+ * Takes a buffer for s (whose current one is queued for writing). With wait, blocks until one
+ * is free; without, returns NULL if none is. Called with qlock held.
+ */
+static struct chunk *take_chunk_locked(struct tracer *t, bool wait)
+{
+	struct timespec a, b;
+	bool waited = false;
+
+	while (!t->free && t->nchunks >= MAX_CHUNKS) {
+		if (!wait)
+			return NULL;
+		if (!waited)
+			clock_gettime(CLOCK_MONOTONIC, &a);
+		waited = true;
+		pthread_cond_wait(&t->space, &t->qlock);
+	}
+	if (waited) {
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		atomic_fetch_add(&t->stall_ns, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL +
+							  b.tv_nsec - a.tv_nsec));
+	}
+	if (t->free) {
+		struct chunk *c = t->free;
+
+		t->free = c->next;
+		return c;
+	}
+	struct chunk *c = chunk_new();
+	if (c)
+		t->nchunks++;
+	return c;
+}
+
+/* Queues s's current buffer for the writer and gives s a fresh one. s->lock is held. */
+static bool submit(struct tracer *t, struct stream *s, bool wait)
+{
+	struct chunk *fresh;
+
+	pthread_mutex_lock(&t->qlock);
+	fresh = take_chunk_locked(t, wait);
+	if (fresh) {
+		struct chunk *full = s->cur;
+
+		full->next = NULL;
+		if (t->q_tail)
+			t->q_tail->next = full;
+		else
+			t->q_head = full;
+		t->q_tail = full;
+		pthread_cond_signal(&t->work);
+		s->cur = fresh;
+	}
+	pthread_mutex_unlock(&t->qlock);
+	return fresh != NULL;
+}
+
+static void flush_partial(struct tracer *t, bool wait)
+{
+	for (unsigned int i = 0; i < TRACE_MAX_STREAMS; i++) {
+		struct stream *s = &t->streams[i];
+
+		pthread_mutex_lock(&s->lock);
+		if (s->cur->len)
+			submit(t, s, wait);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+static void *writer_thread(void *arg)
+{
+	struct tracer *t = arg;
+
+	for (;;) {
+		struct chunk *c;
+		struct timespec deadline;
+
+		pthread_mutex_lock(&t->qlock);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += FLUSH_INTERVAL_NS;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		while (!t->q_head && !t->stopping) {
+			if (pthread_cond_timedwait(&t->work, &t->qlock, &deadline) == ETIMEDOUT)
+				break;
+		}
+		c = t->q_head;
+		if (c) {
+			t->q_head = c->next;
+			if (!t->q_head)
+				t->q_tail = NULL;
+		}
+		bool stop = !c && t->stopping;
+		pthread_mutex_unlock(&t->qlock);
+		if (stop)
+			break;
+		if (!c) {
+			flush_partial(t, false); /* the interval passed: make what we have durable */
+			continue;
+		}
+		write_frame(t, c->data, c->len, c->first_seq, c->nevents);
+		give_back(t, c);
+	}
+	return NULL;
+}
+
+struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpack_packer *, void *),
+			  void *ctx, void (*on_error)(void *ctx, const char *msg))
+{
+	struct tracer *t = calloc(1, sizeof(*t));
+	msgpack_sbuffer hdr;
+	msgpack_packer pk;
+	int err;
+
+	if (!t)
+		return NULL;
+	t->fd = -1;
+	t->level = level;
+	t->on_error = on_error;
+	t->ctx = ctx;
+	pthread_mutex_init(&t->qlock, NULL);
+	pthread_cond_init(&t->work, NULL);
+	pthread_cond_init(&t->space, NULL);
+	for (unsigned int i = 0; i < TRACE_MAX_STREAMS; i++) {
+		struct stream *s = &t->streams[i];
+
+		pthread_mutex_init(&s->lock, NULL);
+		s->t = t;
+		s->vcpu = i == SHARED_STREAM ? TRACE_VCPU_NONE : i;
+		s->cur = chunk_new();
+		if (!s->cur) {
+			errno = ENOMEM;
+			goto fail;
+		}
+		msgpack_packer_init(&s->pk, s, stream_write);
+	}
+	t->path = strdup(path);
+	t->cctx = ZSTD_createCCtx();
+	if (!t->path || !t->cctx) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (t->fd < 0)
+		goto fail;
+
+	msgpack_sbuffer_init(&hdr);
+	msgpack_packer_init(&pk, &hdr, msgpack_sbuffer_write);
+	pack_header(&pk, ctx);
+	err = write_frame(t, hdr.data, hdr.size, 0, 0);
+	msgpack_sbuffer_destroy(&hdr);
+	if (err) {
+		errno = EIO;
+		goto fail;
+	}
+	err = pthread_create(&t->writer, NULL, writer_thread, t);
+	if (err) {
+		errno = err;
+		goto fail;
+	}
+	return t;
+fail:
+	err = errno;
+	if (t->fd >= 0) {
+		close(t->fd);
+		unlink(path);
+	}
+	for (unsigned int i = 0; i < TRACE_MAX_STREAMS; i++)
+		chunk_free(t->streams[i].cur);
+	ZSTD_freeCCtx(t->cctx);
+	free(t->zbuf);
+	free(t->frames);
+	free(t->path);
+	free(t);
+	errno = err;
+	return NULL;
+}
+
+void trace_flush(struct tracer *t)
+{
+	flush_partial(t, true);
+}
+
+void trace_attach_thread(struct tracer *t, unsigned int vcpu)
+{
+	thread_stream = vcpu < SHARED_STREAM ? &t->streams[vcpu] : NULL;
+}
+
+void trace_set_clock(struct tracer *t, uint64_t (*now_ns)(void *), void *ctx)
+{
+	t->clock = now_ns;
+	t->clock_ctx = ctx;
+}
+
+void trace_start_clock(struct tracer *t)
+{
+	clock_gettime(CLOCK_MONOTONIC, &t->t0);
+	t->clock_started = true;
+}
+
+uint64_t trace_events_emitted(const struct tracer *t)
+{
+	return atomic_load(&t->seq);
+}
+
+uint64_t trace_stall_ns(const struct tracer *t)
+{
+	return atomic_load(&((struct tracer *)t)->stall_ns);
+}
+
+static struct stream *current_stream(struct tracer *t)
+{
+	struct stream *s = thread_stream;
+
+	return s && s->t == t ? s : &t->streams[SHARED_STREAM];
+}
+
+msgpack_packer *trace_event_begin(struct tracer *t, unsigned int type, unsigned int nfields)
+{
+	struct stream *s = current_stream(t);
+	uint64_t seq;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->cur->len >= CHUNK_FLUSH)
+		submit(t, s, true);
+	seq = atomic_fetch_add_explicit(&t->seq, 1, memory_order_relaxed);
+	if (!s->cur->nevents)
+		s->cur->first_seq = seq;
+	s->cur->nevents++;
+	msgpack_pack_array(&s->pk, TRACE_HEADER_FIELDS + nfields);
+	msgpack_pack_uint8(&s->pk, type);
+	msgpack_pack_uint64(&s->pk, seq);
+	msgpack_pack_uint8(&s->pk, s->vcpu);
+	msgpack_pack_uint64(&s->pk, event_time(t));
+	return &s->pk;
+}
+
+void trace_event_end(struct tracer *t)
+{
+	pthread_mutex_unlock(&current_stream(t)->lock);
+}
+
+/* The zstd seekable format's seek table, then our own index just before it. */
+static int write_index(struct tracer *t)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint32_t hdr[2], footer_n;
+	uint8_t descriptor = 0;
+	int r;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_str_with_body(&pk, "events", 6);
+	msgpack_pack_uint64(&pk, atomic_load(&t->seq));
+	msgpack_pack_str_with_body(&pk, "frames", 6);
+	msgpack_pack_array(&pk, t->nframes);
+	for (size_t i = 0; i < t->nframes; i++) {
+		msgpack_pack_array(&pk, 5);
+		msgpack_pack_uint64(&pk, t->frames[i].offset);
+		msgpack_pack_uint32(&pk, t->frames[i].csize);
+		msgpack_pack_uint32(&pk, t->frames[i].dsize);
+		msgpack_pack_uint64(&pk, t->frames[i].first_seq);
+		msgpack_pack_uint64(&pk, t->frames[i].nevents);
+	}
+	hdr[0] = TRACE_INDEX_MAGIC;
+	hdr[1] = sb.size;
+	r = write_all(t, hdr, sizeof(hdr)) || write_all(t, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	if (r)
+		return -1;
+
+	hdr[0] = TRACE_SEEK_MAGIC;
+	hdr[1] = t->nframes * 8 + 9;
+	if (write_all(t, hdr, sizeof(hdr)))
+		return -1;
+	for (size_t i = 0; i < t->nframes; i++) {
+		uint32_t e[2] = { t->frames[i].csize, t->frames[i].dsize };
+
+		if (write_all(t, e, sizeof(e)))
+			return -1;
+	}
+	footer_n = t->nframes;
+	hdr[0] = TRACE_SEEK_FOOTER;
+	return write_all(t, &footer_n, 4) || write_all(t, &descriptor, 1) ||
+	       write_all(t, &hdr[0], 4);
+}
+
+int trace_close(struct tracer *t)
+{
+	int r = 0;
+
+	if (!t)
+		return 0;
+	flush_partial(t, true);
+	pthread_mutex_lock(&t->qlock);
+	t->stopping = true;
+	pthread_cond_signal(&t->work);
+	pthread_mutex_unlock(&t->qlock);
+	pthread_join(t->writer, NULL);
+	if (t->failed || write_index(t))
+		r = -1;
+	if (fdatasync(t->fd) && !r) {
+		report(t, "cannot sync: %s", strerror(errno));
+		r = -1;
+	}
+	if (close(t->fd) && !r) {
+		report(t, "cannot close: %s", strerror(errno));
+		r = -1;
+	}
+	for (unsigned int i = 0; i < TRACE_MAX_STREAMS; i++) {
+		chunk_free(t->streams[i].cur);
+		pthread_mutex_destroy(&t->streams[i].lock);
+	}
+	while (t->free) {
+		struct chunk *c = t->free;
+
+		t->free = c->next;
+		chunk_free(c);
+	}
+	ZSTD_freeCCtx(t->cctx);
+	free(t->zbuf);
+	free(t->frames);
+	free(t->path);
+	free(t);
+	return r;
+}
