@@ -31,6 +31,8 @@ struct chunk {
 	struct chunk *next;
 	size_t len, cap;
 	uint64_t first_seq, nevents;
+	uint64_t base_seq, base_ts; /* the stream's running sums before the first event */
+	unsigned int stream;
 	char *data;
 };
 
@@ -40,12 +42,15 @@ struct stream {
 	msgpack_packer pk;
 	unsigned int vcpu;
 	struct tracer *t;
+	uint64_t prev_seq, prev_ts; /* delta bases: -1 and 0 at the start */
+	uint64_t exit_ts;	    /* ts of the exit being handled (vCPU streams) */
 };
 
 struct frame {
 	uint64_t offset;
 	uint32_t csize, dsize;
-	uint64_t first_seq, nevents;
+	unsigned int stream;
+	uint64_t base_seq, base_ts, nevents;
 };
 
 struct tracer {
@@ -172,8 +177,7 @@ static int write_all(struct tracer *t, const void *buf, size_t len)
 }
 
 /* Compresses one buffer into one zstd frame and appends it (writer thread, or open/close). */
-static int write_frame(struct tracer *t, const void *data, size_t len, uint64_t first_seq,
-		       uint64_t nevents)
+static int write_frame(struct tracer *t, const void *data, size_t len, const struct chunk *c)
 {
 	size_t bound = ZSTD_compressBound(len), csize;
 	struct frame *f;
@@ -206,7 +210,11 @@ static int write_frame(struct tracer *t, const void *data, size_t len, uint64_t 
 		t->frames = f;
 		t->capframes = cap;
 	}
-	t->frames[t->nframes] = (struct frame){ t->offset, csize, len, first_seq, nevents };
+	t->frames[t->nframes] = (struct frame){ t->offset, csize, len, 0, 0, 0, 0 };
+	if (c)
+		t->frames[t->nframes] = (struct frame){ t->offset,	   csize,	len,
+							c->stream,	   c->base_seq, c->base_ts,
+							c->nevents };
 	if (write_all(t, t->zbuf, csize))
 		return -1;
 	t->nframes++;
@@ -326,7 +334,7 @@ static void *writer_thread(void *arg)
 			flush_partial(t, false); /* the interval passed: make what we have durable */
 			continue;
 		}
-		write_frame(t, c->data, c->len, c->first_seq, c->nevents);
+		write_frame(t, c->data, c->len, c);
 		give_back(t, c);
 	}
 	return NULL;
@@ -355,6 +363,7 @@ struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpa
 		pthread_mutex_init(&s->lock, NULL);
 		s->t = t;
 		s->vcpu = i == SHARED_STREAM ? TRACE_VCPU_NONE : i;
+		s->prev_seq = UINT64_MAX;
 		s->cur = chunk_new();
 		if (!s->cur) {
 			errno = ENOMEM;
@@ -375,7 +384,7 @@ struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpa
 	msgpack_sbuffer_init(&hdr);
 	msgpack_packer_init(&pk, &hdr, msgpack_sbuffer_write);
 	pack_header(&pk, ctx);
-	err = write_frame(t, hdr.data, hdr.size, 0, 0);
+	err = write_frame(t, hdr.data, hdr.size, NULL);
 	msgpack_sbuffer_destroy(&hdr);
 	if (err) {
 		errno = EIO;
@@ -446,20 +455,34 @@ static struct stream *current_stream(struct tracer *t)
 msgpack_packer *trace_event_begin(struct tracer *t, unsigned int type, unsigned int nfields)
 {
 	struct stream *s = current_stream(t);
-	uint64_t seq;
+	struct chunk *c;
+	uint64_t seq, ts;
 
 	pthread_mutex_lock(&s->lock);
 	if (s->cur->len >= CHUNK_FLUSH)
 		submit(t, s, true);
+	c = s->cur;
 	seq = atomic_fetch_add_explicit(&t->seq, 1, memory_order_relaxed);
-	if (!s->cur->nevents)
-		s->cur->first_seq = seq;
-	s->cur->nevents++;
+	if (type == TRACE_exit || s->vcpu == TRACE_VCPU_NONE)
+		ts = s->exit_ts = event_time(t);
+	else
+		ts = s->exit_ts; /* an effect of the exit being handled */
+	if (ts < s->prev_ts)
+		ts = s->prev_ts; /* a stream's clock never runs backwards */
+	if (!c->nevents) {
+		c->first_seq = seq;
+		c->base_seq = s->prev_seq;
+		c->base_ts = s->prev_ts;
+		c->stream = s->vcpu;
+	}
+	c->nevents++;
 	msgpack_pack_array(&s->pk, TRACE_HEADER_FIELDS + nfields);
 	msgpack_pack_uint8(&s->pk, type);
-	msgpack_pack_uint64(&s->pk, seq);
+	msgpack_pack_uint64(&s->pk, seq - s->prev_seq);
 	msgpack_pack_uint8(&s->pk, s->vcpu);
-	msgpack_pack_uint64(&s->pk, event_time(t));
+	msgpack_pack_uint64(&s->pk, ts - s->prev_ts);
+	s->prev_seq = seq;
+	s->prev_ts = ts;
 	return &s->pk;
 }
 
@@ -484,13 +507,18 @@ static int write_index(struct tracer *t)
 	msgpack_pack_uint64(&pk, atomic_load(&t->seq));
 	msgpack_pack_str_with_body(&pk, "frames", 6);
 	msgpack_pack_array(&pk, t->nframes);
+	/* [offset, csize, dsize, stream, base_seq (-1 as int), base_ts, nevents]; frame 0: header */
 	for (size_t i = 0; i < t->nframes; i++) {
-		msgpack_pack_array(&pk, 5);
-		msgpack_pack_uint64(&pk, t->frames[i].offset);
-		msgpack_pack_uint32(&pk, t->frames[i].csize);
-		msgpack_pack_uint32(&pk, t->frames[i].dsize);
-		msgpack_pack_uint64(&pk, t->frames[i].first_seq);
-		msgpack_pack_uint64(&pk, t->frames[i].nevents);
+		const struct frame *f = &t->frames[i];
+
+		msgpack_pack_array(&pk, 7);
+		msgpack_pack_uint64(&pk, f->offset);
+		msgpack_pack_uint32(&pk, f->csize);
+		msgpack_pack_uint32(&pk, f->dsize);
+		msgpack_pack_uint32(&pk, f->stream);
+		msgpack_pack_int64(&pk, (int64_t)f->base_seq);
+		msgpack_pack_uint64(&pk, f->base_ts);
+		msgpack_pack_uint64(&pk, f->nevents);
 	}
 	hdr[0] = TRACE_INDEX_MAGIC;
 	hdr[1] = sb.size;

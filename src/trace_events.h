@@ -4,9 +4,15 @@
  * (replay/trace_reader.c, dejavm-trace), and docs/trace-format.md (`dejavm-trace schema`) are all
  * expansions of these lists; nothing else names an event's fields.
  *
- * On disk each event is one msgpack array: [type, seq, vcpu, ts, field1, field2, ...]
- *   type  the number below          seq  global sequence number, dense from 0
- *   vcpu  vCPU id (255: not a vCPU)  ts   nanoseconds since the VM started
+ * On disk each event is one msgpack array: [type, dseq, stream, dts, field1, field2, ...]
+ *   type    the number below
+ *   stream  the producer: a vCPU id, or 255 for other threads of the VMM
+ *   dseq    seq - (previous seq of the same stream, -1 at the start): seq is the global, dense
+ *           sequence number from 0, so a reader can merge streams back into one order
+ *   dts     ts - (previous ts of the same stream, 0 at the start), where ts is nanoseconds since
+ *           the VM started. Events a vCPU emits while handling an exit carry the exit's ts.
+ * Deltas keep traces small (zstd does not see through counters); decoding needs only a running
+ * sum per stream, and the frame index stores each frame's starting sums for seeking.
  * Compatibility: a field may be appended to an event (readers accept longer arrays and ignore
  * what they do not know); a type number is never reused; unknown types are shown as raw arrays.
  *
@@ -70,7 +76,7 @@
 
 #define TRACE_TYPE_MAX 16
 #define TRACE_VCPU_NONE 255
-#define TRACE_HEADER_FIELDS 4 /* type, seq, vcpu, ts */
+#define TRACE_HEADER_FIELDS 4 /* type, dseq, stream, dts */
 
 enum trace_field_kind { TF_UINT, TF_INT, TF_BIN, TF_STR, TF_MAP };
 
