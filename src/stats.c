@@ -48,10 +48,12 @@ void stats_print_text(const struct exit_stats *s, FILE *f)
 	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
 		if (s->by_reason[i])
 			fprintf(f, "  %-16s %12" PRIu64 "\n", exit_reason_name(i), s->by_reason[i]);
-	fprintf(f, "  pio: %" PRIu64 " in, %" PRIu64 " out, %" PRIu64 " unhandled\n", s->pio_in,
-		s->pio_out, s->pio_unhandled);
-	fprintf(f, "  mmio: %" PRIu64 " read, %" PRIu64 " write, %" PRIu64 " unhandled\n",
-		s->mmio_read, s->mmio_write, s->mmio_unhandled);
+	fprintf(f, "  pio: %" PRIu64 " in, %" PRIu64 " out (%" PRIu64 " coalesced), %" PRIu64
+		   " unhandled\n",
+		s->pio_in, s->pio_out, s->pio_coalesced, s->pio_unhandled);
+	fprintf(f, "  mmio: %" PRIu64 " read, %" PRIu64 " write (%" PRIu64 " coalesced), %" PRIu64
+		   " unhandled\n",
+		s->mmio_read, s->mmio_write, s->mmio_coalesced, s->mmio_unhandled);
 }
 
 void stats_print_json(const struct exit_stats *s, FILE *f)
@@ -70,8 +72,10 @@ void stats_print_json(const struct exit_stats *s, FILE *f)
 		sep = ",";
 	}
 	fprintf(f,
-		"},\"pio\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64 ",\"unhandled\":%" PRIu64 "},"
-		"\"mmio\":{\"read\":%" PRIu64 ",\"write\":%" PRIu64 ",\"unhandled\":%" PRIu64 "}}\n",
-		s->pio_in, s->pio_out, s->pio_unhandled, s->mmio_read, s->mmio_write,
-		s->mmio_unhandled);
+		"},\"pio\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64 ",\"coalesced\":%" PRIu64
+		",\"unhandled\":%" PRIu64 "},"
+		"\"mmio\":{\"read\":%" PRIu64 ",\"write\":%" PRIu64 ",\"coalesced\":%" PRIu64
+		",\"unhandled\":%" PRIu64 "}}\n",
+		s->pio_in, s->pio_out, s->pio_coalesced, s->pio_unhandled, s->mmio_read,
+		s->mmio_write, s->mmio_coalesced, s->mmio_unhandled);
 }

@@ -152,60 +152,94 @@ static uint64_t le_value(const uint8_t *data, uint32_t len)
 	return v;
 }
 
-static void handle_pio(struct vcpu *v)
+/* One PIO access, from an exit or from the coalesced ring. */
+static void pio_access(struct vcpu *v, uint16_t port, uint32_t size, uint8_t *data, bool is_write)
 {
-	struct kvm_run *run = v->run;
 	struct vm *vm = v->vm;
-	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
-	uint8_t *data = (uint8_t *)run + run->io.data_offset;
-	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+	bool handled = bus_access(&vm->pio_bus, port, data, size, is_write);
 
-	if (run->io.data_offset + bytes > (uint64_t)vm->vcpu_mmap_size) {
-		vm_request_stop(vm, EXIT_VMM_ERROR, "KVM gave a PIO exit with data outside kvm_run");
-		return;
+	if (is_write)
+		vm->stats.pio_out++;
+	else
+		vm->stats.pio_in++;
+	if (!handled) {
+		vm->stats.pio_unhandled++;
+		log_debug("unhandled PIO %s port 0x%x size %u", is_write ? "out" : "in", port, size);
 	}
-	/* String I/O (rep ins/outs) arrives as count back-to-back accesses. */
-	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
-		bool handled = bus_access(&vm->pio_bus, run->io.port, data, run->io.size, is_write);
-
-		if (is_write)
-			vm->stats.pio_out++;
-		else
-			vm->stats.pio_in++;
-		if (!handled) {
-			vm->stats.pio_unhandled++;
-			log_debug("unhandled PIO %s port 0x%x size %u", is_write ? "out" : "in",
-				  run->io.port, run->io.size);
-		}
-		if (vm->trace)
-			trace_pio(vm->trace, run->io.port, run->io.size, is_write,
-				  le_value(data, run->io.size), handled);
-	}
+	if (vm->trace)
+		trace_pio(vm->trace, port, size, is_write, le_value(data, size), handled);
 }
 
-static void handle_mmio(struct vcpu *v)
+/* One MMIO access, from an exit or from the coalesced ring. */
+static void mmio_access(struct vcpu *v, uint64_t addr, uint32_t len, uint8_t *data, bool is_write)
 {
-	struct kvm_run *run = v->run;
 	struct vm *vm = v->vm;
-	uint32_t len = run->mmio.len;
+	bool handled = bus_access(&vm->mmio_bus, addr, data, len, is_write);
 
-	if (len > sizeof(run->mmio.data))
-		len = sizeof(run->mmio.data);
-	bool handled = bus_access(&vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len,
-				  run->mmio.is_write);
-
-	if (run->mmio.is_write)
+	if (is_write)
 		vm->stats.mmio_write++;
 	else
 		vm->stats.mmio_read++;
 	if (!handled) {
 		vm->stats.mmio_unhandled++;
-		log_debug("unhandled MMIO %s 0x%llx len %u", run->mmio.is_write ? "write" : "read",
-			  (unsigned long long)run->mmio.phys_addr, len);
+		log_debug("unhandled MMIO %s 0x%llx len %u", is_write ? "write" : "read",
+			  (unsigned long long)addr, len);
 	}
 	if (vm->trace)
-		trace_mmio(vm->trace, run->mmio.phys_addr, len, run->mmio.is_write,
-			   le_value(run->mmio.data, len), handled);
+		trace_mmio(vm->trace, addr, len, is_write, le_value(data, len), handled);
+}
+
+static void handle_pio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+
+	if (run->io.data_offset + bytes > (uint64_t)v->vm->vcpu_mmap_size || run->io.size > 8) {
+		vm_request_stop(v->vm, EXIT_VMM_ERROR,
+				"KVM gave a PIO exit with data outside kvm_run");
+		return;
+	}
+	/* String I/O (rep ins/outs) arrives as count back-to-back accesses. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
+		pio_access(v, run->io.port, run->io.size, data, is_write);
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint32_t len = run->mmio.len;
+
+	if (len > sizeof(run->mmio.data))
+		len = sizeof(run->mmio.data);
+	mmio_access(v, run->mmio.phys_addr, len, run->mmio.data, run->mmio.is_write);
+}
+
+/*
+ * Writes KVM posted to the coalesced ring instead of exiting (vm_coalesce_writes). They happened
+ * before the current exit, so they are applied (and recorded) first, in guest order.
+ */
+static void drain_coalesced(struct vcpu *v)
+{
+	struct kvm_coalesced_mmio_ring *ring = v->vm->coalesced_ring;
+	const uint32_t max = (4096 - sizeof(*ring)) / sizeof(ring->coalesced_mmio[0]);
+
+	if (!ring)
+		return;
+	while (ring->first != __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE)) {
+		struct kvm_coalesced_mmio *e = &ring->coalesced_mmio[ring->first % max];
+		uint32_t len = e->len < sizeof(e->data) ? e->len : sizeof(e->data);
+
+		if (e->pio) {
+			v->vm->stats.pio_coalesced++;
+			pio_access(v, e->phys_addr, len, e->data, true);
+		} else {
+			v->vm->stats.mmio_coalesced++;
+			mmio_access(v, e->phys_addr, len, e->data, true);
+		}
+		__atomic_store_n(&ring->first, (ring->first + 1) % max, __ATOMIC_RELEASE);
+	}
 }
 
 static void guest_failure(struct vcpu *v, const char *what)
@@ -251,6 +285,7 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 	/* RIP comes with the exit (KVM_SYNC_X86_REGS), so recording costs no extra ioctl. */
 	if (v->vm->trace)
 		trace_exit(v->vm->trace, reason, run->s.regs.regs.rip);
+	drain_coalesced(v);
 	switch (reason) {
 	case KVM_EXIT_IO:
 		handle_pio(v);
@@ -310,6 +345,7 @@ static void *vcpu_thread(void *arg)
 		}
 		vcpu_dispatch_exit(v);
 	}
+	drain_coalesced(v); /* writes posted after the last exit still count */
 	if (write(vm->done_fd, &one, sizeof(one)) < 0)
 		log_warn("vCPU %u: cannot signal its end: %s", v->id, strerror(errno));
 	return NULL;

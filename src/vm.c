@@ -145,6 +145,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		log_err("KVM_CREATE_VM: %s", strerror(errno));
 		return -1;
 	}
+	vm->coalesced_page = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	if (vm->coalesced_page < 0 ||
+	    (vm->coalesced_page + 1) * getpagesize() > vm->vcpu_mmap_size)
+		vm->coalesced_page = 0;
 	vm->done_fd = eventfd(0, EFD_CLOEXEC);
 	if (vm->done_fd < 0) {
 		log_err("eventfd: %s", strerror(errno));
@@ -167,6 +171,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			return -1;
 		}
 	}
+	/* One ring for the whole VM, mapped through every vCPU's kvm_run area. */
+	if (vm->coalesced_page)
+		vm->coalesced_ring = (void *)((uint8_t *)vm->vcpus[0].run +
+					      vm->coalesced_page * getpagesize());
 	return 0;
 }
 
@@ -269,6 +277,16 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	}
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+}
+
+int vm_coalesce_writes(struct vm *vm, bool pio, uint64_t addr, uint32_t len)
+{
+	struct kvm_coalesced_mmio_zone zone = { .addr = addr, .size = len, .pio = pio };
+
+	if (!vm->coalesced_page || (pio && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+						  KVM_CAP_COALESCED_PIO) <= 0))
+		return -ENOTSUP;
+	return ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) ? -errno : 0;
 }
 
 void vm_set_irq(struct vm *vm, unsigned int irq, bool level)

@@ -14,6 +14,8 @@
 #include "memory.h"
 #include "stats.h"
 
+struct kvm_coalesced_mmio_ring;
+
 /* Exit statuses of the dejavm process (besides a guest's own test-exit status). */
 #define EXIT_VMM_ERROR	  1
 #define EXIT_USAGE	  2
@@ -56,6 +58,9 @@ struct vm {
 	struct vm_boot_write boot_writes[4];
 	unsigned int nr_boot_writes;
 	struct tracer *trace; /* non-NULL when recording */
+	/* KVM's coalesced MMIO/PIO ring (in the vCPU mmap), NULL if the host has none */
+	struct kvm_coalesced_mmio_ring *coalesced_ring;
+	int coalesced_page; /* its page offset in the vCPU mmap, 0: none */
 
 	/* Set once, by whoever ends the run first (device, failure exit or signal). */
 	atomic_bool stopping;
@@ -76,6 +81,13 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Hands ptr to the VM, which frees it in vm_destroy(); returns ptr (NULL if it could not). */
 void *vm_own(struct vm *vm, void *ptr);
+/*
+ * Lets KVM post guest writes to [addr, addr+len) to the coalesced ring instead of exiting: only
+ * for registers whose writes have no effect the guest could see before its next exit (the ring
+ * is drained, in order, before any exit is handled). Returns 0, or -errno (the range then just
+ * exits as usual).
+ */
+int vm_coalesce_writes(struct vm *vm, bool pio, uint64_t addr, uint32_t len);
 /* Drives an interrupt line of the in-kernel PIC/IOAPIC. */
 void vm_set_irq(struct vm *vm, unsigned int irq, bool level);
 

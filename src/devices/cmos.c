@@ -88,5 +88,9 @@ int cmos_init(struct vm *vm)
 		return -1;
 	c->nvram[RTC_REG_A] = 0x26; /* 32.768 kHz base, 1024 Hz rate */
 	c->nvram[RTC_REG_B] = RTC_B_24H;
-	return bus_register(&vm->pio_bus, CMOS_INDEX_PORT, 2, &cmos_ops, c, "cmos");
+	if (bus_register(&vm->pio_bus, CMOS_INDEX_PORT, 2, &cmos_ops, c, "cmos"))
+		return -1;
+	/* Selecting a register has no visible effect until the data port is read (as in QEMU). */
+	vm_coalesce_writes(vm, true, CMOS_INDEX_PORT, 1);
+	return 0;
 }

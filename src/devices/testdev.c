@@ -93,5 +93,13 @@ int testdev_init(struct vm *vm)
 	if (!r)
 		r = bus_register(&vm->mmio_bus, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, &mmio_ops, t,
 				 "test-mmio");
+	/*
+	 * Register writes only store a value for the next read, which is itself an exit: they
+	 * can wait in KVM's coalesced ring (the drain before that read applies them in order).
+	 */
+	if (!r) {
+		vm_coalesce_writes(vm, true, TESTDEV_REG_PORT, 4);
+		vm_coalesce_writes(vm, false, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE);
+	}
 	return r;
 }
