@@ -10,7 +10,7 @@ packages=(
 	# bpf/ (optional feature)
 	libbpf-dev clang bpftool systemtap-sdt-dev
 	# tiny Linux guest (tools/guest-kernel)
-	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils make
+	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4 make
 	# trace checks and the peer for benchmarks
 	zstd python3 python3-msgpack qemu-system-x86
 )

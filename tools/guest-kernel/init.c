@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: MIT
+/*
+ * /init of the dejavm test initramfs.
+ *
+ * Freestanding static x86_64 program: no libc, raw system calls, no SSE.
+ * Build (tools/guest-kernel/build.sh does this):
+ *   gcc -static -nostdlib -ffreestanding -fno-stack-protector -O2 \
+ *       -mgeneral-regs-only -fno-pie -no-pie -o init init.c
+ *
+ * It prints the marker line "dejavm-guest: init reached", mounts /proc, /sys
+ * and /dev, prints a little of /proc and /sys (each line prefixed with where
+ * it came from), prints "dejavm-guest: rebooting" and reboots. With reboot=k
+ * on the kernel command line the kernel resets through the i8042 controller,
+ * which ends the VM. On any failure it prints
+ * "dejavm-guest: error: <what> <errno>" and carries on / still reboots.
+ * Its own output is deterministic; only what the kernel reports varies.
+ */
+
+typedef unsigned long size_t;
+typedef long ssize_t;
+
+#define SYS_read 0
+#define SYS_write 1
+#define SYS_open 2
+#define SYS_close 3
+#define SYS_fcntl 72
+#define SYS_dup2 33
+#define SYS_exit 60
+#define SYS_mkdir 83
+#define SYS_mount 165
+#define SYS_reboot 169
+#define SYS_getdents64 217
+
+#define O_RDONLY 0
+#define O_RDWR 2
+#define O_NOCTTY 0400
+#define O_DIRECTORY 0200000
+#define O_CLOEXEC 02000000
+#define F_GETFD 1
+#define EBUSY 16
+#define EEXIST 17
+#define EINTR 4
+
+#define LINUX_REBOOT_MAGIC1 0xfee1deadUL
+#define LINUX_REBOOT_MAGIC2 672274793UL
+#define LINUX_REBOOT_CMD_RESTART 0x01234567UL
+
+static long syscall6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define sys0(n) syscall6(n, 0, 0, 0, 0, 0, 0)
+#define sys1(n, a) syscall6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys2(n, a, b) syscall6(n, (long)(a), (long)(b), 0, 0, 0, 0)
+#define sys3(n, a, b, c) syscall6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d) \
+	syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define sys5(n, a, b, c, d, e) \
+	syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+
+/* gcc may emit calls to these even with -ffreestanding. */
+void *memset(void *d, int c, size_t n)
+{
+	unsigned char *p = d;
+
+	while (n--)
+		*p++ = (unsigned char)c;
+	return d;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+	unsigned char *p = d;
+	const unsigned char *q = s;
+
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+void *memmove(void *d, const void *s, size_t n)
+{
+	unsigned char *p = d;
+	const unsigned char *q = s;
+
+	if (p < q) {
+		while (n--)
+			*p++ = *q++;
+	} else {
+		while (n--)
+			p[n] = q[n];
+	}
+	return d;
+}
+
+int memcmp(const void *a, const void *b, size_t n)
+{
+	const unsigned char *p = a, *q = b;
+
+	for (; n; n--, p++, q++)
+		if (*p != *q)
+			return *p - *q;
+	return 0;
+}
+
+static size_t str_len(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n])
+		n++;
+	return n;
+}
+
+static int str_cmp(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return (unsigned char)*a - (unsigned char)*b;
+}
+
+/* ---- output: whole lines, one write() each, so they stay unbroken ---- */
+
+static int out_fd = 1;
+static char line[1024];
+static size_t line_len;
+
+static void put(const char *s, size_t n)
+{
+	while (n-- && line_len < sizeof(line) - 1)
+		line[line_len++] = *s++;
+}
+
+static void puts_(const char *s)
+{
+	put(s, str_len(s));
+}
+
+static void put_ulong(unsigned long v)
+{
+	char buf[24];
+	int i = sizeof(buf);
+
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(buf + i, sizeof(buf) - i);
+}
+
+static void flush_line(void)
+{
+	size_t off = 0;
+
+	line[line_len++] = '\n';
+	while (off < line_len) {
+		long r = sys3(SYS_write, out_fd, line + off, line_len - off);
+
+		if (r == -EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		off += (size_t)r;
+	}
+	line_len = 0;
+}
+
+static void say(const char *msg)
+{
+	puts_(msg);
+	flush_line();
+}
+
+/* "dejavm-guest: error: <verb> <object> <errno>" */
+static void error(const char *verb, const char *object, long ret)
+{
+	puts_("dejavm-guest: error: ");
+	puts_(verb);
+	if (object) {
+		puts_(" ");
+		puts_(object);
+	}
+	puts_(" ");
+	put_ulong((unsigned long)(ret < 0 ? -ret : ret));
+	flush_line();
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void do_mount(const char *src, const char *dir, const char *type)
+{
+	long r = sys2(SYS_mkdir, dir, 0755);
+
+	if (r < 0 && r != -EEXIST)
+		error("mkdir", dir, r);
+	r = sys5(SYS_mount, src, dir, type, 0, 0);
+	if (r < 0 && r != -EBUSY)
+		error("mount", dir, r);
+}
+
+static char filebuf[16384];
+
+/* Print up to max_lines lines of a file, each as "<prefix>: <line>". */
+static void show_file(const char *path, const char *prefix, int max_lines)
+{
+	long fd = sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+	size_t len = 0;
+	size_t i, start;
+	int lines = 0;
+
+	if (fd < 0) {
+		error("open", path, fd);
+		return;
+	}
+	for (;;) {
+		long r = sys3(SYS_read, fd, filebuf + len, sizeof(filebuf) - 1 - len);
+
+		if (r == -EINTR)
+			continue;
+		if (r < 0) {
+			error("read", path, r);
+			break;
+		}
+		if (r == 0 || (len += (size_t)r) >= sizeof(filebuf) - 1)
+			break;
+	}
+	sys1(SYS_close, fd);
+
+	if (len && filebuf[len - 1] != '\n')
+		filebuf[len++] = '\n';
+	for (i = 0, start = 0; i < len && lines < max_lines; i++) {
+		if (filebuf[i] != '\n')
+			continue;
+		puts_(prefix);
+		puts_(": ");
+		put(filebuf + start, i - start);
+		flush_line();
+		start = i + 1;
+		lines++;
+	}
+}
+
+struct linux_dirent64 {
+	unsigned long d_ino;
+	long d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static char dentbuf[8192];
+static char namebuf[4096];
+static const char *names[128];
+
+/* Print the entries of a directory, sorted, one "<prefix>: <name>" a line. */
+static void show_dir(const char *path, const char *prefix)
+{
+	long fd = sys3(SYS_open, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	size_t used = 0;
+	int n = 0, i, j;
+
+	if (fd < 0) {
+		error("open", path, fd);
+		return;
+	}
+	for (;;) {
+		long r = sys3(SYS_getdents64, fd, dentbuf, sizeof(dentbuf));
+		long off;
+
+		if (r < 0) {
+			error("getdents64", path, r);
+			break;
+		}
+		if (r == 0)
+			break;
+		for (off = 0; off < r;) {
+			struct linux_dirent64 *d = (void *)(dentbuf + off);
+			size_t len = str_len(d->d_name);
+
+			off += d->d_reclen;
+			if (!str_cmp(d->d_name, ".") || !str_cmp(d->d_name, ".."))
+				continue;
+			if (n == (int)(sizeof(names) / sizeof(names[0])) ||
+			    used + len + 1 > sizeof(namebuf))
+				continue;
+			memcpy(namebuf + used, d->d_name, len + 1);
+			names[n++] = namebuf + used;
+			used += len + 1;
+		}
+	}
+	sys1(SYS_close, fd);
+
+	/* insertion sort: the order getdents64 returns is not guaranteed */
+	for (i = 1; i < n; i++) {
+		const char *t = names[i];
+
+		for (j = i; j > 0 && str_cmp(names[j - 1], t) > 0; j--)
+			names[j] = names[j - 1];
+		names[j] = t;
+	}
+	for (i = 0; i < n; i++) {
+		puts_(prefix);
+		puts_(": ");
+		puts_(names[i]);
+		flush_line();
+	}
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void setup_console(void)
+{
+	long fd;
+
+	/* The kernel opens /dev/console as fds 0-2 if the initramfs has it. */
+	if (sys2(SYS_fcntl, 1, F_GETFD) >= 0)
+		return;
+	fd = sys3(SYS_open, "/dev/console", O_RDWR | O_NOCTTY, 0);
+	if (fd < 0) {
+		/* No console node: get one from devtmpfs. */
+		sys2(SYS_mkdir, "/dev", 0755);
+		sys5(SYS_mount, "devtmpfs", "/dev", "devtmpfs", 0, 0);
+		fd = sys3(SYS_open, "/dev/console", O_RDWR | O_NOCTTY, 0);
+	}
+	if (fd < 0)
+		return; /* nowhere to print: just reboot later */
+	sys2(SYS_dup2, fd, 0);
+	sys2(SYS_dup2, fd, 1);
+	sys2(SYS_dup2, fd, 2);
+	if (fd > 2)
+		sys1(SYS_close, fd);
+	out_fd = 1;
+}
+
+__attribute__((noreturn, used)) void init_main(void)
+{
+	long r;
+
+	setup_console();
+	say("dejavm-guest: init reached");
+
+	do_mount("proc", "/proc", "proc");
+	do_mount("sysfs", "/sys", "sysfs");
+	do_mount("devtmpfs", "/dev", "devtmpfs"); /* EBUSY if auto-mounted */
+
+	show_file("/proc/version", "proc/version", 1000);
+	show_file("/proc/cmdline", "proc/cmdline", 1000);
+	show_file("/proc/meminfo", "proc/meminfo", 5);
+	show_dir("/sys/bus", "sys/bus");
+
+	say("dejavm-guest: rebooting");
+	r = sys4(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
+		 LINUX_REBOOT_CMD_RESTART, 0);
+	error("reboot", 0, r);
+	/* init exiting panics the kernel; panic=-1 then reboots at once. */
+	for (;;)
+		sys1(SYS_exit, 1);
+}
+
+/* Entry point: the kernel starts us with an aligned stack; keep it so. */
+__asm__(".text\n"
+	".global _start\n"
+	".type _start, @function\n"
+	"_start:\n"
+	"	xor %ebp, %ebp\n"
+	"	and $-16, %rsp\n"
+	"	call init_main\n"
+	"	hlt\n");
