@@ -12,6 +12,7 @@ int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vm vm;
+	sigset_t sigs;
 	int status;
 
 	switch (cli_parse(argc, argv, &cfg, stdout, stderr)) {
@@ -19,6 +20,7 @@ int main(int argc, char **argv)
 	case CLI_USAGE: return EXIT_USAGE;
 	case CLI_RUN: break;
 	}
+	vm_block_signals(&sigs); /* before the trace writer or any vCPU thread starts */
 	log_max_level = cfg.verbosity >= 2 ? LOG_DEBUG : cfg.verbosity == 1 ? LOG_INFO : LOG_WARN;
 	if (log_open(cfg.log_file)) {
 		fprintf(stderr, "dejavm: --log-file %s: cannot open: %m\n", cfg.log_file);

@@ -398,10 +398,9 @@ struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpa
 	return t;
 fail:
 	err = errno;
-	if (t->fd >= 0) {
+	/* The file stays: never remove a path the user named (it may not even be a file). */
+	if (t->fd >= 0)
 		close(t->fd);
-		unlink(path);
-	}
 	for (unsigned int i = 0; i < TRACE_MAX_STREAMS; i++)
 		chunk_free(t->streams[i].cur);
 	ZSTD_freeCCtx(t->cctx);

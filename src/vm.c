@@ -336,6 +336,15 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+void vm_block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
 int vm_run(struct vm *vm)
 {
 	sigset_t sigs;
@@ -345,12 +354,8 @@ int vm_run(struct vm *vm)
 	uint64_t t0;
 	int sfd;
 
-	/* Termination signals are read here, on the main thread; vCPU threads never see them. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* Termination signals (blocked in every thread, vm_block_signals) are read here. */
+	vm_block_signals(&sigs);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sfd < 0) {
 		log_err("signalfd: %s", strerror(errno));

@@ -7,6 +7,7 @@
 #define DEJAVM_VM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include "bus.h"
@@ -74,6 +75,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg);
 int vm_load(struct vm *vm);
 /* Starts the vCPU threads, serves stdin and signals until the VM ends; returns the status. */
 int vm_run(struct vm *vm);
+/*
+ * Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and the threads it creates later): call it
+ * before any thread exists, so that only vm_run's signalfd ever receives them.
+ */
+void vm_block_signals(sigset_t *set);
 void vm_destroy(struct vm *vm);
 
 /* Ends the run with status (first caller wins) and kicks the vCPUs out of KVM_RUN. */
