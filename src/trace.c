@@ -9,6 +9,7 @@
  */
 #include "trace.h"
 
+#include "config.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -194,7 +195,7 @@ static int write_frame(struct tracer *t, const void *data, size_t len, const str
 		t->zbuf = p;
 		t->zcap = bound;
 	}
-	csize = ZSTD_compressCCtx(t->cctx, t->zbuf, t->zcap, data, len, t->level);
+	csize = ZSTD_compress2(t->cctx, t->zbuf, t->zcap, data, len);
 	if (ZSTD_isError(csize)) {
 		report(t, "zstd: %s", ZSTD_getErrorName(csize));
 		return -1;
@@ -377,6 +378,9 @@ struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpa
 		errno = ENOMEM;
 		goto fail;
 	}
+	/* A checksum per frame, so a flipped bit in event data is an error, not a wrong value. */
+	ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_checksumFlag, 1);
 	t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (t->fd < 0)
 		goto fail;
@@ -419,6 +423,8 @@ void trace_flush(struct tracer *t)
 
 void trace_attach_thread(struct tracer *t, unsigned int vcpu)
 {
+	/* MAX_CPUS is 1 for now; raise TRACE_MAX_STREAMS with it, or events lose their vCPU id. */
+	_Static_assert(MAX_CPUS < TRACE_MAX_STREAMS, "a trace stream per vCPU");
 	thread_stream = vcpu < SHARED_STREAM ? &t->streams[vcpu] : NULL;
 }
 
