@@ -45,6 +45,12 @@ static char *read_fd(int fd)
 
 int run_cmd(char *const argv[], int timeout_s, int term_after_ms, struct run_result *r)
 {
+	return run_cmd_signal(argv, timeout_s, term_after_ms, SIGTERM, r);
+}
+
+int run_cmd_signal(char *const argv[], int timeout_s, int term_after_ms, int sig,
+		   struct run_result *r)
+{
 	int out = memfd_create("stdout", MFD_CLOEXEC), err = memfd_create("stderr", MFD_CLOEXEC);
 	double t0 = now();
 	bool termed = false;
@@ -74,7 +80,7 @@ int run_cmd(char *const argv[], int timeout_s, int term_after_ms, struct run_res
 		if (w == pid)
 			break;
 		if (term_after_ms > 0 && !termed && t * 1000 >= term_after_ms) {
-			kill(pid, SIGTERM);
+			kill(pid, sig);
 			termed = true;
 		}
 		if (t > timeout_s) {
@@ -100,6 +106,17 @@ void run_result_free(struct run_result *r)
 	free(r->out);
 	free(r->err);
 	r->out = r->err = NULL;
+}
+
+int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 const char *test_env(const char *name)

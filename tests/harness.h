@@ -3,6 +3,8 @@
 #ifndef DEJAVM_TEST_HARNESS_H
 #define DEJAVM_TEST_HARNESS_H
 
+#include <check.h>
+
 struct run_result {
 	int status;  /* exit status; 128+N when killed by signal N; -1 when the time limit hit */
 	char *out;   /* NUL-terminated stdout */
@@ -15,7 +17,13 @@ struct run_result {
  * Returns 0 when the child could be run.
  */
 int run_cmd(char *const argv[], int timeout_s, int term_after_ms, struct run_result *r);
+/* The same, sending signal sig (instead of SIGTERM) after signal_after_ms. */
+int run_cmd_signal(char *const argv[], int timeout_s, int signal_after_ms, int sig,
+		   struct run_result *r);
 void run_result_free(struct run_result *r);
+
+/* Runs every test of s (forked, as check does by default); returns main()'s exit status. */
+int run_suite(Suite *s);
 
 /* getenv() that fails the test with a clear message when the variable is missing. */
 const char *test_env(const char *name);
