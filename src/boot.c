@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "boot.h"
+#include "mptable.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -215,6 +216,10 @@ int boot_setup(struct guest_mem *gm, const struct boot_image *img, const struct 
 	if (write_cmdline(gm, img, args->cmdline ? args->cmdline : "", err, errlen))
 		return -1;
 	write_gdt(gm);
+	if (mptable_write(gm, args->nr_cpus ? args->nr_cpus : 1) < 0) {
+		snprintf(err, errlen, "cannot write the MP table for %u vCPUs", args->nr_cpus);
+		return -1;
+	}
 	memset(regs, 0, sizeof(*regs));
 	regs->rflags = 0x2;
 	regs->rip = img->entry;

@@ -33,6 +33,7 @@
 #define PVH_START_MAGIC 0x336ec578
 
 struct boot_args {
+	unsigned int nr_cpus;
 	const char *cmdline;
 	uint64_t initrd_addr;
 	uint64_t initrd_size; /* 0: none */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "mptable.h"
 #include "loader.h"
 #include "log.h"
 #include "sha256.h"
@@ -199,7 +200,7 @@ int vm_load(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
 	struct boot_image img;
-	struct boot_args args = { .cmdline = cfg->cmdline };
+	struct boot_args args = { .nr_cpus = cfg->cpus, .cmdline = cfg->cmdline };
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	char err[512];
@@ -240,6 +241,7 @@ int vm_load(struct vm *vm)
 		goto fail;
 	add_boot_write(vm, BOOT_GDT_ADDR, BOOT_CMDLINE_ADDR + BOOT_CMDLINE_MAX - BOOT_GDT_ADDR,
 		       "boot structures");
+	add_boot_write(vm, MPTABLE_ADDR, HIGH_RAM_START - MPTABLE_ADDR, "MP table");
 	r = vcpu_set_boot_regs(&vm->vcpus[0], &regs, &sregs);
 	if (r) {
 		log_err("cannot set the boot registers: %s", strerror(-r));

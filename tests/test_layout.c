@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "mptable.h"
 #include "loader.h"
 #include "memory.h"
 
@@ -670,6 +671,65 @@ START_TEST(test_boot_cmdline_limits)
 }
 END_TEST
 
+static uint8_t sum8(const uint8_t *p, size_t len)
+{
+	uint8_t s = 0;
+
+	while (len--)
+		s += *p++;
+	return s;
+}
+
+/* What Linux's MP-table parser checks: signatures, checksums, lengths, and the entries. */
+START_TEST(test_mptable)
+{
+	struct guest_mem gm;
+	const uint8_t *mpf, *table, *e;
+	uint32_t physptr;
+	uint16_t length, count;
+	int cpus = 0, ioapics = 0, isa_irqs = 0, lints = 0;
+
+	ck_assert_int_eq(guest_mem_alloc(&gm, 64 * MiB), 0);
+	ck_assert_int_gt(mptable_write(&gm, 1), 0);
+	mpf = gpa_to_hva(&gm, MPTABLE_ADDR, 16);
+	ck_assert_mem_eq(mpf, "_MP_", 4);
+	ck_assert_uint_eq(sum8(mpf, 16), 0);
+	ck_assert_uint_eq(mpf[8], 1); /* length in paragraphs */
+	ck_assert_uint_eq(mpf[9], 4); /* MP spec 1.4 */
+	ck_assert_uint_eq(mpf[11], 0); /* feature1 0: a configuration table follows */
+	memcpy(&physptr, mpf + 4, 4);
+	memcpy(&length, gpa_to_hva(&gm, physptr + 4, 2), 2);
+	ck_assert_uint_lt(physptr + length, HIGH_RAM_START - 0x60000); /* inside the EBDA */
+	table = gpa_to_hva(&gm, physptr, length);
+	ck_assert_mem_eq(table, "PCMP", 4);
+	ck_assert_uint_eq(sum8(table, length), 0);
+	memcpy(&count, table + 34, 2);
+	e = table + 44;
+	for (unsigned int i = 0; i < count; i++) {
+		ck_assert_msg(e < table + length, "entry %u past the table", i);
+		switch (e[0]) {
+		case 0: cpus++; ck_assert_uint_eq(e[3], 3); e += 20; break; /* enabled, boot CPU */
+		case 1: ck_assert_mem_eq(e + 2, "ISA   ", 6); e += 8; break;
+		case 2: ioapics++; ck_assert_uint_eq(e[1], 1); e += 8; break; /* id after the CPU */
+		case 3:
+			/* ISA IRQ 0 is wired to IOAPIC pin 2, the others to their own pin. */
+			ck_assert_uint_eq(e[7], e[5] == 0 ? 2 : e[5]);
+			isa_irqs++;
+			e += 8;
+			break;
+		case 4: lints++; e += 8; break;
+		default: ck_abort_msg("unknown MP entry type %u", e[0]);
+		}
+	}
+	ck_assert_ptr_eq(e, table + length);
+	ck_assert_int_eq(cpus, 1);
+	ck_assert_int_eq(ioapics, 1);
+	ck_assert_int_eq(isa_irqs, 16);
+	ck_assert_int_eq(lints, 2);
+	guest_mem_free(&gm);
+}
+END_TEST
+
 START_TEST(test_boot_tiny_ram)
 {
 	struct boot_image img = pvh_image();
@@ -705,6 +765,7 @@ static Suite *layout_suite(void)
 	tcase_add_test(tc, test_boot_bzimage_initrd_above_4g);
 	tcase_add_test(tc, test_boot_cmdline_limits);
 	tcase_add_test(tc, test_boot_tiny_ram);
+	tcase_add_test(tc, test_mptable);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
