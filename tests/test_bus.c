@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "harness.h"
 
 /* A device that records its last access and answers reads with offset-derived bytes. */
 struct rec_dev {
@@ -492,11 +493,5 @@ static Suite *bus_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(bus_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(bus_suite());
 }

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "harness.h"
 
 #define MAX_ARGS 32
 
@@ -540,11 +541,5 @@ static Suite *cli_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cli_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(cli_suite());
 }

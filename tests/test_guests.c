@@ -316,8 +316,6 @@ int main(void)
 {
 	Suite *s = suite_create("guests");
 	TCase *tc = tcase_create("boot");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, hello_prints_its_line);
@@ -336,9 +334,5 @@ int main(void)
 	tcase_add_test(tc, bad_command_lines_exit_2);
 	tcase_add_test(tc, version_and_help);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }

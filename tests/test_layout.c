@@ -10,6 +10,7 @@
 #include "mptable.h"
 #include "loader.h"
 #include "memory.h"
+#include "harness.h"
 
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)
@@ -773,11 +774,5 @@ static Suite *layout_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(layout_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(layout_suite());
 }

@@ -88,8 +88,6 @@ int main(void)
 	const char *require = getenv("DEJAVM_REQUIRE_LINUX");
 	Suite *s;
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 	if (!dir || !*dir) {
 		if (require && !strcmp(require, "1")) {
@@ -106,9 +104,5 @@ int main(void)
 	tcase_add_test(tc, vmlinux_boots_to_init_marker);
 	tcase_add_test(tc, bzimage_boots_to_init_marker);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }

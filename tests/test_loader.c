@@ -16,6 +16,7 @@
 
 #include "loader.h"
 #include "memory.h"
+#include "harness.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
@@ -1400,11 +1401,5 @@ static Suite *loader_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(loader_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(loader_suite());
 }

@@ -977,9 +977,6 @@ static void add(Suite *s, const char *name, const TTest *test)
 int main(void)
 {
 	Suite *s = suite_create("trace_reader");
-	SRunner *sr;
-	int failed;
-
 	/* One case each, so that CK_RUN_CASE=<name> runs one. */
 	add(s, "round_trip", round_trip_every_type_from_two_threads);
 	add(s, "pio_storm", pio_storm_values_match_the_guest);
@@ -989,9 +986,5 @@ int main(void)
 	add(s, "diff_equal", diff_of_two_hello_runs_is_empty);
 	add(s, "diff_differs", diff_names_the_first_differing_seq);
 	add(s, "tool_usage", tool_rejects_bad_usage_and_bad_files);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }
