@@ -411,12 +411,23 @@ const msgpack_object *trace_ev_field(const struct trace_ev *ev, const char *name
 
 /* ---- the reader ---- */
 
+/* Value prediction while decoding a frame: the table of the stream of its last sync record. */
+struct pred_state {
+	bool synced;
+	unsigned int stream;
+	struct {
+		uint64_t key, value;
+		bool used;
+	} slot[TRACE_PRED_SLOTS];
+};
+
 struct run {
 	uint8_t *buf;
 	size_t len, pos;
 	uint64_t frame, offset;
 	uint64_t nevents, delivered;
 	uint64_t prev_seq[NSTREAMS], prev_ts[NSTREAMS]; /* running sums, for delivery */
+	struct pred_state pred;
 	struct arena arena;
 	msgpack_object raw;
 	struct trace_ev head; /* valid while delivered < nevents */
@@ -438,6 +449,7 @@ struct trace_reader {
 	uint64_t nzstd;		/* zstd frames scanned (header included) */
 	bool scan_done;
 	uint64_t prev_seq[NSTREAMS], prev_ts[NSTREAMS]; /* running sums of the scan */
+	struct pred_state scan_pred;
 
 	struct run **runs;
 	size_t nruns, caprun;
@@ -495,8 +507,16 @@ static uint32_t le32(const uint8_t *p)
 
 static const char *kind_name(enum trace_field_kind k)
 {
-	static const char *const names[] = { "an unsigned integer", "an integer", "binary data",
-					     "a string", "a map of string to unsigned integer" };
+	static const char *const names[] = { "an unsigned integer",
+					     "an integer",
+					     "binary data",
+					     "a string",
+					     "a map of string to unsigned integer",
+					     "an unsigned integer (port)",
+					     "an unsigned integer (address)",
+					     "an unsigned integer (size)",
+					     "an unsigned integer (write flag)",
+					     "an unsigned integer (predicted value)" };
 
 	return (unsigned int)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }
@@ -532,6 +552,11 @@ static bool kind_ok(enum trace_field_kind k, const msgpack_object *o)
 {
 	switch (k) {
 	case TF_UINT:
+	case TF_PORT:
+	case TF_GPA:
+	case TF_SIZE:
+	case TF_WRITE:
+	case TF_PRED:
 		return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
 	case TF_INT:
 		return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
@@ -553,11 +578,56 @@ static bool kind_ok(enum trace_field_kind k, const msgpack_object *o)
 }
 
 /*
- * Decodes the event at m (one msgpack array) with the running sums, which it updates.
- * Returns 0, or -1 with a message in err (the sums are then unchanged).
+ * A sync record [0, base_seq, stream, base_ts]: sets the stream's running sums and starts its
+ * prediction table afresh. Returns 1, or -1 with a message in err.
  */
-static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts, struct trace_ev *ev,
-			msgpack_object *raw, char *err, size_t errlen)
+static int decode_sync(const msgpack_object *raw, uint64_t *prev_seq, uint64_t *prev_ts,
+		       struct pred_state *pred, char *err, size_t errlen)
+{
+	const msgpack_object *a = raw->via.array.ptr;
+	uint64_t base_seq, base_ts, stream, ps;
+
+	if ((a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	     !(a[1].type == MSGPACK_OBJECT_NEGATIVE_INTEGER && a[1].via.i64 == -1)) ||
+	    a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    a[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		snprintf(err, errlen, "a sync record is malformed (want [0, seq >= -1, stream, ts])");
+		return -1;
+	}
+	base_seq = a[1].type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? UINT64_MAX : a[1].via.u64;
+	stream = a[2].via.u64;
+	base_ts = a[3].via.u64;
+	if (stream >= NSTREAMS) {
+		snprintf(err, errlen, "sync record: stream %" PRIu64 " is out of range (0-255)",
+			 stream);
+		return -1;
+	}
+	ps = prev_seq[stream];
+	if ((ps != UINT64_MAX && (base_seq == UINT64_MAX || base_seq < ps)) ||
+	    base_ts < prev_ts[stream]) {
+		snprintf(err, errlen,
+			 "sync record: stream %" PRIu64 " goes back to seq %" PRId64 " ts %" PRIu64
+			 " from seq %" PRId64 " ts %" PRIu64,
+			 stream, (int64_t)base_seq, base_ts, (int64_t)ps, prev_ts[stream]);
+		return -1;
+	}
+	prev_seq[stream] = base_seq;
+	prev_ts[stream] = base_ts;
+	memset(pred, 0, sizeof(*pred));
+	pred->synced = true;
+	pred->stream = stream;
+	return 1;
+}
+
+/*
+ * Decodes the record at m (one msgpack array) with the running sums and the prediction state,
+ * which it updates: an event's PRED fields are replaced by the values they code. Returns 0 for
+ * an event, 1 for a sync record (ev is then not filled), or -1 with a message in err (the sums
+ * are then unchanged).
+ */
+static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts,
+			struct pred_state *pred, struct trace_ev *ev, msgpack_object *raw,
+			char *err, size_t errlen)
 {
 	static const char *const hdr_names[] = { "type", "dseq", "stream", "dts" };
 	const msgpack_object *a;
@@ -578,6 +648,8 @@ static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts, str
 			 raw->via.array.size, TRACE_HEADER_FIELDS);
 		return -1;
 	}
+	if (a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[0].via.u64 == TRACE_SYNC)
+		return decode_sync(raw, prev_seq, prev_ts, pred, err, errlen);
 	for (int i = 0; i < TRACE_HEADER_FIELDS; i++) {
 		if (a[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
 			snprintf(err, errlen,
@@ -595,6 +667,17 @@ static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts, str
 		snprintf(err, errlen,
 			 "type %" PRIu64 ": stream %" PRIu64 " is out of range (0-255)", h[0],
 			 h[2]);
+		return -1;
+	}
+	if (!pred->synced) {
+		snprintf(err, errlen,
+			 "type %" PRIu64 ": an event before the frame's sync record", h[0]);
+		return -1;
+	}
+	if (pred->stream != h[2]) {
+		snprintf(err, errlen,
+			 "type %" PRIu64 ": a stream %" PRIu64 " event after a sync record of stream %u",
+			 h[0], h[2], pred->stream);
 		return -1;
 	}
 	uint64_t ps = prev_seq[h[2]], seq = ps + h[1], ts = prev_ts[h[2]] + h[3];
@@ -620,6 +703,7 @@ static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts, str
 	ev->raw = raw;
 	if (ev->desc) {
 		const struct trace_event_desc *d = ev->desc;
+		uint64_t key = 0, size = 0;
 
 		if (ev->nfields < d->nfields) {
 			snprintf(err, errlen,
@@ -634,6 +718,38 @@ static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts, str
 					 d->name, d->fields[i].name, obj_type_name(&ev->fields[i]),
 					 kind_name(d->fields[i].kind));
 				return -1;
+			}
+			uint64_t v = ev->fields[i].via.u64;
+
+			switch (d->fields[i].kind) {
+			case TF_PORT:
+				key |= trace_pred_key(v, 0, 0);
+				break;
+			case TF_GPA:
+				key |= trace_pred_key(v, 1, 0);
+				break;
+			case TF_WRITE:
+				key |= v != 0;
+				break;
+			case TF_SIZE:
+				size = v;
+				break;
+			case TF_PRED: {
+				unsigned int slot = trace_pred_slot(key);
+				uint64_t mask = trace_pred_mask(size);
+
+				if (pred->slot[slot].used && pred->slot[slot].key == key)
+					v += pred->slot[slot].value;
+				v &= mask;
+				pred->slot[slot].key = key;
+				pred->slot[slot].value = v;
+				pred->slot[slot].used = true;
+				/* The arena's array: ev->fields is const only to the caller. */
+				((msgpack_object *)ev->fields)[i].via.u64 = v;
+				break;
+			}
+			default:
+				break;
 			}
 		}
 	}
@@ -945,13 +1061,19 @@ static bool run_advance(struct run *run)
 
 	if (run->delivered >= run->nevents)
 		return false;
-	mp_init(&m, run->buf + run->pos, run->len - run->pos, &run->arena);
-	if (decode_event(&m, run->prev_seq, run->prev_ts, &run->head, &run->raw, err,
-			 sizeof(err))) {
-		run->nevents = run->delivered; /* cannot happen: the load validated it */
-		return false;
+	for (;;) { /* skipping sync records */
+		mp_init(&m, run->buf + run->pos, run->len - run->pos, &run->arena);
+		int rc = decode_event(&m, run->prev_seq, run->prev_ts, &run->pred, &run->head,
+				      &run->raw, err, sizeof(err));
+
+		if (rc < 0) {
+			run->nevents = run->delivered; /* cannot happen: the load validated it */
+			return false;
+		}
+		run->pos += m.p - m.start;
+		if (!rc)
+			break;
 	}
-	run->pos += m.p - m.start;
 	run->head.frame = run->frame;
 	run->head.frame_offset = run->offset;
 	return true;
@@ -977,7 +1099,7 @@ static void load_events(struct trace_reader *r, uint64_t off, uint64_t zn, uint8
 	struct trace_ev ev;
 	msgpack_object raw;
 	uint64_t n = 0, base_seq = 0, base_ts = 0;
-	bool damaged = false;
+	bool damaged = false, synced = false;
 	struct mp m;
 	char err[320];
 
@@ -993,7 +1115,13 @@ static void load_events(struct trace_reader *r, uint64_t off, uint64_t zn, uint8
 	while (m.p < m.end) {
 		size_t at = m.p - m.start;
 
-		if (decode_event(&m, r->prev_seq, r->prev_ts, &ev, &raw, err, sizeof(err))) {
+		int rc;
+
+		if (!at)
+			r->scan_pred.synced = false; /* a frame must start with its sync record */
+		rc = decode_event(&m, r->prev_seq, r->prev_ts, &r->scan_pred, &ev, &raw, err,
+				  sizeof(err));
+		if (rc < 0) {
 			problem(r, P_DAMAGED, off,
 				"frame %" PRIu64 ", byte %zu of its data: event %" PRIu64 ": %s",
 				zn, at, n, err);
@@ -1001,11 +1129,17 @@ static void load_events(struct trace_reader *r, uint64_t off, uint64_t zn, uint8
 			damaged = true;
 			break;
 		}
+		if (rc == 1) {
+			if (!synced) {
+				base_seq = r->prev_seq[r->scan_pred.stream];
+				base_ts = r->prev_ts[r->scan_pred.stream];
+				synced = true;
+			}
+			continue;
+		}
 		if (!n) {
 			fi->stream = ev.stream;
 			fi->first_seq = ev.seq;
-			base_seq = run->prev_seq[ev.stream];
-			base_ts = run->prev_ts[ev.stream];
 		}
 		n++;
 	}

@@ -45,6 +45,10 @@ struct stream {
 	struct tracer *t;
 	uint64_t prev_seq, prev_ts; /* delta bases: -1 and 0 at the start */
 	uint64_t exit_ts;	    /* ts of the exit being handled (vCPU streams) */
+	struct pred_slot {
+		uint64_t key, value;
+		bool used;
+	} pred[TRACE_PRED_SLOTS]; /* value prediction, emptied at every frame's sync record */
 };
 
 struct frame {
@@ -479,6 +483,13 @@ msgpack_packer *trace_event_begin(struct tracer *t, unsigned int type, unsigned 
 		c->base_seq = s->prev_seq;
 		c->base_ts = s->prev_ts;
 		c->stream = s->vcpu;
+		/* The frame's sync record: it decodes without the frames before it. */
+		msgpack_pack_array(&s->pk, 4);
+		msgpack_pack_uint8(&s->pk, TRACE_SYNC);
+		msgpack_pack_int64(&s->pk, (int64_t)s->prev_seq);
+		msgpack_pack_uint8(&s->pk, s->vcpu);
+		msgpack_pack_uint64(&s->pk, s->prev_ts);
+		memset(s->pred, 0, sizeof(s->pred));
 	}
 	c->nevents++;
 	msgpack_pack_array(&s->pk, TRACE_HEADER_FIELDS + nfields);
@@ -489,6 +500,17 @@ msgpack_packer *trace_event_begin(struct tracer *t, unsigned int type, unsigned 
 	s->prev_seq = seq;
 	s->prev_ts = ts;
 	return &s->pk;
+}
+
+uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t value)
+{
+	struct stream *s = pk->data;
+	struct pred_slot *p = &s->pred[trace_pred_slot(key)];
+	uint64_t mask = trace_pred_mask(size), predicted = p->used && p->key == key ? p->value : 0;
+
+	value &= mask;
+	*p = (struct pred_slot){ key, value, true };
+	return (value - predicted) & mask;
 }
 
 void trace_event_end(struct tracer *t)

@@ -21,7 +21,7 @@
 #include "trace_events.h"
 
 #define TRACE_FORMAT_NAME    "dejavm-trace"
-#define TRACE_FORMAT_VERSION 1
+#define TRACE_FORMAT_VERSION 2
 #define TRACE_INDEX_MAGIC    0x184D2A5DU /* zstd skippable frame: dejavm frame index */
 #define TRACE_SEEK_MAGIC     0x184D2A5EU /* zstd skippable frame: seekable-format seek table */
 #define TRACE_SEEK_FOOTER    0x8F92EAB1U /* zstd seekable format footer magic */
@@ -82,6 +82,11 @@ uint64_t trace_stall_ns(const struct tracer *t);
 /* Low level: begin an event (returns the packer, stream locked) / end it. */
 msgpack_packer *trace_event_begin(struct tracer *t, unsigned int type, unsigned int nfields);
 void trace_event_end(struct tracer *t);
+/*
+ * Between begin and end: the value to store for a PRED field (value - predicted, in size
+ * bytes) under `key` (trace_pred_key()), updating the stream's prediction table.
+ */
+uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t value);
 
 /* The typed emitters: trace_exit(t, reason, rip), trace_pio(t, port, size, ...), ... */
 #define TF_PARAM_UINT(n) , uint64_t n
@@ -89,6 +94,11 @@ void trace_event_end(struct tracer *t);
 #define TF_PARAM_BIN(n)	 , const void *n, size_t n##_len
 #define TF_PARAM_STR(n)	 , const char *n
 #define TF_PARAM_MAP(n)	 , const struct trace_kv *n, size_t n##_len
+#define TF_PARAM_PORT(n)  , uint64_t n
+#define TF_PARAM_GPA(n)	  , uint64_t n
+#define TF_PARAM_SIZE(n)  , uint64_t n
+#define TF_PARAM_WRITE(n) , uint64_t n
+#define TF_PARAM_PRED(n)  , uint64_t n
 #define TF_PARAM(kind, name, doc) TF_PARAM_##kind(name)
 #define TF_PACK_UINT(pk, n) msgpack_pack_uint64(pk, n)
 #define TF_PACK_INT(pk, n)  msgpack_pack_int64(pk, n)
@@ -104,6 +114,12 @@ void trace_event_end(struct tracer *t);
 			msgpack_pack_uint64(pk, n[i_].value);                                      \
 		}                                                                                  \
 	} while (0)
+/* The prediction fields: the key and size are gathered in pkey_ / psize_ before the PRED one. */
+#define TF_PACK_PORT(pk, n)  (pkey_ |= trace_pred_key(n, 0, 0), msgpack_pack_uint64(pk, n))
+#define TF_PACK_GPA(pk, n)   (pkey_ |= trace_pred_key(n, 1, 0), msgpack_pack_uint64(pk, n))
+#define TF_PACK_WRITE(pk, n) (pkey_ |= (n != 0), msgpack_pack_uint64(pk, n))
+#define TF_PACK_SIZE(pk, n)  (psize_ = n, msgpack_pack_uint64(pk, n))
+#define TF_PACK_PRED(pk, n)  msgpack_pack_uint64(pk, trace_predict(pk, pkey_, psize_, n))
 #define TF_PACK(kind, name, doc) TF_PACK_##kind(pk, name);
 #define TF_COUNT(kind, name, doc) +1
 
@@ -111,6 +127,7 @@ void trace_event_end(struct tracer *t);
 	static inline void trace_##name(struct tracer *t TRACE_FIELDS_##name(TF_PARAM))            \
 	{                                                                                          \
 		msgpack_packer *pk = trace_event_begin(t, num, 0 TRACE_FIELDS_##name(TF_COUNT));   \
+		uint64_t pkey_ __attribute__((unused)) = 0, psize_ __attribute__((unused)) = 0;   \
 		TRACE_FIELDS_##name(TF_PACK) trace_event_end(t);                                   \
 	}
 TRACE_EVENTS(TRACE_EMITTER)

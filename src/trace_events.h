@@ -13,30 +13,50 @@
  *           the VM started. Events a vCPU emits while handling an exit carry the exit's ts.
  * Deltas keep traces small (zstd does not see through counters); decoding needs only a running
  * sum per stream, and the frame index stores each frame's starting sums for seeking.
+ *
+ * Sync records: every zstd frame of events starts with [0, base_seq, stream, base_ts] (type 0,
+ * TRACE_SYNC; base_seq a msgpack int, -1 at the start of the stream). It is not an event (no
+ * seq, not counted, never shown): a decoder sets the stream's previous seq and ts to the bases
+ * and empties the stream's value-prediction table, so every frame decodes on its own.
+ *
+ * Value prediction: a PRED field holds (value - predicted) mod 2^(8*w), w the event's SIZE field
+ * (w outside 1..7: 64 bits; a value wider than w bytes keeps its low w bytes). The prediction
+ * comes from a per-stream table of 256 slots {key, value}, all empty after a sync record:
+ *   key  = (addr << 2) | (space << 1) | (write != 0), wrapping at 64 bits, where addr is the
+ *          event's PORT (space 0) or GPA (space 1) field and write its WRITE field
+ *   slot = (key * 0x9E3779B97F4A7C15) >> 56, the multiply wrapping at 64 bits
+ *   predicted = the slot's value if the slot holds key, else 0
+ * after which the slot holds {key, value}. A device register's next value is then usually a
+ * small or repeated delta, which zstd sees through where it cannot see through the values.
  * Compatibility: a field may be appended to an event (readers accept longer arrays and ignore
  * what they do not know); a type number is never reused; unknown types are shown as raw arrays.
  *
- * Field kinds: UINT (msgpack uint), INT (int), BIN (bin), STR (str), MAP (map str -> uint).
+ * Field kinds: UINT (msgpack uint), INT (int), BIN (bin), STR (str), MAP (map str -> uint);
+ * and for value prediction, all msgpack uint: PORT (an I/O port), GPA (a guest-physical address),
+ * SIZE (bytes), WRITE (0 or 1), PRED (a predicted value, coded as above). An event with a PRED
+ * field has one PORT or GPA, one SIZE and one WRITE field, all before it.
  */
 #ifndef DEJAVM_TRACE_EVENTS_H
 #define DEJAVM_TRACE_EVENTS_H
+
+#include <stdint.h>
 
 #define TRACE_FIELDS_exit(F)                                                                       \
 	F(UINT, reason, "KVM exit reason (KVM_EXIT_*): 2 io, 6 mmio, 8 shutdown, 17 internal error") \
 	F(UINT, rip, "guest RIP at the exit")
 
 #define TRACE_FIELDS_pio(F)                                                                        \
-	F(UINT, port, "I/O port")                                                                  \
-	F(UINT, size, "access size in bytes: 1, 2 or 4")                                           \
-	F(UINT, write, "1: the guest wrote (OUT); 0: the guest read (IN)")                         \
-	F(UINT, value, "the value the guest wrote, or the value the VMM returned to it")           \
+	F(PORT, port, "I/O port")                                                                  \
+	F(SIZE, size, "access size in bytes: 1, 2 or 4")                                           \
+	F(WRITE, write, "1: the guest wrote (OUT); 0: the guest read (IN)")                        \
+	F(PRED, value, "the value the guest wrote, or the value the VMM returned to it")           \
 	F(UINT, handled, "1: a device took the access; 0: no device there (reads give all ones)")
 
 #define TRACE_FIELDS_mmio(F)                                                                       \
-	F(UINT, addr, "guest-physical address")                                                    \
-	F(UINT, len, "access length in bytes, 1 to 8")                                             \
-	F(UINT, write, "1: the guest wrote; 0: the guest read")                                    \
-	F(UINT, value, "little-endian value the guest wrote, or the VMM returned to it")           \
+	F(GPA, addr, "guest-physical address")                                                     \
+	F(SIZE, len, "access length in bytes, 1 to 8")                                             \
+	F(WRITE, write, "1: the guest wrote; 0: the guest read")                                   \
+	F(PRED, value, "little-endian value the guest wrote, or the VMM returned to it")           \
 	F(UINT, handled, "1: a device took the access; 0: no device there")
 
 #define TRACE_FIELDS_serial(F)                                                                     \
@@ -77,8 +97,28 @@
 #define TRACE_TYPE_MAX 16
 #define TRACE_VCPU_NONE 255
 #define TRACE_HEADER_FIELDS 4 /* type, dseq, stream, dts */
+#define TRACE_SYNC	    0 /* [0, base_seq, stream, base_ts]: a sync record, not an event */
+#define TRACE_PRED_SLOTS    256
+#define TRACE_PRED_MUL	    0x9E3779B97F4A7C15ULL
 
-enum trace_field_kind { TF_UINT, TF_INT, TF_BIN, TF_STR, TF_MAP };
+enum trace_field_kind { TF_UINT, TF_INT, TF_BIN, TF_STR, TF_MAP, TF_PORT, TF_GPA, TF_SIZE,
+			TF_WRITE, TF_PRED };
+
+/* The prediction key and width of a PRED field (see the top of this file). */
+static inline uint64_t trace_pred_key(uint64_t addr, unsigned int space, uint64_t write)
+{
+	return addr << 2 | (uint64_t)space << 1 | (write != 0);
+}
+
+static inline unsigned int trace_pred_slot(uint64_t key)
+{
+	return (key * TRACE_PRED_MUL) >> 56;
+}
+
+static inline uint64_t trace_pred_mask(uint64_t size)
+{
+	return size >= 1 && size <= 7 ? (1ULL << (8 * size)) - 1 : UINT64_MAX;
+}
 
 #define TRACE_ENUM(num, name, doc) TRACE_##name = num,
 enum trace_type { TRACE_EVENTS(TRACE_ENUM) };

@@ -43,6 +43,9 @@ def main():
     prev_seq, events = {}, {}
     for e in u:
         stream = e[2]
+        if e[0] == 0:  # a sync record: [0, base_seq, stream, base_ts]
+            prev_seq[stream] = e[1]
+            continue
         seq = prev_seq.get(stream, -1) + e[1]
         prev_seq[stream] = seq
         events[seq] = e

@@ -4,8 +4,8 @@
 
 It shares no code with replay/trace_reader.c: it runs `zstd -dc FILE`, decodes the msgpack with
 Debian's python3-msgpack, reads the field names from src/trace_events.h with a regex, rebuilds
-seq and ts from the per-stream deltas, merges the streams by seq, and prints the same JSON lines
-as `dejavm-trace dump`.
+seq and ts from the per-stream deltas (sync records reset them), undoes the value prediction
+of PRED fields, merges the streams by seq, and prints the same JSON lines as `dejavm-trace dump`.
 
   trace_decode.py FILE                       print the events as JSON lines
   trace_decode.py --check TOOL FILE...       compare with `TOOL dump FILE`, byte for byte
@@ -82,6 +82,37 @@ def jsonable(o):
     raise TypeError('unexpected msgpack value %r' % (o,))
 
 
+SYNC = 0
+PRED_MUL = 0x9E3779B97F4A7C15
+M64 = (1 << 64) - 1
+
+
+def pred_mask(size):
+    return (1 << (8 * size)) - 1 if 1 <= size <= 7 else M64
+
+
+def unpredict(fields, values, table):
+    """Replaces the PRED values (value - predicted) by the values, updating the stream's table."""
+    key, size = 0, 0
+    values = list(values)
+    for i, ((kind, _), v) in enumerate(zip(fields, values)):
+        if kind == 'PORT':
+            key |= (v << 2) & M64
+        elif kind == 'GPA':
+            key |= ((v << 2) | 2) & M64
+        elif kind == 'WRITE':
+            key |= 1 if v else 0
+        elif kind == 'SIZE':
+            size = v
+        elif kind == 'PRED':
+            slot = ((key * PRED_MUL) & M64) >> 56
+            prev = table.get(slot)
+            v = (v + (prev[1] if prev and prev[0] == key else 0)) & pred_mask(size)
+            table[slot] = (key, v)
+            values[i] = v
+    return values
+
+
 def decode(path, schema):
     """Yields the dump-form dict of every event, in seq order."""
     data = subprocess.run(['zstd', '-dc', '--', path], stdout=subprocess.PIPE,
@@ -91,12 +122,18 @@ def decode(path, schema):
     unpacker.feed(data)
     header = next(unpacker)
     assert header['format'] == 'dejavm-trace', header.get('format')
-    prev_seq, prev_ts, events = {}, {}, []
+    prev_seq, prev_ts, pred, events = {}, {}, {}, []
     for ev in unpacker:
         typ, dseq, stream, dts = ev[:4]
+        if typ == SYNC:  # [0, base_seq, stream, base_ts]: not an event
+            prev_seq[stream], prev_ts[stream], pred[stream] = dseq, dts, {}
+            continue
         seq = prev_seq[stream] = prev_seq.get(stream, -1) + dseq
         ts = prev_ts[stream] = prev_ts.get(stream, 0) + dts
-        events.append((seq, ts, stream, typ, ev[4:]))
+        values = ev[4:]
+        if typ in schema:
+            values = unpredict(schema[typ][1], values, pred.setdefault(stream, {}))
+        events.append((seq, ts, stream, typ, values))
     events.sort(key=lambda e: e[0])
     for seq, ts, stream, typ, values in events:
         out = {'seq': seq, 'ts': ts, 'stream': stream}

@@ -36,7 +36,7 @@ def trace_events(path):
     u.feed(raw)
     n = 0
     for obj in u:
-        if isinstance(obj, list):
+        if isinstance(obj, list) and obj[0] != 0:  # type 0: a sync record, not an event
             n += 1
             last = obj
     if not last or last[0] != 7:
