@@ -38,9 +38,10 @@ struct trace_ev {
 	const struct trace_event_desc *desc; /* NULL: a type this reader does not know */
 	/*
 	 * The values after [type, dseq, stream, dts]. For a known type the first desc->nfields
-	 * are checked against the schema (UINT: POSITIVE_INTEGER, INT: POSITIVE or
-	 * NEGATIVE_INTEGER, BIN, STR, MAP of STR -> POSITIVE_INTEGER); any further ones come from
-	 * a newer writer and are unchecked.
+	 * are checked against the schema (UINT, PORT, GPA, SIZE, WRITE, PRED: POSITIVE_INTEGER,
+	 * INT: POSITIVE or NEGATIVE_INTEGER, BIN, STR, MAP of STR -> POSITIVE_INTEGER); any
+	 * further ones come from a newer writer and are unchecked. PRED fields hold the decoded
+	 * value, not the stored difference (in raw too). Sync records are never delivered.
 	 */
 	uint32_t nfields;
 	const msgpack_object *fields;

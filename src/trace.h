@@ -5,7 +5,8 @@
  *
  * File layout (docs/trace-format.md):
  *   zstd frame: header (one msgpack map)
- *   zstd frames: events (msgpack arrays), each frame holding whole events of one producer
+ *   zstd frames: events (msgpack arrays), each frame holding whole events of one producer,
+ *                after a sync record that makes it decodable on its own (trace_events.h)
  *   skippable frame (magic 0x184D2A5D): dejavm frame index, msgpack
  *   skippable frame (magic 0x184D2A5E): zstd seekable-format seek table
  * `zstd -dc FILE` therefore yields the header followed by the events: plain msgpack.
