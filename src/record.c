@@ -20,16 +20,13 @@
 
 #define TRACE_ZSTD_LEVEL 3
 
+/* A string, or nil for an unset option. */
 static void pack_str(msgpack_packer *pk, const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-
-	if (!s) {
+	if (s)
+		msgpack_pack_str_with_body(pk, s, strlen(s));
+	else
 		msgpack_pack_nil(pk);
-		return;
-	}
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
 }
 
 static void pack_kv_str(msgpack_packer *pk, const char *key, const char *val)

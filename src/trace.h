@@ -104,14 +104,12 @@ uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t
 #define TF_PACK_UINT(pk, n) msgpack_pack_uint64(pk, n)
 #define TF_PACK_INT(pk, n)  msgpack_pack_int64(pk, n)
 #define TF_PACK_BIN(pk, n)  (msgpack_pack_bin(pk, n##_len), msgpack_pack_bin_body(pk, n, n##_len))
-#define TF_PACK_STR(pk, n)                                                                         \
-	(msgpack_pack_str(pk, strlen(n)), msgpack_pack_str_body(pk, n, strlen(n)))
+#define TF_PACK_STR(pk, n) msgpack_pack_str_with_body(pk, n, strlen(n))
 #define TF_PACK_MAP(pk, n)                                                                         \
 	do {                                                                                       \
 		msgpack_pack_map(pk, n##_len);                                                     \
 		for (size_t i_ = 0; i_ < n##_len; i_++) {                                          \
-			msgpack_pack_str(pk, strlen(n[i_].key));                                   \
-			msgpack_pack_str_body(pk, n[i_].key, strlen(n[i_].key));                   \
+			msgpack_pack_str_with_body(pk, n[i_].key, strlen(n[i_].key));             \
 			msgpack_pack_uint64(pk, n[i_].value);                                      \
 		}                                                                                  \
 	} while (0)
