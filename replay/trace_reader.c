@@ -419,6 +419,7 @@ struct pred_state {
 		uint64_t key, value;
 		bool used;
 	} slot[TRACE_PRED_SLOTS];
+	uint64_t regs[TRACE_MAX_REGS]; /* REG fields of the stream's last event with them */
 };
 
 struct run {
@@ -516,7 +517,8 @@ static const char *kind_name(enum trace_field_kind k)
 					     "an unsigned integer (address)",
 					     "an unsigned integer (size)",
 					     "an unsigned integer (write flag)",
-					     "an unsigned integer (predicted value)" };
+					     "an unsigned integer (predicted value)",
+					     "an unsigned integer (register)" };
 
 	return (unsigned int)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }
@@ -557,6 +559,7 @@ static bool kind_ok(enum trace_field_kind k, const msgpack_object *o)
 	case TF_SIZE:
 	case TF_WRITE:
 	case TF_PRED:
+	case TF_REG:
 		return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
 	case TF_INT:
 		return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
@@ -704,6 +707,7 @@ static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts,
 	if (ev->desc) {
 		const struct trace_event_desc *d = ev->desc;
 		uint64_t key = 0, size = 0;
+		unsigned int reg = 0;
 
 		if (ev->nfields < d->nfields) {
 			snprintf(err, errlen,
@@ -748,6 +752,13 @@ static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts,
 				((msgpack_object *)ev->fields)[i].via.u64 = v;
 				break;
 			}
+			case TF_REG:
+				if (reg < TRACE_MAX_REGS) {
+					v ^= pred->regs[reg];
+					pred->regs[reg++] = v;
+					((msgpack_object *)ev->fields)[i].via.u64 = v;
+				}
+				break;
 			default:
 				break;
 			}

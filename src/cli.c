@@ -14,6 +14,8 @@ void config_init(struct vm_config *cfg)
 	cfg->mem_size = DEFAULT_MEM_SIZE;
 	cfg->serial = SERIAL_TTY;
 	cfg->cmdline = "";
+	cfg->rtc_epoch = DEFAULT_RTC_EPOCH;
+	cfg->exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
 }
 
 int parse_size(const char *s, uint64_t *bytes)
@@ -151,6 +153,12 @@ static void usage(FILE *f)
 	      "  --log-file PATH        VMM messages go to PATH instead of stderr\n"
 	      "  --stats[=text|json]    print exit counts and run time at exit (on stderr)\n"
 	      "  --record FILE          record every exit and device access into a trace\n"
+	      "  --deterministic        one vCPU, PIC/PIT/RTC in the VMM on a virtual clock,\n"
+	      "                         interrupts only at exits: the same guest gives the same trace\n"
+	      "  --rtc-epoch SECONDS    deterministic: the guest's RTC at boot, in Unix seconds\n"
+	      "                         (default 1577836800, 2020-01-01)\n"
+	      "  --exit-budget MS       deterministic: stop a vCPU that ran MS ms of host time\n"
+	      "                         without an exit and record a landmark (default 2000)\n"
 	      "  -v, --verbose          more VMM messages (repeat for debug)\n"
 	      "  --version              print the version and exit\n"
 	      "  -h, --help             print this help and exit\n"
@@ -161,7 +169,8 @@ static void usage(FILE *f)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
-       OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD };
+       OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
+       OPT_EXIT_BUDGET };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -175,6 +184,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 		{ "stats", optional_argument, NULL, OPT_STATS },
 		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "deterministic", no_argument, NULL, OPT_DETERMINISTIC },
+		{ "rtc-epoch", required_argument, NULL, OPT_RTC_EPOCH },
+		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -223,6 +235,28 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				return CLI_USAGE;
 			}
 			break;
+		case OPT_DETERMINISTIC: cfg->deterministic = true; break;
+		case OPT_RTC_EPOCH:
+		case OPT_EXIT_BUDGET: {
+			char *end;
+			long long v;
+
+			errno = 0;
+			v = strtoll(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 0 ||
+			    (opt == OPT_EXIT_BUDGET && (v < 1 || v > 3600000))) {
+				fprintf(err, "dejavm: %s: '%s': expected %s\n",
+					opt == OPT_RTC_EPOCH ? "--rtc-epoch" : "--exit-budget", optarg,
+					opt == OPT_RTC_EPOCH ? "Unix seconds (>= 0)"
+							     : "milliseconds, 1 to 3600000");
+				return CLI_USAGE;
+			}
+			if (opt == OPT_RTC_EPOCH)
+				cfg->rtc_epoch = v;
+			else
+				cfg->exit_budget_ms = v;
+			break;
+		}
 		case 'v': cfg->verbosity++; break;
 		case OPT_VERSION: fprintf(out, "dejavm %s\n", DEJAVM_VERSION); return CLI_EXIT;
 		case 'h': usage(out); return CLI_EXIT;

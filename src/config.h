@@ -3,6 +3,7 @@
 #ifndef DEJAVM_CONFIG_H
 #define DEJAVM_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum serial_mode { SERIAL_TTY, SERIAL_FILE, SERIAL_NULL, SERIAL_OFF };
@@ -12,6 +13,8 @@ enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 #define MIN_MEM_SIZE	 (2ULL << 20)
 #define MAX_MEM_SIZE	 (1ULL << 40)
 #define MAX_CPUS	 1 /* SMP lands later */
+#define DEFAULT_RTC_EPOCH 1577836800 /* 2020-01-01T00:00:00Z */
+#define DEFAULT_EXIT_BUDGET_MS 2000
 
 struct vm_config {
 	const char *kernel;
@@ -25,6 +28,9 @@ struct vm_config {
 	int verbosity;
 	enum stats_format stats;
 	const char *record_path; /* --record FILE */
+	bool deterministic;	 /* --deterministic: see determ.h */
+	int64_t rtc_epoch;	 /* --rtc-epoch: the guest's wall clock at boot (deterministic) */
+	unsigned int exit_budget_ms; /* --exit-budget: force an exit after this long without one */
 };
 
 void config_init(struct vm_config *cfg);

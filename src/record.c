@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/utsname.h>
 
+#include "determ.h"
 #include "log.h"
 #include "sha256.h"
 #include "trace.h"
@@ -104,7 +105,7 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 {
 	static const char *const serial[] = { "tty", "file", "null", "off" };
 
-	msgpack_pack_map(pk, 7);
+	msgpack_pack_map(pk, 11);
 	pack_kv_str(pk, "kernel", cfg->kernel);
 	pack_kv_str(pk, "initramfs", cfg->initramfs);
 	pack_kv_str(pk, "cmdline", cfg->cmdline);
@@ -112,6 +113,14 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 	pack_kv_u64(pk, "memory", cfg->mem_size);
 	pack_kv_str(pk, "serial", serial[cfg->serial]);
 	pack_kv_str(pk, "serial_path", cfg->serial_path);
+	pack_str(pk, "deterministic");
+	if (cfg->deterministic)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	pack_kv_u64(pk, "rtc_epoch", cfg->rtc_epoch);
+	pack_kv_u64(pk, "exit_budget_ms", cfg->exit_budget_ms);
+	pack_kv_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
 }
 
 static void pack_header(msgpack_packer *pk, void *ctx)
@@ -203,8 +212,9 @@ int record_finish(struct vm *vm, int status)
 	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
 		if (vm->stats.by_reason[i])
 			exits[n++] = (struct trace_kv){ exit_reason_name(i), vm->stats.by_reason[i] };
+	/* Host time has no place in a deterministic trace: the stall is in --stats only. */
 	trace_end(vm->trace, status, vm->stop_reason, trace_events_emitted(vm->trace), 0,
-		  trace_stall_ns(vm->trace), exits, n);
+		  vm->det ? 0 : trace_stall_ns(vm->trace), exits, n);
 	r = trace_close(vm->trace);
 	vm->trace = NULL;
 	return r;

@@ -54,6 +54,9 @@ void stats_print_text(const struct exit_stats *s, FILE *f)
 	fprintf(f, "  mmio: %" PRIu64 " read, %" PRIu64 " write (%" PRIu64 " coalesced), %" PRIu64
 		   " unhandled\n",
 		s->mmio_read, s->mmio_write, s->mmio_coalesced, s->mmio_unhandled);
+	if (s->landmarks)
+		fprintf(f, "  landmarks: %" PRIu64 " (forced exits after --exit-budget)\n",
+			s->landmarks);
 }
 
 void stats_print_json(const struct exit_stats *s, FILE *f)
@@ -75,7 +78,7 @@ void stats_print_json(const struct exit_stats *s, FILE *f)
 		"},\"pio\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64 ",\"coalesced\":%" PRIu64
 		",\"unhandled\":%" PRIu64 "},"
 		"\"mmio\":{\"read\":%" PRIu64 ",\"write\":%" PRIu64 ",\"coalesced\":%" PRIu64
-		",\"unhandled\":%" PRIu64 "}}\n",
+		",\"unhandled\":%" PRIu64 "},\"landmarks\":%" PRIu64 "}\n",
 		s->pio_in, s->pio_out, s->pio_coalesced, s->pio_unhandled, s->mmio_read,
-		s->mmio_write, s->mmio_coalesced, s->mmio_unhandled);
+		s->mmio_write, s->mmio_coalesced, s->mmio_unhandled, s->landmarks);
 }

@@ -6,6 +6,9 @@
  * buffers exist: when all are in flight a producer waits (back-pressure, counted in stall_ns)
  * instead of dropping. The writer also flushes partial buffers every 100 ms, so a SIGKILL loses
  * at most that much. Sequence numbers are global and dense, so a reader can merge the streams.
+ * With a replaced clock (deterministic mode's virtual time) frames are cut by that clock
+ * instead, so that frame boundaries, and with them the file's bytes, do not depend on the host.
+ * Without a path (a replay), events only go to the sink and buffers are reused in place.
  */
 #include "trace.h"
 
@@ -45,10 +48,12 @@ struct stream {
 	struct tracer *t;
 	uint64_t prev_seq, prev_ts; /* delta bases: -1 and 0 at the start */
 	uint64_t exit_ts;	    /* ts of the exit being handled (vCPU streams) */
+	size_t ev_start;	    /* offset in cur of the event being written (with its sync) */
 	struct pred_slot {
 		uint64_t key, value;
 		bool used;
 	} pred[TRACE_PRED_SLOTS]; /* value prediction, emptied at every frame's sync record */
+	uint64_t regs[TRACE_MAX_REGS]; /* REG fields of the last event with them, likewise */
 };
 
 struct frame {
@@ -85,6 +90,8 @@ struct tracer {
 
 	uint64_t (*clock)(void *ctx);
 	void *clock_ctx;
+	void (*sink)(void *ctx, const void *data, size_t len);
+	void *sink_ctx;
 	struct timespec t0;
 	bool clock_started;
 };
@@ -300,7 +307,9 @@ static void flush_partial(struct tracer *t, bool wait)
 		struct stream *s = &t->streams[i];
 
 		pthread_mutex_lock(&s->lock);
-		if (s->cur->len)
+		if (s->cur->len && t->fd < 0)
+			s->cur->len = s->cur->nevents = 0; /* no file: the sink had the events */
+		else if (s->cur->len)
 			submit(t, s, wait);
 		pthread_mutex_unlock(&s->lock);
 	}
@@ -336,7 +345,10 @@ static void *writer_thread(void *arg)
 		if (stop)
 			break;
 		if (!c) {
-			flush_partial(t, false); /* the interval passed: make what we have durable */
+			/* The interval passed: make what we have durable (host time: not with a
+			 * replaced clock, whose frames trace_event_begin() cuts). */
+			if (!t->clock)
+				flush_partial(t, false);
 			continue;
 		}
 		write_frame(t, c->data, c->len, c);
@@ -376,6 +388,8 @@ struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpa
 		}
 		msgpack_packer_init(&s->pk, s, stream_write);
 	}
+	if (!path)
+		return t; /* events go to the sink only */
 	t->path = strdup(path);
 	t->cctx = ZSTD_createCCtx();
 	if (!t->path || !t->cctx) {
@@ -438,6 +452,13 @@ void trace_set_clock(struct tracer *t, uint64_t (*now_ns)(void *), void *ctx)
 	t->clock_ctx = ctx;
 }
 
+void trace_set_sink(struct tracer *t, void (*sink)(void *ctx, const void *data, size_t len),
+		    void *ctx)
+{
+	t->sink = sink;
+	t->sink_ctx = ctx;
+}
+
 void trace_start_clock(struct tracer *t)
 {
 	clock_gettime(CLOCK_MONOTONIC, &t->t0);
@@ -468,16 +489,23 @@ msgpack_packer *trace_event_begin(struct tracer *t, unsigned int type, unsigned 
 	uint64_t seq, ts;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->cur->len >= CHUNK_FLUSH)
-		submit(t, s, true);
-	c = s->cur;
-	seq = atomic_fetch_add_explicit(&t->seq, 1, memory_order_relaxed);
 	if (type == TRACE_exit || s->vcpu == TRACE_VCPU_NONE)
 		ts = s->exit_ts = event_time(t);
 	else
 		ts = s->exit_ts; /* an effect of the exit being handled */
 	if (ts < s->prev_ts)
 		ts = s->prev_ts; /* a stream's clock never runs backwards */
+	c = s->cur;
+	if (c->len >= CHUNK_FLUSH ||
+	    (t->clock && c->nevents && ts - c->base_ts >= (uint64_t)FLUSH_INTERVAL_NS)) {
+		if (t->fd < 0)
+			c->len = c->nevents = 0; /* no file: the sink had the events */
+		else
+			submit(t, s, true);
+		c = s->cur;
+	}
+	s->ev_start = c->len;
+	seq = atomic_fetch_add_explicit(&t->seq, 1, memory_order_relaxed);
 	if (!c->nevents) {
 		c->first_seq = seq;
 		c->base_seq = s->prev_seq;
@@ -490,6 +518,7 @@ msgpack_packer *trace_event_begin(struct tracer *t, unsigned int type, unsigned 
 		msgpack_pack_uint8(&s->pk, s->vcpu);
 		msgpack_pack_uint64(&s->pk, s->prev_ts);
 		memset(s->pred, 0, sizeof(s->pred));
+		memset(s->regs, 0, sizeof(s->regs));
 	}
 	c->nevents++;
 	msgpack_pack_array(&s->pk, TRACE_HEADER_FIELDS + nfields);
@@ -513,9 +542,22 @@ uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t
 	return (value - predicted) & mask;
 }
 
+uint64_t trace_reg_code(msgpack_packer *pk, unsigned int i, uint64_t value)
+{
+	struct stream *s = pk->data;
+	uint64_t code = value ^ s->regs[i];
+
+	s->regs[i] = value;
+	return code;
+}
+
 void trace_event_end(struct tracer *t)
 {
-	pthread_mutex_unlock(&current_stream(t)->lock);
+	struct stream *s = current_stream(t);
+
+	if (t->sink)
+		t->sink(t->sink_ctx, s->cur->data + s->ev_start, s->cur->len - s->ev_start);
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* The zstd seekable format's seek table, then our own index just before it. */
@@ -577,6 +619,8 @@ int trace_close(struct tracer *t)
 	if (!t)
 		return 0;
 	flush_partial(t, true);
+	if (t->fd < 0)
+		goto free;
 	pthread_mutex_lock(&t->qlock);
 	t->stopping = true;
 	pthread_cond_signal(&t->work);
@@ -592,6 +636,7 @@ int trace_close(struct tracer *t)
 		report(t, "cannot close: %s", strerror(errno));
 		r = -1;
 	}
+free:
 	for (unsigned int i = 0; i < TRACE_MAX_STREAMS; i++) {
 		chunk_free(t->streams[i].cur);
 		pthread_mutex_destroy(&t->streams[i].lock);

@@ -69,6 +69,14 @@ struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpa
  */
 int trace_close(struct tracer *t);
 
+/*
+ * Also hands every event, as the msgpack bytes written for it (preceded by its frame's sync
+ * record when it starts one), to sink(ctx, ...), called with the stream locked. `dejavm replay`
+ * decodes them with the trace reader's decoder and compares them with the recorded events.
+ * With path NULL, trace_open() creates a tracer with no file (and no header) for the sink only.
+ */
+void trace_set_sink(struct tracer *t, void (*sink)(void *ctx, const void *data, size_t len),
+		    void *ctx);
 /* Hands every partial buffer to the writer now (e.g. boot events before the vCPUs start). */
 void trace_flush(struct tracer *t);
 /* Binds the calling thread to stream `vcpu` (its own buffer); other threads share one. */
@@ -88,6 +96,8 @@ void trace_event_end(struct tracer *t);
  * bytes) under `key` (trace_pred_key()), updating the stream's prediction table.
  */
 uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t value);
+/* Between begin and end: the value to store for the i-th REG field (XOR the stream's last). */
+uint64_t trace_reg_code(msgpack_packer *pk, unsigned int i, uint64_t value);
 
 /* The typed emitters: trace_exit(t, reason, rip), trace_pio(t, port, size, ...), ... */
 #define TF_PARAM_UINT(n) , uint64_t n
@@ -100,6 +110,7 @@ uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t
 #define TF_PARAM_SIZE(n)  , uint64_t n
 #define TF_PARAM_WRITE(n) , uint64_t n
 #define TF_PARAM_PRED(n)  , uint64_t n
+#define TF_PARAM_REG(n)	  , uint64_t n
 #define TF_PARAM(kind, name, doc) TF_PARAM_##kind(name)
 #define TF_PACK_UINT(pk, n) msgpack_pack_uint64(pk, n)
 #define TF_PACK_INT(pk, n)  msgpack_pack_int64(pk, n)
@@ -119,6 +130,7 @@ uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t
 #define TF_PACK_WRITE(pk, n) (pkey_ |= (n != 0), msgpack_pack_uint64(pk, n))
 #define TF_PACK_SIZE(pk, n)  (psize_ = n, msgpack_pack_uint64(pk, n))
 #define TF_PACK_PRED(pk, n)  msgpack_pack_uint64(pk, trace_predict(pk, pkey_, psize_, n))
+#define TF_PACK_REG(pk, n)   msgpack_pack_uint64(pk, trace_reg_code(pk, preg_++, n))
 #define TF_PACK(kind, name, doc) TF_PACK_##kind(pk, name);
 #define TF_COUNT(kind, name, doc) +1
 
@@ -127,6 +139,7 @@ uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t
 	{                                                                                          \
 		msgpack_packer *pk = trace_event_begin(t, num, 0 TRACE_FIELDS_##name(TF_COUNT));   \
 		uint64_t pkey_ __attribute__((unused)) = 0, psize_ __attribute__((unused)) = 0;   \
+		unsigned int preg_ __attribute__((unused)) = 0;                                    \
 		TRACE_FIELDS_##name(TF_PACK) trace_event_end(t);                                   \
 	}
 TRACE_EVENTS(TRACE_EMITTER)

@@ -31,10 +31,15 @@
  * Compatibility: a field may be appended to an event (readers accept longer arrays and ignore
  * what they do not know); a type number is never reused; unknown types are shown as raw arrays.
  *
+ * Register fields: the i-th REG field of an event (counting from 0) holds its value XOR the value
+ * of the i-th REG field of the stream's previous event with REG fields (0 after a sync record):
+ * registers change little from one exit to the next, so most of them code as 0 or a small number.
+ *
  * Field kinds: UINT (msgpack uint), INT (int), BIN (bin), STR (str), MAP (map str -> uint);
  * and for value prediction, all msgpack uint: PORT (an I/O port), GPA (a guest-physical address),
- * SIZE (bytes), WRITE (0 or 1), PRED (a predicted value, coded as above). An event with a PRED
- * field has one PORT or GPA, one SIZE and one WRITE field, all before it.
+ * SIZE (bytes), WRITE (0 or 1), PRED (a predicted value, coded as above), REG (a register, coded
+ * as above). An event with a PRED field has one PORT or GPA, one SIZE and one WRITE field, all
+ * before it.
  */
 #ifndef DEJAVM_TRACE_EVENTS_H
 #define DEJAVM_TRACE_EVENTS_H
@@ -81,6 +86,21 @@
 	F(UINT, stall_ns, "time vCPUs spent waiting for the trace writer (back-pressure)")         \
 	F(MAP, exits, "exits by reason name, as --stats counts them")
 
+#define TRACE_FIELDS_intr(F)                                                                       \
+	F(UINT, vector, "the vector the PIC gave on its acknowledge cycle")
+
+#define TRACE_FIELDS_landmark(F)                                                                   \
+	F(UINT, after, "seq of the last exit event before the forced exit")                        \
+	F(UINT, rip, "guest RIP where the vCPU was stopped")                                       \
+	F(UINT, regs_hash, "FNV-1a 64 of the general registers and RFLAGS (TF, RF masked), see docs")
+
+#define TRACE_FIELDS_regs(F)                                                                       \
+	F(REG, rax, "rax") F(REG, rbx, "rbx") F(REG, rcx, "rcx") F(REG, rdx, "rdx")                \
+	F(REG, rsi, "rsi") F(REG, rdi, "rdi") F(REG, rsp, "rsp") F(REG, rbp, "rbp")                \
+	F(REG, r8, "r8") F(REG, r9, "r9") F(REG, r10, "r10") F(REG, r11, "r11")                    \
+	F(REG, r12, "r12") F(REG, r13, "r13") F(REG, r14, "r14") F(REG, r15, "r15")                \
+	F(REG, rflags, "rflags")
+
 /*
  * E(type, name, doc). Types 8 (vq_chain: virtqueue descriptor chain) and 9 (io_done: I/O
  * completion) are reserved for the virtio devices.
@@ -92,7 +112,10 @@
 	E(4, serial, "Output the guest sent through a UART, as the host saw it.")                  \
 	E(5, irq, "The VMM changed the level of an interrupt line.")                               \
 	E(6, mem_write, "The VMM wrote guest memory (boot loading is summarised by range + hash).") \
-	E(7, end, "The last event: how the run ended and its totals.")
+	E(7, end, "The last event: how the run ended and its totals.")                             \
+	E(10, intr, "Deterministic mode: an interrupt injected before the guest ran on.")          \
+	E(11, landmark, "Deterministic mode: the VMM stopped a vCPU that ran too long without exits.") \
+	E(12, regs, "Deterministic mode: the general registers at the exit recorded just before.")
 
 #define TRACE_TYPE_MAX 16
 #define TRACE_VCPU_NONE 255
@@ -102,7 +125,8 @@
 #define TRACE_PRED_MUL	    0x9E3779B97F4A7C15ULL
 
 enum trace_field_kind { TF_UINT, TF_INT, TF_BIN, TF_STR, TF_MAP, TF_PORT, TF_GPA, TF_SIZE,
-			TF_WRITE, TF_PRED };
+			TF_WRITE, TF_PRED, TF_REG };
+#define TRACE_MAX_REGS 17 /* REG fields in one event */
 
 /* The prediction key and width of a PRED field (see the top of this file). */
 static inline uint64_t trace_pred_key(uint64_t addr, unsigned int space, uint64_t write)

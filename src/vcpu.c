@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "determ.h"
 #include "log.h"
 #include "trace.h"
 #include "vm.h"
@@ -28,9 +29,19 @@ static void kick_handler(int sig)
 
 static int setup_cpuid(struct vcpu *v)
 {
+	const struct kvm_cpuid2 *fixed = v->vm->cpuid_override;
 	struct kvm_cpuid2 *cpuid = NULL;
 	int nent = 64, r;
 
+	if (fixed) { /* a replay: exactly the recorded table */
+		size_t size = sizeof(*fixed) + fixed->nent * sizeof(fixed->entries[0]);
+
+		cpuid = malloc(size);
+		if (!cpuid)
+			return -ENOMEM;
+		memcpy(cpuid, fixed, size);
+		goto set;
+	}
 	for (;;) {
 		free(cpuid);
 		cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(cpuid->entries[0]));
@@ -67,6 +78,9 @@ static int setup_cpuid(struct vcpu *v)
 			break;
 		}
 	}
+	if (v->vm->det)
+		determ_mask_cpuid(cpuid);
+set:
 	r = ioctl(v->fd, KVM_SET_CPUID2, cpuid) ? -errno : 0;
 	if (r)
 		free(cpuid);
@@ -110,7 +124,7 @@ int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id)
 		log_err("vCPU %u: KVM_SET_CPUID2: %s", id, strerror(-r));
 		return r;
 	}
-	r = setup_lapic(v);
+	r = v->vm->det ? 0 : setup_lapic(v); /* deterministic mode has no in-kernel LAPIC */
 	if (r) {
 		log_err("vCPU %u: LAPIC setup: %s", id, strerror(-r));
 		return r;
@@ -158,6 +172,8 @@ static void pio_access(struct vcpu *v, uint16_t port, uint32_t size, uint8_t *da
 	struct vm *vm = v->vm;
 	bool handled = bus_access(&vm->pio_bus, port, data, size, is_write);
 
+	if (!is_write && vm->det)
+		determ_mutate_read(vm, port, data, size);
 	if (is_write)
 		vm->stats.pio_out++;
 	else
@@ -168,6 +184,9 @@ static void pio_access(struct vcpu *v, uint16_t port, uint32_t size, uint8_t *da
 	}
 	if (vm->trace)
 		trace_pio(vm->trace, port, size, is_write, le_value(data, size), handled);
+	/* After the event, which holds what the device model said: the guest may get the trace's. */
+	if (!is_write && vm->replay && vm->replay->read)
+		vm->replay->read(vm->replay->ctx, true, port, size, data);
 }
 
 /* One MMIO access, from an exit or from the coalesced ring. */
@@ -187,6 +206,8 @@ static void mmio_access(struct vcpu *v, uint64_t addr, uint32_t len, uint8_t *da
 	}
 	if (vm->trace)
 		trace_mmio(vm->trace, addr, len, is_write, le_value(data, len), handled);
+	if (!is_write && vm->replay && vm->replay->read)
+		vm->replay->read(vm->replay->ctx, false, addr, len, data);
 }
 
 static void handle_pio(struct vcpu *v)
@@ -272,6 +293,34 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
+/* The exit event; in deterministic mode also the registers, so a replay can tell which differ. */
+static void record_exit(struct vcpu *v, unsigned int reason)
+{
+	struct tracer *t = v->vm->trace;
+	const struct kvm_regs *r = &v->run->s.regs.regs;
+
+	if (!t)
+		return;
+	v->last_exit_seq = trace_events_emitted(t); /* the seq this event gets */
+	/* RIP comes with the exit (KVM_SYNC_X86_REGS), so recording costs no extra ioctl. */
+	trace_exit(t, reason, r->rip);
+	if (v->vm->det)
+		trace_regs(t, r->rax, r->rbx, r->rcx, r->rdx, r->rsi, r->rdi, r->rsp, r->rbp, r->r8,
+			   r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15, r->rflags);
+}
+
+/* Deterministic mode: the watchdog stopped a vCPU that ran --exit-budget without exiting. */
+static void forced_exit(struct vcpu *v)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs)) {
+		vm_request_stop(v->vm, EXIT_VMM_ERROR, "KVM_GET_REGS: %s", strerror(errno));
+		return;
+	}
+	determ_forced_exit(v, &regs);
+}
+
 /*
  * The one dispatch point for VM exits: every exit of every vCPU passes here, so this is where
  * devices are reached, statistics are kept and the recorder hooks in.
@@ -280,11 +329,19 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	unsigned int reason = run->exit_reason;
+	struct vm *vm = v->vm;
+	const char *why;
 
-	v->vm->stats.by_reason[reason < STATS_MAX_REASON ? reason : STATS_MAX_REASON - 1]++;
-	/* RIP comes with the exit (KVM_SYNC_X86_REGS), so recording costs no extra ioctl. */
-	if (v->vm->trace)
-		trace_exit(v->vm->trace, reason, run->s.regs.regs.rip);
+	if (reason == KVM_EXIT_INTR && vm->det) {
+		/* A kick: to stop (not part of the guest's run), or the exit-budget watchdog. */
+		if (!atomic_load(&vm->stopping))
+			forced_exit(v);
+		return;
+	}
+	vm->stats.by_reason[reason < STATS_MAX_REASON ? reason : STATS_MAX_REASON - 1]++;
+	if (vm->det)
+		determ_exit(v);
+	record_exit(v, reason);
 	drain_coalesced(v);
 	switch (reason) {
 	case KVM_EXIT_IO:
@@ -299,8 +356,15 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 		handle_system_event(v);
 		break;
 	case KVM_EXIT_HLT:
-		guest_failure(v, "KVM_EXIT_HLT (the guest halted with nothing to wake it)");
+		if (!vm->det)
+			guest_failure(v, "KVM_EXIT_HLT (the guest halted with nothing to wake it)");
+		else if (!determ_hlt(v, &why))
+			guest_failure(v, why);
 		break;
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		if (!vm->det)
+			guest_failure(v, "unexpected KVM_EXIT_IRQ_WINDOW_OPEN");
+		break; /* deterministic mode: determ_before_run() injects now */
 	case KVM_EXIT_SHUTDOWN:
 		guest_failure(v, "KVM_EXIT_SHUTDOWN (triple fault)");
 		break;
@@ -320,6 +384,8 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
+	const struct vm_replay_hooks *replay = vm->replay;
+	bool stepping = false;
 	sigset_t set;
 	uint64_t one = 1;
 
@@ -333,6 +399,11 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!atomic_load_explicit(&vm->stopping, memory_order_relaxed)) {
+		/* Single-steps towards a landmark are not exits: nothing is injected between them. */
+		if (vm->det && !stepping)
+			determ_before_run(v);
+		if (replay && replay->before_run && !stepping)
+			replay->before_run(replay->ctx, v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->exit_reason = KVM_EXIT_INTR;
@@ -343,6 +414,16 @@ static void *vcpu_thread(void *arg)
 				break;
 			}
 		}
+		if (v->run->exit_reason == KVM_EXIT_DEBUG && replay && replay->debug_exit) {
+			struct kvm_regs regs;
+
+			stepping = !replay->debug_exit(replay->ctx, v, &regs);
+			if (!stepping)
+				determ_forced_exit(v, &regs); /* the landmark, as when recording */
+			continue;
+		}
+		stepping = false;
+		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
 		vcpu_dispatch_exit(v);
 	}
 	drain_coalesced(v); /* writes posted after the last exit still count */

@@ -5,7 +5,9 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct vm;
@@ -18,6 +20,8 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	struct kvm_cpuid2 *cpuid; /* the table given to the guest (the trace header records it) */
+	uint64_t last_exit_seq;	  /* trace seq of the last exit event (landmarks refer to it) */
+	_Atomic uint64_t exits;	  /* exits so far: the deterministic-mode watchdog reads it */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "determ.h"
 #include "mptable.h"
 #include "loader.h"
 #include "log.h"
@@ -87,6 +88,8 @@ static int setup_irqchip(struct vm *vm)
 	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity))
 		log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s (ignored)", strerror(errno));
+	if (vm->cfg->deterministic)
+		return determ_init(vm) ? -1 : 0; /* the VMM's own PIC and PIT instead */
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0)) {
 		log_err("KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		return -1;
@@ -295,6 +298,10 @@ void vm_set_irq(struct vm *vm, unsigned int irq, bool level)
 {
 	struct kvm_irq_level l = { .irq = irq, .level = level };
 
+	if (vm->det) {
+		determ_set_irq(vm, irq, level);
+		return;
+	}
 	if (vm->trace)
 		trace_irq(vm->trace, irq, level);
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l))
@@ -338,6 +345,28 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+static uint64_t virtual_ns(void *ctx)
+{
+	const struct vm *vm = ctx;
+
+	return vm->vtime_ns;
+}
+
+/*
+ * Deterministic mode: a vCPU that made no exit for a whole --exit-budget is kicked out of
+ * KVM_RUN (a forced exit, recorded as a landmark). Called when poll() times out.
+ */
+static void exit_budget_watchdog(struct vm *vm, uint64_t *seen)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		uint64_t n = atomic_load_explicit(&vm->vcpus[i].exits, memory_order_relaxed);
+
+		if (n == seen[i] && !atomic_load(&vm->stopping))
+			vcpu_kick(&vm->vcpus[i]);
+		seen[i] = n;
+	}
+}
+
 void vm_block_signals(sigset_t *set)
 {
 	sigemptyset(set);
@@ -351,7 +380,11 @@ int vm_run(struct vm *vm)
 {
 	sigset_t sigs;
 	struct pollfd pfd[3];
-	bool input = vm->serial && vm->cfg->serial == SERIAL_TTY && setup_terminal_input();
+	/* Deterministic mode takes no input from the host: typed characters would come at random. */
+	bool input = vm->serial && vm->cfg->serial == SERIAL_TTY && !vm->det &&
+		     setup_terminal_input();
+	int timeout_ms = vm->det && !vm->replay ? (int)vm->cfg->exit_budget_ms : -1;
+	uint64_t exits_seen[MAX_CPUS] = { 0 };
 	unsigned int running = 0;
 	uint64_t t0;
 	int sfd;
@@ -365,7 +398,9 @@ int vm_run(struct vm *vm)
 	}
 
 	log_start_clock();
-	if (vm->trace)
+	if (vm->trace && vm->det)
+		trace_set_clock(vm->trace, virtual_ns, vm);
+	else if (vm->trace)
 		trace_start_clock(vm->trace);
 	t0 = now_ns();
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
@@ -383,11 +418,17 @@ int vm_run(struct vm *vm)
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = input ? STDIN_FILENO : -1, .events = POLLIN };
 	while (running) {
-		if (poll(pfd, 3, -1) < 0) {
+		int n = poll(pfd, 3, timeout_ms);
+
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			vm_request_stop(vm, EXIT_VMM_ERROR, "poll: %s", strerror(errno));
 			break;
+		}
+		if (n == 0) {
+			exit_budget_watchdog(vm, exits_seen);
+			continue;
 		}
 		if (pfd[0].revents & POLLIN) {
 			uint64_t n;
@@ -432,6 +473,7 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	serial_free(vm->serial);
 	vm->serial = NULL;
+	determ_free(vm);
 	for (unsigned int i = 0; i < vm->nr_owned; i++)
 		free(vm->owned[i]);
 	vm->nr_owned = 0;

@@ -7,6 +7,7 @@
 #define DEJAVM_VM_H
 
 #include <pthread.h>
+#include <linux/kvm.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -25,6 +26,21 @@ struct kvm_coalesced_mmio_ring;
 struct vcpu;
 struct serial;
 struct tracer;
+struct determ;
+
+/*
+ * How `dejavm replay` (replay/replay.c) steers a run; the events themselves are compared as the
+ * tracer emits them. NULL hooks are skipped.
+ */
+struct vm_replay_hooks {
+	void *ctx;
+	/* A guest read was answered by the device model with data: may replace it (--feed). */
+	void (*read)(void *ctx, bool pio, uint64_t addr, uint32_t len, uint8_t *data);
+	/* Before KVM_RUN: e.g. single-step towards a recorded landmark. */
+	void (*before_run)(void *ctx, struct vcpu *v);
+	/* KVM_EXIT_DEBUG: true when the vCPU stands at the landmark (regs filled in). */
+	bool (*debug_exit)(void *ctx, struct vcpu *v, struct kvm_regs *regs);
+};
 
 /* An image the guest was built from; its hash goes into the trace header. */
 struct vm_image {
@@ -58,7 +74,11 @@ struct vm {
 	unsigned int nr_images;
 	struct vm_boot_write boot_writes[4];
 	unsigned int nr_boot_writes;
-	struct tracer *trace; /* non-NULL when recording */
+	struct tracer *trace; /* non-NULL when recording (or replaying: then events are compared) */
+	struct determ *det;   /* non-NULL in deterministic mode */
+	uint64_t vtime_ns;    /* deterministic mode: the virtual clock (ns since boot) */
+	const struct vm_replay_hooks *replay;
+	const struct kvm_cpuid2 *cpuid_override; /* replay: the recorded CPUID table */
 	/* KVM's coalesced MMIO/PIO ring (in the vCPU mmap), NULL if the host has none */
 	struct kvm_coalesced_mmio_ring *coalesced_ring;
 	int coalesced_page; /* its page offset in the vCPU mmap, 0: none */

@@ -208,6 +208,17 @@ static void rt_emit(struct tracer *t, unsigned int type, uint64_t s)
 		trace_end(t, I[s % NI], s1, rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), kv, n);
 		free(s1);
 		break;
+	case TRACE_intr:
+		trace_intr(t, rt_u(s, 0));
+		break;
+	case TRACE_landmark:
+		trace_landmark(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2));
+		break;
+	case TRACE_regs:
+		trace_regs(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), rt_u(s, 5),
+			   rt_u(s, 6), rt_u(s, 7), rt_u(s, 8), rt_u(s, 9), rt_u(s, 10), rt_u(s, 11),
+			   rt_u(s, 12), rt_u(s, 13), rt_u(s, 14), rt_u(s, 15), rt_u(s, 16));
+		break;
 	default:
 		ck_abort_msg("type %u", type);
 	}
@@ -240,6 +251,7 @@ static void rt_check_fields(const struct trace_ev *ev, uint64_t s)
 		case TF_SIZE:
 		case TF_WRITE:
 		case TF_PRED:
+		case TF_REG:
 			ck_assert_int_eq(o->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
 			seen.u64_max |= o->via.u64 == UINT64_MAX;
 			/* A predicted value keeps its low `size` bytes (field 1 of pio and mmio). */
@@ -797,8 +809,8 @@ START_TEST(hostile_inputs)
 					      0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4 };
 	/* a second event of stream 0 with dseq 0 (the seq would repeat) */
 	static const unsigned char dseq0[] = { 0x96, 1, 1, 0, 0, 2, 7, 0x96, 1, 0, 0, 0, 2, 7 };
-	/* unknown type 12 with 3 values, a known exit with one extra value, then a cut array */
-	static const unsigned char unknown[] = { 0x97, 12, 1, 0, 5, 0xc0, 0xc3, 0x91, 0x80, 0x97, 1,
+	/* unknown type 15 with 3 values, a known exit with one extra value, then a cut array */
+	static const unsigned char unknown[] = { 0x97, 15, 1, 0, 5, 0xc0, 0xc3, 0x91, 0x80, 0x97, 1,
 						 1,    0,  0, 2, 7, 0xa2, 'h',	'i',  0x95, 1 };
 	unsigned char deep[200];
 	struct readout o;
@@ -877,7 +889,7 @@ START_TEST(hostile_inputs)
 		r = trace_reader_open(path, NULL);
 		ck_assert_ptr_nonnull(r);
 		ck_assert_int_eq(trace_reader_next(r, &ev), 1);
-		ck_assert_uint_eq(ev.type, 12);
+		ck_assert_uint_eq(ev.type, 15);
 		ck_assert_ptr_null(ev.desc);
 		ck_assert_uint_eq(ev.nfields, 3);
 		ck_assert_uint_eq(ev.ts, 5);
@@ -892,7 +904,7 @@ START_TEST(hostile_inputs)
 		ck_assert_int_eq(res.status, 1);
 		ck_assert_str_eq(
 			res.out,
-			"{\"seq\":0,\"ts\":5,\"stream\":0,\"type\":12,\"raw\":[null,true,[{}]]}\n"
+			"{\"seq\":0,\"ts\":5,\"stream\":0,\"type\":15,\"raw\":[null,true,[{}]]}\n"
 			"{\"seq\":1,\"ts\":5,\"stream\":0,\"type\":\"exit\",\"reason\":2,"
 			"\"rip\":7,\"extra\":[\"hi\"]}\n");
 		ck_assert_ptr_nonnull(strstr(res.err, "offset "));

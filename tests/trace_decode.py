@@ -93,7 +93,8 @@ def pred_mask(size):
 
 def unpredict(fields, values, table):
     """Replaces the PRED values (value - predicted) by the values, updating the stream's table."""
-    key, size = 0, 0
+    key, size, reg = 0, 0, 0
+    regs = table.setdefault('regs', {})
     values = list(values)
     for i, ((kind, _), v) in enumerate(zip(fields, values)):
         if kind == 'PORT':
@@ -110,6 +111,11 @@ def unpredict(fields, values, table):
             v = (v + (prev[1] if prev and prev[0] == key else 0)) & pred_mask(size)
             table[slot] = (key, v)
             values[i] = v
+        elif kind == 'REG':  # XOR the same register of the stream's last REG event
+            v ^= regs.get(reg, 0)
+            regs[reg] = v
+            values[i] = v
+            reg += 1
     return values
 
 

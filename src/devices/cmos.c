@@ -2,7 +2,8 @@
 /*
  * MC146818 CMOS/RTC at 0x70/0x71: index register (bit 7 = NMI mask) and 128 bytes of NVRAM,
  * with the clock registers read from the host's UTC time in BCD, 24-hour mode. No alarms, no
- * periodic interrupt: Linux only reads the time at boot.
+ * periodic interrupt: Linux only reads the time at boot. In deterministic mode the time is
+ * --rtc-epoch plus the virtual clock, never the host's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #define RTC_D_VRT	0x80
 
 struct cmos {
+	const struct vm *vm;
 	uint8_t index;
 	uint8_t nvram[128];
 };
@@ -39,7 +41,8 @@ static uint8_t to_bcd(const struct cmos *c, unsigned int v)
 
 static uint8_t cmos_value(struct cmos *c, uint8_t reg)
 {
-	time_t now = time(NULL);
+	time_t now = c->vm->det ? c->vm->cfg->rtc_epoch + (time_t)(c->vm->vtime_ns / 1000000000ULL)
+			       : time(NULL);
 	struct tm tm;
 
 	gmtime_r(&now, &tm);
@@ -86,6 +89,7 @@ int cmos_init(struct vm *vm)
 
 	if (!c)
 		return -1;
+	c->vm = vm;
 	c->nvram[RTC_REG_A] = 0x26; /* 32.768 kHz base, 1024 Hz rate */
 	c->nvram[RTC_REG_B] = RTC_B_24H;
 	if (bus_register(&vm->pio_bus, CMOS_INDEX_PORT, 2, &cmos_ops, c, "cmos"))

@@ -106,14 +106,19 @@ src_version=$(dpkg-query -W -f='${Version}' "$src_pkg" 2>/dev/null) ||
 	die "cannot query the version of package $src_pkg"
 
 # ---- inputs and cache key -------------------------------------------------------
-inputs=("$here/build.sh" "$here/tiny.config" "$here/init.c" "$here/cmdline.txt")
-patches=()
+inputs=("$here/build.sh" "$here/tiny.config" "$here/init.c" "$here/cmdline.txt"
+	"$here/cmdline-deterministic.txt")
+# patches/common: always (they change nothing unless asked to, e.g. by clearcpuid=tsc).
+shopt -s nullglob
+patches=("$here"/patches/common/*.patch)
+shopt -u nullglob
+inputs+=("${patches[@]}")
 if ((this_host)); then
 	[[ -f $here/this-host.config ]] && inputs+=("$here/this-host.config")
 	shopt -s nullglob
-	patches=("$here"/patches/this-host/*.patch)
+	patches+=("$here"/patches/this-host/*.patch)
 	shopt -u nullglob
-	inputs+=("${patches[@]}")
+	inputs+=("$here"/patches/this-host/*.patch)
 fi
 for f in "${inputs[@]}"; do
 	[[ -f $f ]] || die "missing input file $f"
@@ -133,7 +138,7 @@ hash=$(
 cache=${DEJAVM_CACHE:-${HOME:-/tmp}/.cache/dejavm}
 name=linux-$hash
 out=$cache/$name
-artifacts=(vmlinux bzImage initramfs.cpio config cmdline.txt)
+artifacts=(vmlinux bzImage initramfs.cpio config cmdline.txt cmdline-deterministic.txt)
 
 cached() {
 	local a
@@ -221,7 +226,7 @@ msg "extracting $src_tarball"
 run "extract source" tar -xJf "$src_tarball" -C "$src" --strip-components=1
 
 for p in "${patches[@]}"; do
-	msg "applying patches/this-host/${p##*/}"
+	msg "applying patches/${p#"$here"/patches/}"
 	run "apply ${p##*/}" patch -d "$src" -p1 --forward --batch --no-backup-if-mismatch -i "$p"
 done
 
@@ -310,6 +315,17 @@ cp "$src/arch/x86/boot/bzImage" "$work/out/bzImage"
 cp "$src/System.map" "$work/out/System.map"
 cp "$src/.config" "$work/out/config"
 cp "$here/cmdline.txt" "$work/out/cmdline.txt"
+# For --deterministic: cmdline.txt with the TSC cleared (clearcpuid takes its last occurrence,
+# so tsc joins the existing list) and the options of cmdline-deterministic.txt appended;
+# docs/determinism.md says why each one is there.
+det_cmdline=$(tr -s ' \n' ' ' <"$here/cmdline.txt")
+if [[ $det_cmdline == *clearcpuid=* ]]; then
+	det_cmdline=${det_cmdline/clearcpuid=/clearcpuid=tsc,}
+else
+	det_cmdline+=" clearcpuid=tsc"
+fi
+echo "${det_cmdline% } $(tr -s ' \n' ' ' <"$here/cmdline-deterministic.txt" | sed 's/ $//')" \
+	>"$work/out/cmdline-deterministic.txt"
 {
 	echo "this_host=$this_host"
 	echo "source=$src_pkg $src_version"

@@ -25,7 +25,7 @@ static void usage(FILE *f)
 /* ---- schema ---- */
 
 static const char *const kind_names[] = { "uint", "int", "bin", "str", "map",
-					   "port", "gpa", "size", "write", "pred" };
+					   "port", "gpa", "size", "write", "pred", "reg" };
 
 /* Markdown table cells: a '|' would end the cell. */
 static void md_cell(const char *s)

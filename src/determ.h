@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Deterministic mode (--deterministic): the guest sees only virtual time, and interrupts reach it
+ * only at VM exits, so the same images and command line give the same exits, device accesses
+ * and interrupts, in the same order, with the same timestamps (docs/determinism.md).
+ *
+ *   - One vCPU, no in-kernel irqchip or PIT: the VMM's own 8259 PIC, 8254 PIT and RTC.
+ *   - Virtual time starts at 0 and advances DET_NS_PER_EXIT at every exit; at HLT it jumps to the
+ *     PIT's next deadline. The RTC counts from --rtc-epoch. The trace's ts is this clock.
+ *   - Interrupts are injected (KVM_INTERRUPT) before re-entering the guest after an exit, or at
+ *     the interrupt-window exit KVM gives when the guest enables interrupts.
+ *   - A vCPU that runs --exit-budget ms of host time without an exit is stopped by a signal; the
+ *     trace gets a landmark (RIP and a hash of the registers), and a replay finds the same point
+ *     by single-stepping. Only this event depends on host time.
+ */
+#ifndef DEJAVM_DETERM_H
+#define DEJAVM_DETERM_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DET_NS_PER_EXIT 1000 /* virtual nanoseconds one VM exit takes */
+
+struct vm;
+struct vcpu;
+
+int determ_init(struct vm *vm);
+void determ_free(struct vm *vm);
+/* Drives an ISA interrupt line of the VMM's PIC (vm_set_irq in deterministic mode). */
+void determ_set_irq(struct vm *vm, unsigned int irq, bool level);
+
+/* Hides what would let host time or host randomness into the guest (RDRAND, kvmclock, ...). */
+void determ_mask_cpuid(struct kvm_cpuid2 *cpuid);
+
+/* An exit happened: virtual time advances. */
+void determ_exit(struct vcpu *v);
+/* KVM_EXIT_HLT: time jumps to the next timer deadline. false: nothing can ever wake the vCPU. */
+bool determ_hlt(struct vcpu *v, const char **why);
+/* The watchdog stopped the vCPU (KVM_RUN returned EINTR): records a landmark, time jumps. */
+void determ_forced_exit(struct vcpu *v, const struct kvm_regs *regs);
+/* After an exit was handled: timers fire, and a pending interrupt is injected or waited for. */
+void determ_before_run(struct vcpu *v);
+
+/* FNV-1a 64 of the general registers and RFLAGS without TF and RF (see docs/determinism.md). */
+uint64_t determ_regs_hash(const struct kvm_regs *r);
+
+/*
+ * Test-only fault injection, from $DEJAVM_TEST_MUTATE, to prove that a replay finds a changed
+ * device behaviour: "pio-read:PORT:N:XOR" flips bits XOR of the N-th (from 1) read of PORT;
+ * "tick:N" drops the N-th rising edge of the PIT's IRQ0.
+ */
+void determ_mutate_read(struct vm *vm, uint16_t port, uint8_t *data, uint32_t size);
+
+#endif
