@@ -628,19 +628,29 @@ static int decode_sync(const msgpack_object *raw, uint64_t *prev_seq, uint64_t *
  * an event, 1 for a sync record (ev is then not filled), or -1 with a message in err (the sums
  * are then unchanged).
  */
+static int decode_record(const msgpack_object *raw, uint64_t *prev_seq, uint64_t *prev_ts,
+			 struct pred_state *pred, struct trace_ev *ev, char *err, size_t errlen);
+
 static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts,
 			struct pred_state *pred, struct trace_ev *ev, msgpack_object *raw,
 			char *err, size_t errlen)
 {
-	static const char *const hdr_names[] = { "type", "dseq", "stream", "dts" };
-	const msgpack_object *a;
-	uint64_t h[TRACE_HEADER_FIELDS];
-
 	m->max_obj = MAX_EV_OBJECTS;
 	if (mp_next(m, raw)) {
 		snprintf(err, errlen, "%s", m->err);
 		return -1;
 	}
+	return decode_record(raw, prev_seq, prev_ts, pred, ev, err, errlen);
+}
+
+/* decode_event() for a record already parsed into raw. */
+static int decode_record(const msgpack_object *raw, uint64_t *prev_seq, uint64_t *prev_ts,
+			 struct pred_state *pred, struct trace_ev *ev, char *err, size_t errlen)
+{
+	static const char *const hdr_names[] = { "type", "dseq", "stream", "dts" };
+	const msgpack_object *a;
+	uint64_t h[TRACE_HEADER_FIELDS];
+
 	if (raw->type != MSGPACK_OBJECT_ARRAY) {
 		snprintf(err, errlen, "an event is %s, expected an array", obj_type_name(raw));
 		return -1;
@@ -1532,4 +1542,70 @@ const struct trace_index_entry *trace_reader_index(const struct trace_reader *r,
 {
 	*n = r->nindex;
 	return r->index;
+}
+
+/* ---- decoding single records (dejavm replay: the events a run emits) ---- */
+
+struct trace_decoder {
+	struct arena arena;
+	msgpack_object raw;
+	uint64_t prev_seq[NSTREAMS], prev_ts[NSTREAMS];
+	struct pred_state pred[NSTREAMS]; /* one per stream: their records interleave */
+};
+
+struct trace_decoder *trace_decoder_new(void)
+{
+	struct trace_decoder *d = calloc(1, sizeof(*d));
+
+	if (d)
+		memset(d->prev_seq, 0xff, sizeof(d->prev_seq));
+	return d;
+}
+
+void trace_decoder_free(struct trace_decoder *d)
+{
+	if (!d)
+		return;
+	arena_free(&d->arena);
+	free(d);
+}
+
+int trace_decoder_feed(struct trace_decoder *d, const void *data, size_t len,
+		       struct trace_ev *ev, char *err, size_t errlen)
+{
+	struct mp m;
+	int got = 0;
+
+	arena_reset(&d->arena); /* the previous event's objects */
+	mp_init(&m, data, len, &d->arena);
+	while (mp_left(&m)) {
+		const msgpack_object *a;
+		uint64_t stream;
+		int rc;
+
+		if (got) {
+			snprintf(err, errlen, "more than one event in one record");
+			return -1;
+		}
+		m.max_obj = MAX_EV_OBJECTS;
+		/* The sync record's objects must survive the event's parse: no reset between. */
+		m.nobj = 0;
+		if (mp_obj(&m, &d->raw, 0)) {
+			snprintf(err, errlen, "%s", m.err);
+			return -1;
+		}
+		a = d->raw.via.array.ptr;
+		if (d->raw.type != MSGPACK_OBJECT_ARRAY || d->raw.via.array.size < TRACE_HEADER_FIELDS ||
+		    a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[2].via.u64 >= NSTREAMS) {
+			snprintf(err, errlen, "a record is not [type, dseq, stream, dts, ...]");
+			return -1;
+		}
+		stream = a[2].via.u64;
+		rc = decode_record(&d->raw, d->prev_seq, d->prev_ts, &d->pred[stream], ev, err,
+				   errlen);
+		if (rc < 0)
+			return -1;
+		got = rc == 0;
+	}
+	return got;
 }

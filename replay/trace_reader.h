@@ -112,6 +112,17 @@ const struct trace_frame_info *trace_reader_frames(const struct trace_reader *r,
 /* The index entries (NULL, 0 without a valid index). */
 const struct trace_index_entry *trace_reader_index(const struct trace_reader *r, size_t *n);
 
+/*
+ * Decoding loose records, as the tracer's sink hands them over (trace_set_sink): each buffer
+ * holds one event, preceded by a sync record when it starts a frame. Returns 1 and fills ev
+ * (valid until the next call), 0 for a buffer without an event, -1 with a message in err.
+ */
+struct trace_decoder;
+struct trace_decoder *trace_decoder_new(void);
+void trace_decoder_free(struct trace_decoder *d);
+int trace_decoder_feed(struct trace_decoder *d, const void *data, size_t len,
+		       struct trace_ev *ev, char *err, size_t errlen);
+
 /* Lookups in msgpack objects. */
 /* A dotted path in nested maps ("config.kernel"); NULL when absent or not a map. */
 const msgpack_object *trace_obj_get(const msgpack_object *map, const char *path);

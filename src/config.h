@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct kvm_cpuid2;
+
 enum serial_mode { SERIAL_TTY, SERIAL_FILE, SERIAL_NULL, SERIAL_OFF };
 enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 
@@ -31,6 +33,7 @@ struct vm_config {
 	bool deterministic;	 /* --deterministic: see determ.h */
 	int64_t rtc_epoch;	 /* --rtc-epoch: the guest's wall clock at boot (deterministic) */
 	unsigned int exit_budget_ms; /* --exit-budget: force an exit after this long without one */
+	const struct kvm_cpuid2 *cpuid; /* replay: the recorded CPUID table, as is */
 };
 
 void config_init(struct vm_config *cfg);

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "replay.h"
 #include "vm.h"
 
 int main(int argc, char **argv)
@@ -15,6 +16,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int status;
 
+	if (argc > 1 && !strcmp(argv[1], "replay"))
+		return replay_main(argc - 1, argv + 1);
 	switch (cli_parse(argc, argv, &cfg, stdout, stderr)) {
 	case CLI_EXIT: return 0;
 	case CLI_USAGE: return EXIT_USAGE;

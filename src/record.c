@@ -177,15 +177,8 @@ static void on_trace_error(void *ctx, const char *msg)
 	vm_request_stop(vm, EXIT_VMM_ERROR, "%s", msg);
 }
 
-int record_start(struct vm *vm)
+void record_boot_writes(struct vm *vm)
 {
-	const char *path = vm->cfg->record_path;
-
-	vm->trace = trace_open(path, TRACE_ZSTD_LEVEL, pack_header, vm, on_trace_error);
-	if (!vm->trace) {
-		log_err("--record %s: cannot create the trace: %s", path, strerror(errno));
-		return -1;
-	}
 	for (unsigned int i = 0; i < vm->nr_boot_writes; i++) {
 		const struct vm_boot_write *w = &vm->boot_writes[i];
 		const void *p = gpa_to_hva(&vm->mem, w->gpa, w->len);
@@ -196,6 +189,18 @@ int record_start(struct vm *vm)
 		sha256(p, w->len, digest);
 		trace_mem_write(vm->trace, w->gpa, w->len, digest, sizeof(digest), w->what);
 	}
+}
+
+int record_start(struct vm *vm)
+{
+	const char *path = vm->cfg->record_path;
+
+	vm->trace = trace_open(path, TRACE_ZSTD_LEVEL, pack_header, vm, on_trace_error);
+	if (!vm->trace) {
+		log_err("--record %s: cannot create the trace: %s", path, strerror(errno));
+		return -1;
+	}
+	record_boot_writes(vm);
 	/* Before the vCPU streams start, so a single-vCPU trace is in seq order in the file. */
 	trace_flush(vm->trace);
 	return 0;

@@ -29,7 +29,7 @@ static void kick_handler(int sig)
 
 static int setup_cpuid(struct vcpu *v)
 {
-	const struct kvm_cpuid2 *fixed = v->vm->cpuid_override;
+	const struct kvm_cpuid2 *fixed = v->vm->cfg->cpuid;
 	struct kvm_cpuid2 *cpuid = NULL;
 	int nent = 64, r;
 

@@ -78,7 +78,6 @@ struct vm {
 	struct determ *det;   /* non-NULL in deterministic mode */
 	uint64_t vtime_ns;    /* deterministic mode: the virtual clock (ns since boot) */
 	const struct vm_replay_hooks *replay;
-	const struct kvm_cpuid2 *cpuid_override; /* replay: the recorded CPUID table */
 	/* KVM's coalesced MMIO/PIO ring (in the vCPU mmap), NULL if the host has none */
 	struct kvm_coalesced_mmio_ring *coalesced_ring;
 	int coalesced_page; /* its page offset in the vCPU mmap, 0: none */
@@ -119,6 +118,8 @@ void vm_set_irq(struct vm *vm, unsigned int irq, bool level);
 
 /* record.c: starts recording into cfg->record_path (header + boot writes) / ends it. */
 int record_start(struct vm *vm);
+/* The mem_write events of what vm_load() put in guest memory (record_start() emits them). */
+void record_boot_writes(struct vm *vm);
 int record_finish(struct vm *vm, int status);
 
 /* Device constructors (src/devices/). Each registers its ranges on the VM's buses. */

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 tools/deps.sh
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
-./build/src/dejavm --kernel build/corpora/guests/hello.elf
+./build/dejavm --kernel build/corpora/guests/hello.elf
 dir=$(tools/guest-kernel/build.sh --print-dir | tail -n 1)
-exec ./build/src/dejavm --kernel "$dir/vmlinux" --initramfs "$dir/initramfs.cpio" \
+exec ./build/dejavm --kernel "$dir/vmlinux" --initramfs "$dir/initramfs.cpio" \
 	--cmdline "$(cat "$dir/cmdline.txt")" --memory size=64M --stats

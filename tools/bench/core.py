@@ -7,7 +7,7 @@
     console, same vmlinux, initramfs, command line and RAM.
 
 Prints the numbers and the ratios (goals: (a) >= 1.2x QEMU, (b) <= 0.9x QEMU's time).
-Usage: core.py --dejavm BUILD/src/dejavm --guest-dir BUILD/corpora/guests [--linux-dir DIR]
+Usage: core.py --dejavm BUILD/dejavm --guest-dir BUILD/corpora/guests [--linux-dir DIR]
 """
 import argparse
 import os

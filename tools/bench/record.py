@@ -61,7 +61,7 @@ def main():
     ap.add_argument("--n", type=int, default=1000000)
     ap.add_argument("--reps", type=int, default=3)
     a = ap.parse_args()
-    dejavm = os.path.join(a.build, "src", "dejavm")
+    dejavm = os.path.join(a.build, "dejavm")
     storm = os.path.join(a.build, "corpora", "guests", "pio-storm.elf")
     tmp = tempfile.mkdtemp(prefix="dejavm-bench-")
     trace = os.path.join(tmp, "bench.trace")

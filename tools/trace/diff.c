@@ -22,44 +22,6 @@ static int diff_usage(FILE *f, int ret)
 	return ret;
 }
 
-static bool ignored(const struct trace_ev *ev, unsigned int i)
-{
-	return ev->type == TRACE_end && ev->desc && i < ev->desc->nfields &&
-	       !strcmp(ev->desc->fields[i].name, "stall_ns");
-}
-
-/* Appends the names of the differing parts to o; returns how many differ. */
-static int compare(const struct trace_ev *a, const struct trace_ev *b, struct out *o)
-{
-	int n = 0;
-
-	if (a->type != b->type) {
-		out_printf(o, "%stype (A %u, B %u)", n++ ? ", " : "", a->type, b->type);
-		return n; /* the fields mean different things */
-	}
-	if (a->stream != b->stream)
-		out_printf(o, "%sstream (A %u, B %u)", n++ ? ", " : "", a->stream, b->stream);
-	for (uint32_t i = 0; i < a->nfields && i < b->nfields; i++) {
-		if (ignored(a, i) || msgpack_object_equal(a->fields[i], b->fields[i]))
-			continue;
-		if (n++)
-			out_s(o, ", ");
-		if (a->desc && i < a->desc->nfields)
-			out_s(o, a->desc->fields[i].name);
-		else
-			out_printf(o, "field %u", TRACE_HEADER_FIELDS + i);
-		out_s(o, " (A ");
-		out_json_obj(o, &a->fields[i]);
-		out_s(o, ", B ");
-		out_json_obj(o, &b->fields[i]);
-		out_c(o, ')');
-	}
-	if (a->nfields != b->nfields)
-		out_printf(o, "%snumber of fields (A %u, B %u)", n++ ? ", " : "", a->nfields,
-			   b->nfields);
-	return n;
-}
-
 static void note_configs(const struct trace_reader *ra, const struct trace_reader *rb)
 {
 	const msgpack_object *ca = trace_obj_get(trace_reader_header(ra), "config");
@@ -196,7 +158,7 @@ int cmd_diff(int argc, char **argv)
 			break;
 		}
 		line.len = 0;
-		if (compare(&ea, &eb, &line)) {
+		if (trace_ev_diff(&ea, &eb, &line)) {
 			progress_done(&pg);
 			printf("first difference at event %" PRIu64 " (seq %" PRIu64 "%s):\n",
 			       count, ea.seq, ea.seq == eb.seq ? "" : " in A");

@@ -485,3 +485,40 @@ const char *exit_reason_str(uint64_t reason, char *buf, size_t len)
 	snprintf(buf, len, "exit_%" PRIu64, reason);
 	return buf;
 }
+
+static bool ignored(const struct trace_ev *ev, unsigned int i)
+{
+	return ev->type == TRACE_end && ev->desc && i < ev->desc->nfields &&
+	       !strcmp(ev->desc->fields[i].name, "stall_ns");
+}
+
+int trace_ev_diff(const struct trace_ev *a, const struct trace_ev *b, struct out *o)
+{
+	int n = 0;
+
+	if (a->type != b->type) {
+		out_printf(o, "%stype (A %u, B %u)", n++ ? ", " : "", a->type, b->type);
+		return n; /* the fields mean different things */
+	}
+	if (a->stream != b->stream)
+		out_printf(o, "%sstream (A %u, B %u)", n++ ? ", " : "", a->stream, b->stream);
+	for (uint32_t i = 0; i < a->nfields && i < b->nfields; i++) {
+		if (ignored(a, i) || msgpack_object_equal(a->fields[i], b->fields[i]))
+			continue;
+		if (n++)
+			out_s(o, ", ");
+		if (a->desc && i < a->desc->nfields)
+			out_s(o, a->desc->fields[i].name);
+		else
+			out_printf(o, "field %u", TRACE_HEADER_FIELDS + i);
+		out_s(o, " (A ");
+		out_json_obj(o, &a->fields[i]);
+		out_s(o, ", B ");
+		out_json_obj(o, &b->fields[i]);
+		out_c(o, ')');
+	}
+	if (a->nfields != b->nfields)
+		out_printf(o, "%snumber of fields (A %u, B %u)", n++ ? ", " : "", a->nfields,
+			   b->nfields);
+	return n;
+}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* dejavm-trace: buffered output, JSON encoding of events, progress bar, shared helpers. */
+/* Buffered output, JSON encoding and comparison of events, progress bar: dejavm-trace and replay. */
 #ifndef DEJAVM_TRACE_TOOL_OUT_H
 #define DEJAVM_TRACE_TOOL_OUT_H
 
@@ -69,5 +69,11 @@ int cmd_stats(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
+
+/*
+ * Compares two events, ignoring ts and end.stall_ns (host time): appends "name (A x, B y)" for
+ * each differing part to o and returns how many differ (0: equal).
+ */
+int trace_ev_diff(const struct trace_ev *a, const struct trace_ev *b, struct out *o);
 
 #endif

@@ -1,0 +1,860 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dejavm replay TRACE. The run is an ordinary deterministic-mode run of the VMM whose tracer has
+ * no file: every event it emits goes to on_event(), is decoded with the trace reader's decoder
+ * and compared with the next recorded event. The first difference stops the VM and is reported
+ * with its context. --feed also gives the guest the recorded values of its reads.
+ */
+#include "replay.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "cli.h"
+#include "determ.h"
+#include "loader.h"
+#include "log.h"
+#include "out.h"
+#include "sha256.h"
+#include "trace.h"
+#include "trace_reader.h"
+#include "vcpu.h"
+#include "vm.h"
+
+#define CONTEXT		  5	  /* matching events shown before a divergence */
+#define DEFAULT_MAX_STEPS 5000000 /* single-steps allowed to find one landmark */
+#define NREGS		  17	  /* the regs event's fields */
+
+static const char *const reg_names[NREGS] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
+					      "rsp", "rbp", "r8",  "r9",  "r10", "r11",
+					      "r12", "r13", "r14", "r15", "rflags" };
+
+struct replayer {
+	const char *path;
+	struct trace_reader *r;
+	struct trace_decoder *dec;
+	struct vm *vm;
+	bool det;  /* recorded with --deterministic: everything must match, ts included */
+	bool feed; /* reads get the recorded values */
+	uint64_t max_steps, total;
+
+	struct trace_ev exp; /* the next recorded event, when have_exp */
+	bool have_exp;
+	uint64_t matched;
+	bool fed_valid; /* a read just matched: the guest gets fed_value */
+	uint64_t fed_value;
+
+	/* Context for a report. */
+	struct out ring[CONTEXT];
+	unsigned int ring_len, ring_pos;
+	uint8_t serial_line[256];
+	size_t serial_len;
+	uint64_t exp_rip, act_rip;
+	uint64_t exp_regs[NREGS], act_regs[NREGS];
+	bool exp_has_regs, act_has_regs;
+
+	/* Normal-mode traces: the exit held back until its access is known (on_event). */
+	struct trace_ev held;
+	msgpack_object held_fields[2]; /* reason, rip */
+	bool holding;
+
+	/* Single-stepping to a landmark. */
+	bool stepping;
+	uint64_t lm_rip, lm_hash, steps;
+
+	/* The divergence. */
+	bool diverged;
+	char why[256];
+	uint64_t div_seq, div_index;
+	struct out expected, actual, differing;
+};
+
+static uint64_t field_u64(const struct trace_ev *ev, const char *name)
+{
+	uint64_t v = 0;
+
+	trace_obj_u64(trace_ev_field(ev, name), &v);
+	return v;
+}
+
+/*
+ * Accesses KVM handled itself in normal mode (in-kernel PIC, PIT, ELCR, LAPIC, IOAPIC): they
+ * never reached the recorder, so a normal-mode trace cannot hold them.
+ */
+static bool kvm_handled(const struct trace_ev *ev)
+{
+	uint64_t a;
+
+	if (ev->type == TRACE_pio) {
+		a = field_u64(ev, "port");
+		return a == 0x20 || a == 0x21 || a == 0xa0 || a == 0xa1 || (a >= 0x40 && a <= 0x43) ||
+		       a == 0x61 || a == 0x4d0 || a == 0x4d1;
+	}
+	if (ev->type == TRACE_mmio) {
+		a = field_u64(ev, "addr");
+		return (a >> 12) == 0xfee00 || (a >> 12) == 0xfec00;
+	}
+	return false;
+}
+
+/* Events a normal-mode recording cannot be compared on: its PIC and PIT were KVM's. */
+static bool skipped(const struct replayer *rp, const struct trace_ev *ev)
+{
+	uint64_t reason;
+
+	if (rp->det)
+		return false;
+	switch (ev->type) {
+	case TRACE_regs:
+	case TRACE_intr:
+	case TRACE_landmark:
+	case TRACE_irq:
+		return true;
+	case TRACE_exit:
+		/* a kick is not the guest's; HLT and interrupt windows stay in KVM in normal mode */
+		reason = field_u64(ev, "reason");
+		return reason == KVM_EXIT_INTR || reason == KVM_EXIT_HLT ||
+		       reason == KVM_EXIT_IRQ_WINDOW_OPEN;
+	default:
+		return kvm_handled(ev);
+	}
+}
+
+static void next_expected(struct replayer *rp)
+{
+	do
+		rp->have_exp = trace_reader_next(rp->r, &rp->exp) > 0;
+	while (rp->have_exp && skipped(rp, &rp->exp));
+}
+
+static bool is_read(const struct trace_ev *ev)
+{
+	return (ev->type == TRACE_pio || ev->type == TRACE_mmio) && !field_u64(ev, "write");
+}
+
+/* Appends the differences between recorded event e and the replay's a; returns how many. */
+static int compare(const struct replayer *rp, const struct trace_ev *e, const struct trace_ev *a,
+		   struct out *o)
+{
+	int n;
+
+	if (rp->det || e->type != a->type) {
+		n = trace_ev_diff(e, a, o);
+		if (rp->det && e->type == a->type && e->ts != a->ts)
+			out_printf(o, "%sts (A %" PRIu64 ", B %" PRIu64 ")", n++ ? ", " : "",
+				   e->ts, a->ts);
+		return n;
+	}
+	/* Normal mode: reads saw host time and KVM's devices; the end's totals count skipped
+	 * events. What the guest did (exits, writes, addresses) must still match. */
+	n = 0;
+	for (unsigned int i = 0; i < e->nfields && i < a->nfields && e->desc; i++) {
+		const char *name = i < e->desc->nfields ? e->desc->fields[i].name : "";
+
+		if ((is_read(e) && !strcmp(name, "value")) ||
+		    (e->type == TRACE_end && i >= 2) ||
+		    msgpack_object_equal(e->fields[i], a->fields[i]))
+			continue;
+		out_printf(o, "%s%s (A ", n++ ? ", " : "", name);
+		out_json_obj(o, &e->fields[i]);
+		out_s(o, ", B ");
+		out_json_obj(o, &a->fields[i]);
+		out_c(o, ')');
+	}
+	return n;
+}
+
+static void diverge(struct replayer *rp, const struct trace_ev *e, const struct trace_ev *a,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void diverge(struct replayer *rp, const struct trace_ev *e, const struct trace_ev *a,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rp->diverged)
+		return;
+	rp->diverged = true;
+	va_start(ap, fmt);
+	vsnprintf(rp->why, sizeof(rp->why), fmt, ap);
+	va_end(ap);
+	rp->div_seq = e ? e->seq : a ? a->seq : 0;
+	rp->div_index = e ? e->index : rp->matched;
+	if (e)
+		out_event_json(&rp->expected, e);
+	if (a)
+		out_event_json(&rp->actual, a);
+	if (e && a && e->type == TRACE_regs && a->type == TRACE_regs) {
+		for (unsigned int i = 0; i < NREGS; i++) {
+			rp->exp_regs[i] = e->fields[i].via.u64;
+			rp->act_regs[i] = a->fields[i].via.u64;
+		}
+		rp->exp_has_regs = rp->act_has_regs = true;
+	}
+	if (e && a && e->type == TRACE_exit && a->type == TRACE_exit) {
+		rp->exp_rip = field_u64(e, "rip");
+		rp->act_rip = field_u64(a, "rip");
+	}
+	vm_request_stop(rp->vm, EXIT_VMM_ERROR, "replay diverged at event %" PRIu64, rp->div_seq);
+}
+
+/* What a report shows about where the guest was: its RIP, registers and console. */
+static void track(struct replayer *rp, const struct trace_ev *ev, bool recorded)
+{
+	if (ev->type == TRACE_exit) {
+		*(recorded ? &rp->exp_rip : &rp->act_rip) = field_u64(ev, "rip");
+	} else if (ev->type == TRACE_regs && ev->nfields >= NREGS) {
+		for (unsigned int i = 0; i < NREGS; i++)
+			(recorded ? rp->exp_regs : rp->act_regs)[i] = ev->fields[i].via.u64;
+		*(recorded ? &rp->exp_has_regs : &rp->act_has_regs) = true;
+	} else if (ev->type == TRACE_serial && !recorded && ev->nfields >= 2 &&
+		   ev->fields[1].type == MSGPACK_OBJECT_BIN) {
+		const msgpack_object_bin *b = &ev->fields[1].via.bin;
+		size_t n = b->size < sizeof(rp->serial_line) ? b->size : sizeof(rp->serial_line);
+
+		if (n && !(n == 1 && b->ptr[0] == '\n')) { /* a line, not just its end */
+			memcpy(rp->serial_line, b->ptr, n);
+			rp->serial_len = n;
+		}
+	}
+}
+
+/* Compares one event of the replay with the next recorded one. */
+static void compare_actual(struct replayer *rp, const struct trace_ev *act)
+{
+	struct out *slot;
+
+	track(rp, act, false);
+	if (!rp->have_exp) {
+		diverge(rp, NULL, act, "the replay goes on after the recording's last event");
+		return;
+	}
+	if (compare(rp, &rp->exp, act, &rp->differing)) {
+		diverge(rp, &rp->exp, act, "the replay differs from the recording");
+		return;
+	}
+	rp->matched++;
+	track(rp, &rp->exp, true);
+	rp->fed_valid = is_read(&rp->exp);
+	rp->fed_value = rp->fed_valid ? field_u64(&rp->exp, "value") : 0;
+	slot = &rp->ring[rp->ring_pos];
+	rp->ring_pos = (rp->ring_pos + 1) % CONTEXT;
+	rp->ring_len += rp->ring_len < CONTEXT;
+	slot->len = 0;
+	out_event_json(slot, &rp->exp);
+	next_expected(rp);
+}
+
+/* The tracer's sink: every event the replay emits, in order, from the thread emitting it. */
+static void on_event(void *ctx, const void *data, size_t len)
+{
+	struct replayer *rp = ctx;
+	struct trace_ev act;
+	char err[160];
+	int rc;
+
+	if (rp->diverged)
+		return;
+	rc = trace_decoder_feed(rp->dec, data, len, &act, err, sizeof(err));
+	if (rc < 0) {
+		diverge(rp, NULL, NULL, "internal error: cannot decode the replay's event: %s", err);
+		return;
+	}
+	if (!rc)
+		return;
+	if (rp->det) {
+		compare_actual(rp, &act);
+		return;
+	}
+	/*
+	 * A normal-mode trace: an exit is held back until the access it led to is known. If KVM
+	 * handled that access in normal mode, the recording has neither and neither is compared.
+	 */
+	if (skipped(rp, &act)) {
+		if (kvm_handled(&act))
+			rp->holding = false;
+		return;
+	}
+	if (rp->holding) {
+		rp->holding = false;
+		compare_actual(rp, &rp->held);
+		if (rp->diverged)
+			return;
+	}
+	if (act.type == TRACE_exit) {
+		rp->held = act;
+		memcpy(rp->held_fields, act.fields, sizeof(rp->held_fields));
+		rp->held.fields = rp->held_fields;
+		rp->held.nfields = 2;
+		rp->holding = true;
+		return;
+	}
+	compare_actual(rp, &act);
+}
+
+/* --feed: the guest reads what it read when recorded (the device model's answer was compared). */
+static void feed_read(void *ctx, bool pio, uint64_t addr, uint32_t len, uint8_t *data)
+{
+	struct replayer *rp = ctx;
+
+	(void)pio, (void)addr;
+	if (!rp->feed || !rp->fed_valid)
+		return;
+	for (uint32_t i = 0; i < len && i < 8; i++)
+		data[i] = rp->fed_value >> (8 * i);
+	rp->fed_valid = false;
+}
+
+static int set_single_step(struct vcpu *v, bool on)
+{
+	struct kvm_guest_debug dbg = { 0 };
+
+	if (on)
+		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	return ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) ? -errno : 0;
+}
+
+/* Next recorded event a landmark after this exit: single-step until RIP and registers match. */
+static void before_run(void *ctx, struct vcpu *v)
+{
+	struct replayer *rp = ctx;
+	int r;
+
+	if (rp->diverged || rp->stepping || !rp->have_exp || rp->exp.type != TRACE_landmark ||
+	    field_u64(&rp->exp, "after") != v->last_exit_seq)
+		return;
+	rp->lm_rip = field_u64(&rp->exp, "rip");
+	rp->lm_hash = field_u64(&rp->exp, "regs_hash");
+	rp->steps = 0;
+	r = set_single_step(v, true);
+	if (r)
+		diverge(rp, &rp->exp, NULL, "cannot single-step to the landmark: KVM_SET_GUEST_DEBUG: %s",
+			strerror(-r));
+	else
+		rp->stepping = true;
+}
+
+static bool debug_exit(void *ctx, struct vcpu *v, struct kvm_regs *regs)
+{
+	struct replayer *rp = ctx;
+
+	if (!rp->stepping || ioctl(v->fd, KVM_GET_REGS, regs))
+		return false;
+	if (regs->rip == rp->lm_rip && determ_regs_hash(regs) == rp->lm_hash) {
+		set_single_step(v, false);
+		rp->stepping = false;
+		return true;
+	}
+	if (++rp->steps >= rp->max_steps) {
+		set_single_step(v, false);
+		rp->stepping = false;
+		rp->act_rip = regs->rip;
+		diverge(rp, &rp->exp, NULL,
+			"the landmark (RIP 0x%" PRIx64 ") was not reached in %" PRIu64
+			" single-steps from the exit before it",
+			rp->lm_rip, rp->steps);
+	}
+	return false;
+}
+
+/* ---- the trace header ---- */
+
+static const char *hdr_str(const struct trace_reader *r, const char *path)
+{
+	const msgpack_object *o = trace_obj_get(trace_reader_header(r), path);
+	const char *s;
+	size_t len;
+
+	if (!trace_obj_str(o, &s, &len))
+		return NULL;
+	return strndup(s, len); /* small and few: freed with the process */
+}
+
+static bool hdr_u64(const struct trace_reader *r, const char *path, uint64_t *v)
+{
+	return trace_obj_u64(trace_obj_get(trace_reader_header(r), path), v);
+}
+
+static struct kvm_cpuid2 *hdr_cpuid(const struct trace_reader *r)
+{
+	const msgpack_object *o = trace_obj_get(trace_reader_header(r), "cpuid");
+	struct kvm_cpuid2 *c;
+	uint32_t n;
+
+	if (!o || o->type != MSGPACK_OBJECT_ARRAY || !o->via.array.size ||
+	    o->via.array.size > 1024)
+		return NULL;
+	n = o->via.array.size;
+	c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+	if (!c)
+		return NULL;
+	c->nent = n;
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *e = &o->via.array.ptr[i];
+		uint64_t v[7];
+
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 7)
+			goto bad;
+		for (int j = 0; j < 7; j++)
+			if (!trace_obj_u64(&e->via.array.ptr[j], &v[j]) || v[j] > UINT32_MAX)
+				goto bad;
+		c->entries[i] = (struct kvm_cpuid_entry2){ .function = v[0], .index = v[1],
+							    .flags = v[2], .eax = v[3],
+							    .ebx = v[4], .ecx = v[5], .edx = v[6] };
+	}
+	return c;
+bad:
+	free(c);
+	return NULL;
+}
+
+/* Each image must be the one recorded (same SHA-256), unless --force. */
+static int check_images(const struct replayer *rp, const struct vm_config *cfg, bool force)
+{
+	const msgpack_object *imgs = trace_obj_get(trace_reader_header(rp->r), "images");
+	int bad = 0;
+
+	for (uint32_t i = 0; imgs && imgs->type == MSGPACK_OBJECT_ARRAY && i < imgs->via.array.size;
+	     i++) {
+		const msgpack_object *im = &imgs->via.array.ptr[i];
+		const char *role, *want;
+		size_t rlen, wlen;
+		const char *path;
+		char err[512], hex[65];
+		uint8_t *buf, digest[32];
+		size_t size;
+
+		if (!trace_obj_str(trace_obj_get(im, "role"), &role, &rlen) ||
+		    !trace_obj_str(trace_obj_get(im, "sha256"), &want, &wlen))
+			continue;
+		path = !strncmp(role, "kernel", rlen) && rlen == 6 ? cfg->kernel : cfg->initramfs;
+		if (!path)
+			continue;
+		if (read_whole_file(path, &buf, &size, err, sizeof(err))) {
+			fprintf(stderr, "dejavm replay: %.*s image: %s (pass --%.*s PATH if it moved)\n",
+				(int)rlen, role, err, (int)rlen, role);
+			return -1;
+		}
+		sha256(buf, size, digest);
+		free(buf);
+		sha256_hex(digest, hex);
+		if (wlen != 64 || memcmp(hex, want, 64)) {
+			fprintf(stderr,
+				"dejavm replay: %.*s %s: sha256 %s, but %s was recorded with %.*s%s\n",
+				(int)rlen, role, path, hex, rp->path, (int)wlen, want,
+				force ? " (--force: replaying anyway)" : "");
+			bad++;
+		}
+	}
+	if (bad && !force) {
+		fprintf(stderr, "dejavm replay: refusing to replay against different images "
+				"(--force replays anyway; expect a divergence)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The whole file must be sound before a VM is built from it: a cut or damaged trace is refused. */
+static int validate(const char *path, uint64_t *events)
+{
+	char *err = NULL;
+	struct trace_reader *r = trace_reader_open(path, &err);
+	const struct trace_status *st;
+	struct trace_ev ev;
+	int ret = 0;
+
+	if (!r) {
+		fprintf(stderr, "dejavm replay: %s\n", err);
+		free(err);
+		return -1;
+	}
+	while (trace_reader_next(r, &ev) > 0)
+		;
+	st = trace_reader_status(r);
+	if (!st->complete) {
+		fprintf(stderr, "dejavm replay: %s\ndejavm replay: refusing to replay a %s trace\n",
+			st->message ? st->message : "the trace is incomplete",
+			st->damaged ? "damaged" : "truncated");
+		ret = -1;
+	}
+	*events = st->events;
+	trace_reader_close(r);
+	return ret;
+}
+
+/* ---- reports ---- */
+
+static void print_report(struct replayer *rp, FILE *f)
+{
+	fprintf(f, "dejavm replay: DIVERGENCE at event %" PRIu64 " (seq %" PRIu64 ") of %" PRIu64
+		   ": %s\n",
+		rp->div_index, rp->div_seq, rp->total, rp->why);
+	fprintf(f, "  last %u matching events:\n", rp->ring_len);
+	for (unsigned int i = 0; i < rp->ring_len; i++) {
+		const struct out *o = &rp->ring[(rp->ring_pos + CONTEXT - rp->ring_len + i) % CONTEXT];
+
+		fprintf(f, "    %.*s\n", (int)o->len, o->buf);
+	}
+	if (rp->differing.len)
+		fprintf(f, "  differing: %.*s\n", (int)rp->differing.len, rp->differing.buf);
+	fprintf(f, "  - recorded: %.*s\n", (int)rp->expected.len,
+		rp->expected.len ? rp->expected.buf : "(none)");
+	fprintf(f, "  + replayed: %.*s\n", (int)rp->actual.len,
+		rp->actual.len ? rp->actual.buf : "(none)");
+	fprintf(f, "  RIP: replay 0x%" PRIx64 ", recording 0x%" PRIx64 "\n", rp->act_rip,
+		rp->exp_rip);
+	if (rp->exp_has_regs && rp->act_has_regs) {
+		int n = 0;
+
+		fprintf(f, "  registers that differ:");
+		for (unsigned int i = 0; i < NREGS; i++)
+			if (rp->exp_regs[i] != rp->act_regs[i] && ++n)
+				fprintf(f, " %s (recorded 0x%" PRIx64 ", replay 0x%" PRIx64 ")",
+					reg_names[i], rp->exp_regs[i], rp->act_regs[i]);
+		fprintf(f, "%s\n", n ? "" : " none at the last exit");
+	}
+	fprintf(f, "  last serial line: ");
+	if (rp->serial_len) {
+		struct out o;
+
+		out_init(&o, NULL);
+		out_json_str(&o, rp->serial_line, rp->serial_len);
+		fprintf(f, "%.*s\n", (int)o.len, o.buf);
+		out_free(&o);
+	} else {
+		fprintf(f, "(none)\n");
+	}
+}
+
+static void json_raw(struct out *o, const char *key, const struct out *v)
+{
+	out_printf(o, ",\"%s\":", key);
+	if (v->len)
+		out_mem(o, v->buf, v->len);
+	else
+		out_s(o, "null");
+}
+
+static int write_json_report(struct replayer *rp, const char *path, double wall_s)
+{
+	FILE *f = fopen(path, "w");
+	struct out o;
+
+	if (!f) {
+		fprintf(stderr, "dejavm replay: --report %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	out_init(&o, f);
+	out_s(&o, "{\"trace\":");
+	out_json_str(&o, rp->path, strlen(rp->path));
+	out_printf(&o, ",\"result\":\"%s\",\"deterministic_trace\":%s,\"mode\":\"%s\"",
+		   rp->diverged ? "diverged" : "matched", rp->det ? "true" : "false",
+		   rp->feed ? "feed" : "live");
+	out_printf(&o, ",\"events\":%" PRIu64 ",\"matched\":%" PRIu64 ",\"wall_time_s\":%.3f",
+		   rp->total, rp->matched, wall_s);
+	if (rp->diverged) {
+		out_printf(&o, ",\"divergence\":{\"index\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"why\":",
+			   rp->div_index, rp->div_seq);
+		out_json_str(&o, rp->why, strlen(rp->why));
+		json_raw(&o, "expected", &rp->expected);
+		json_raw(&o, "actual", &rp->actual);
+		out_s(&o, ",\"differing\":");
+		out_json_str(&o, rp->differing.buf ? rp->differing.buf : "", rp->differing.len);
+		out_printf(&o, ",\"rip\":%" PRIu64 ",\"expected_rip\":%" PRIu64, rp->act_rip,
+			   rp->exp_rip);
+		out_s(&o, ",\"registers\":{");
+		for (unsigned int i = 0, n = 0; rp->exp_has_regs && rp->act_has_regs && i < NREGS;
+		     i++)
+			if (rp->exp_regs[i] != rp->act_regs[i])
+				out_printf(&o,
+					   "%s\"%s\":{\"expected\":%" PRIu64 ",\"actual\":%" PRIu64
+					   "}",
+					   n++ ? "," : "", reg_names[i], rp->exp_regs[i],
+					   rp->act_regs[i]);
+		out_s(&o, "},\"last_matching\":[");
+		for (unsigned int i = 0; i < rp->ring_len; i++) {
+			const struct out *r =
+				&rp->ring[(rp->ring_pos + CONTEXT - rp->ring_len + i) % CONTEXT];
+
+			if (i)
+				out_c(&o, ',');
+			out_mem(&o, r->buf, r->len);
+		}
+		out_s(&o, "],\"last_serial_line\":");
+		out_json_str(&o, rp->serial_line, rp->serial_len);
+		out_c(&o, '}');
+	}
+	out_s(&o, "}\n");
+	if (out_flush(&o) || fclose(f)) {
+		fprintf(stderr, "dejavm replay: --report %s: write failed\n", path);
+		return -1;
+	}
+	out_free(&o);
+	return 0;
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *f)
+{
+	fputs("Usage: dejavm replay TRACE [options]\n"
+	      "\n"
+	      "Rebuilds the VM TRACE was recorded from (images checked by SHA-256), runs it in\n"
+	      "deterministic mode and compares every event with the recorded one. Stops at the\n"
+	      "first divergence and reports it; exit status 0 when every event matched, 1 on a\n"
+	      "divergence or error, 2 on a bad command line.\n"
+	      "\n"
+	      "  --feed                 the guest's reads return the recorded values (default)\n"
+	      "  --live                 the guest's reads return what the device models say\n"
+	      "  --force                replay even if an image's hash differs\n"
+	      "  --report FILE          also write the result as JSON\n"
+	      "  --kernel PATH          the kernel, if it moved since the recording\n"
+	      "  --initramfs PATH       the initramfs, likewise\n"
+	      "  --serial MODE          the guest's COM1 output: null (default), tty, file=PATH\n"
+	      "  --max-steps N          single-steps allowed to reach one landmark (default 5000000)\n"
+	      "  -v, --verbose          more VMM messages\n"
+	      "  -h, --help             print this help and exit\n",
+	      f);
+}
+
+enum { OPT_FEED = 256, OPT_LIVE, OPT_FORCE, OPT_REPORT, OPT_KERNEL, OPT_INITRAMFS, OPT_SERIAL,
+       OPT_MAX_STEPS };
+
+struct replay_opts {
+	const char *trace, *report, *kernel, *initramfs, *serial;
+	bool live, force;
+	uint64_t max_steps;
+	int verbosity;
+};
+
+static int parse_args(int argc, char **argv, struct replay_opts *o)
+{
+	static const struct option opts[] = {
+		{ "feed", no_argument, NULL, OPT_FEED },
+		{ "live", no_argument, NULL, OPT_LIVE },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "report", required_argument, NULL, OPT_REPORT },
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "max-steps", required_argument, NULL, OPT_MAX_STEPS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int opt;
+	char *end;
+
+	memset(o, 0, sizeof(*o));
+	o->max_steps = DEFAULT_MAX_STEPS;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_FEED: o->live = false; break;
+		case OPT_LIVE: o->live = true; break;
+		case OPT_FORCE: o->force = true; break;
+		case OPT_REPORT: o->report = optarg; break;
+		case OPT_KERNEL: o->kernel = optarg; break;
+		case OPT_INITRAMFS: o->initramfs = optarg; break;
+		case OPT_SERIAL: o->serial = optarg; break;
+		case OPT_MAX_STEPS:
+			errno = 0;
+			o->max_steps = strtoull(optarg, &end, 10);
+			if (errno || *end || !o->max_steps || *optarg == '-') {
+				fprintf(stderr, "dejavm replay: --max-steps: '%s': expected a count > 0\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'v': o->verbosity++; break;
+		case 'h': usage(stdout); exit(0);
+		default:
+			fprintf(stderr, "dejavm replay: bad option '%s' (try --help)\n",
+				argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "dejavm replay: expected one TRACE argument (try --help)\n");
+		return -1;
+	}
+	o->trace = argv[optind];
+	return 0;
+}
+
+/* The VM configuration from the header (paths overridable), or -1 with a message. */
+static int config_from_header(struct replayer *rp, const struct replay_opts *o,
+			      struct vm_config *cfg)
+{
+	uint64_t v, ns_per_exit = 0;
+	const msgpack_object *det;
+
+	config_init(cfg);
+	cfg->kernel = o->kernel ? o->kernel : hdr_str(rp->r, "config.kernel");
+	cfg->initramfs = o->initramfs ? o->initramfs : hdr_str(rp->r, "config.initramfs");
+	cfg->cmdline = hdr_str(rp->r, "config.cmdline");
+	if (!cfg->kernel || !cfg->cmdline) {
+		fprintf(stderr, "dejavm replay: %s: the header has no config.kernel or config.cmdline\n",
+			rp->path);
+		return -1;
+	}
+	if (hdr_u64(rp->r, "config.cpus", &v))
+		cfg->cpus = v;
+	if (hdr_u64(rp->r, "config.memory", &v))
+		cfg->mem_size = v;
+	if (hdr_u64(rp->r, "config.rtc_epoch", &v))
+		cfg->rtc_epoch = v;
+	hdr_u64(rp->r, "config.ns_per_exit", &ns_per_exit);
+	det = trace_obj_get(trace_reader_header(rp->r), "config.deterministic");
+	rp->det = det && det->type == MSGPACK_OBJECT_BOOLEAN && det->via.boolean;
+	if (cfg->cpus != 1 || cfg->mem_size < MIN_MEM_SIZE || cfg->mem_size > MAX_MEM_SIZE) {
+		fprintf(stderr, "dejavm replay: %s: config.cpus %u / config.memory %" PRIu64
+				" cannot be replayed (1 vCPU, 2 MiB to 1 TiB)\n",
+			rp->path, cfg->cpus, cfg->mem_size);
+		return -1;
+	}
+	if (rp->det && ns_per_exit != DET_NS_PER_EXIT && !o->force) {
+		fprintf(stderr, "dejavm replay: %s was recorded with %" PRIu64 " virtual ns per exit, "
+				"this build uses %d: every timestamp would differ (--force replays "
+				"anyway)\n",
+			rp->path, ns_per_exit, DET_NS_PER_EXIT);
+		return -1;
+	}
+	cfg->deterministic = true;
+	cfg->serial = SERIAL_NULL;
+	if (o->serial && !strcmp(o->serial, "tty")) {
+		cfg->serial = SERIAL_TTY;
+	} else if (o->serial && !strncmp(o->serial, "file=", 5) && o->serial[5]) {
+		cfg->serial = SERIAL_FILE;
+		cfg->serial_path = o->serial + 5;
+	} else if (o->serial && strcmp(o->serial, "null")) {
+		fprintf(stderr, "dejavm replay: --serial %s: expected null, tty or file=PATH\n",
+			o->serial);
+		return -2;
+	}
+	cfg->verbosity = o->verbosity;
+	cfg->cpuid = hdr_cpuid(rp->r);
+	if (!cfg->cpuid)
+		fprintf(stderr, "dejavm replay: %s: no usable CPUID table in the header; the guest "
+				"gets this host's\n",
+			rp->path);
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int replay_main(int argc, char **argv)
+{
+	static const struct vm_replay_hooks hooks_template = {
+		.read = feed_read, .before_run = before_run, .debug_exit = debug_exit
+	};
+	struct vm_replay_hooks hooks = hooks_template;
+	struct replay_opts o;
+	struct replayer rp = { 0 };
+	struct vm_config cfg;
+	struct vm vm;
+	sigset_t sigs;
+	char *err = NULL;
+	double t0, wall;
+	int status, r;
+
+	if (parse_args(argc, argv, &o))
+		return EXIT_USAGE;
+	vm_block_signals(&sigs); /* before any thread exists */
+	log_max_level = o.verbosity >= 2 ? LOG_DEBUG : o.verbosity == 1 ? LOG_INFO : LOG_WARN;
+	rp.path = o.trace;
+	rp.feed = !o.live;
+	rp.max_steps = o.max_steps;
+	if (validate(o.trace, &rp.total))
+		return EXIT_VMM_ERROR;
+	rp.r = trace_reader_open(o.trace, &err);
+	rp.dec = trace_decoder_new();
+	if (!rp.r || !rp.dec) {
+		fprintf(stderr, "dejavm replay: %s\n", err ? err : "out of memory");
+		free(err);
+		return EXIT_VMM_ERROR;
+	}
+	r = config_from_header(&rp, &o, &cfg);
+	if (r)
+		return r == -2 ? EXIT_USAGE : EXIT_VMM_ERROR;
+	if (check_images(&rp, &cfg, o.force))
+		return EXIT_VMM_ERROR;
+	if (!rp.det)
+		fprintf(stderr,
+			"dejavm replay: %s was recorded in normal mode: KVM's in-kernel PIC and PIT "
+			"delivered its interrupts, which were not recorded, and its reads saw host "
+			"time. The replay feeds the recorded read values and compares exits, "
+			"addresses and writes; it is exact only for a guest that takes no "
+			"interrupts. Record with --deterministic for an exact replay.\n",
+			o.trace);
+	out_init(&rp.expected, NULL);
+	out_init(&rp.actual, NULL);
+	out_init(&rp.differing, NULL);
+	for (unsigned int i = 0; i < CONTEXT; i++)
+		out_init(&rp.ring[i], NULL);
+	if (!rp.det)
+		rp.feed = true; /* read values saw host time: only the recorded ones make sense */
+
+	if (vm_create(&vm, &cfg) || vm_load(&vm)) {
+		vm_destroy(&vm);
+		return EXIT_VMM_ERROR;
+	}
+	rp.vm = &vm;
+	hooks.ctx = &rp;
+	vm.replay = &hooks;
+	vm.trace = trace_open(NULL, 0, NULL, NULL, NULL);
+	if (!vm.trace) {
+		vm_destroy(&vm);
+		return EXIT_VMM_ERROR;
+	}
+	trace_set_sink(vm.trace, on_event, &rp);
+	next_expected(&rp);
+	t0 = now_s();
+	record_boot_writes(&vm);
+	status = vm_run(&vm);
+	record_finish(&vm, status);
+	wall = now_s() - t0;
+	if (!rp.diverged && rp.have_exp)
+		diverge(&rp, &rp.exp, NULL, "the replay ended (%s) before the recording did",
+			vm.stop_reason);
+
+	if (rp.diverged) {
+		print_report(&rp, stdout);
+	} else {
+		const struct trace_status *st = trace_reader_status(rp.r);
+
+		printf("dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s) in %.2f s",
+		       o.trace, rp.matched, rp.det ? "deterministic" : "normal-mode",
+		       rp.feed ? "feed" : "live", wall);
+		if (rp.det)
+			printf("; guest virtual time %.3f s\n", vm.vtime_ns / 1e9);
+		else
+			printf("; the recording took %.2f s: %.2fx its speed\n", st->last_ts / 1e9,
+			       wall > 0 ? st->last_ts / 1e9 / wall : 0);
+	}
+	if (o.report && write_json_report(&rp, o.report, wall))
+		rp.diverged = true;
+	vm_destroy(&vm);
+	trace_reader_close(rp.r);
+	trace_decoder_free(rp.dec);
+	out_free(&rp.expected);
+	out_free(&rp.actual);
+	out_free(&rp.differing);
+	for (unsigned int i = 0; i < CONTEXT; i++)
+		out_free(&rp.ring[i]);
+	free((void *)cfg.cpuid);
+	return rp.diverged ? EXIT_VMM_ERROR : 0;
+}
