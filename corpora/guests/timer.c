@@ -59,6 +59,7 @@ int main(const char *cmdline)
 	if (hz == 0)
 		hz = 1;
 	unsigned long guard_ms = rt_arg_ulong(cmdline, "guard_ms", 2000 + 10 * want * 1000 / hz);
+	unsigned long spin = rt_arg_ulong(cmdline, "spin", 0);
 
 	unsigned long div = (PIT_HZ + hz / 2) / hz;
 	if (div < 2)
@@ -105,6 +106,14 @@ int main(const char *cmdline)
 
 	/* Check with interrupts off, then sti;hlt: a tick pending at the check
 	 * is delivered after the STI shadow and wakes the HLT, none is lost. */
+	if (spin) {
+		/* Busy-wait with interrupts on: no exit at all until a tick arrives (under
+		 * dejavm --deterministic, only the exit-budget watchdog ends such a stretch). */
+		rt_sti();
+		while (ticks < want && !watchdog_fired)
+			__asm__ volatile("" : : : "memory");
+		rt_cli();
+	}
 	while (ticks < want && !watchdog_fired) {
 		rt_sti_hlt();
 		rt_cli();

@@ -16,6 +16,7 @@
 #define STACK_SIZE			16384
 
 /* ---- PVH ELF note: name "Xen", type 18, desc = 32-bit entry address ---- */
+	.file "start.S" /* a fixed STT_FILE name (not gcc's temp file): reproducible guests */
 	.section .note.Xen, "a", @note
 	.balign 4
 	.long	4			/* namesz */
