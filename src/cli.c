@@ -158,7 +158,7 @@ static void usage(FILE *f)
 	      "  --rtc-epoch SECONDS    deterministic: the guest's RTC at boot, in Unix seconds\n"
 	      "                         (default 1577836800, 2020-01-01)\n"
 	      "  --exit-budget MS       deterministic: stop a vCPU that ran MS ms of host time\n"
-	      "                         without an exit and record a landmark (default 2000)\n"
+	      "                         without an exit and record a landmark (default 10000)\n"
 	      "  -v, --verbose          more VMM messages (repeat for debug)\n"
 	      "  --version              print the version and exit\n"
 	      "  -h, --help             print this help and exit\n"

@@ -168,6 +168,9 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(rn.cfg.log_file);
 	ck_assert_int_eq(rn.cfg.verbosity, 0);
 	ck_assert_int_eq(rn.cfg.stats, STATS_NONE);
+	ck_assert(!rn.cfg.deterministic);
+	ck_assert_int_eq(rn.cfg.rtc_epoch, 1577836800);
+	ck_assert_uint_eq(rn.cfg.exit_budget_ms, 10000);
 	ck_assert_uint_eq(rn.out_len, 0);
 	ck_assert_uint_eq(rn.err_len, 0);
 	run_free(&rn);
@@ -233,6 +236,24 @@ START_TEST(test_all_flags_equals)
 	    "--log-file", "/tmp/vmm.log", "--cmdline", "console=ttyS0 quiet panic=-1",
 	    "--initramfs", "/boot/initrd.cpio", "--kernel", "/boot/vmlinux", NULL);
 	check_all_flags(&rn);
+	run_free(&rn);
+}
+END_TEST
+
+START_TEST(test_deterministic_flags)
+{
+	struct run rn;
+
+	ck_assert_int_eq(run(&rn, "--kernel", "k", "--deterministic", "--rtc-epoch", "0",
+			     "--exit-budget=250", NULL),
+			 CLI_RUN);
+	ck_assert(rn.cfg.deterministic);
+	ck_assert_int_eq(rn.cfg.rtc_epoch, 0);
+	ck_assert_uint_eq(rn.cfg.exit_budget_ms, 250);
+	ck_assert_uint_eq(rn.err_len, 0);
+	run_free(&rn);
+	ck_assert_int_eq(run(&rn, "--kernel", "k", "--rtc-epoch=4102444800", NULL), CLI_RUN);
+	ck_assert_int_eq(rn.cfg.rtc_epoch, 4102444800LL);
 	run_free(&rn);
 }
 END_TEST
@@ -406,6 +427,13 @@ static const struct bad_case bad_cases[] = {
 	{ { "stray", "--kernel", "k", NULL }, "stray", NULL },
 	{ { "--kernel", "k", "--stats", "json", NULL }, "json", NULL },
 	{ { "--kernel", "k", "--version=1", NULL }, "--version", NULL },
+	{ { "--kernel", "k", "--deterministic=yes", NULL }, "--deterministic", NULL },
+	{ { "--kernel", "k", "--rtc-epoch", "-1", NULL }, "--rtc-epoch", "Unix seconds" },
+	{ { "--kernel", "k", "--rtc-epoch", "2020-01-01", NULL }, "--rtc-epoch", NULL },
+	{ { "--kernel", "k", "--rtc-epoch", NULL }, "--rtc-epoch", NULL },
+	{ { "--kernel", "k", "--exit-budget", "0", NULL }, "--exit-budget", "1 to 3600000" },
+	{ { "--kernel", "k", "--exit-budget", "3600001", NULL }, "--exit-budget", NULL },
+	{ { "--kernel", "k", "--exit-budget", "10ms", NULL }, "--exit-budget", NULL },
 };
 
 START_TEST(test_bad_command_lines)
@@ -527,6 +555,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_all_flags_separate);
 	tcase_add_test(tc, test_all_flags_equals);
+	tcase_add_test(tc, test_deterministic_flags);
 	tcase_add_test(tc, test_serial_modes);
 	tcase_add_test(tc, test_stats_forms);
 	tcase_add_test(tc, test_memory_and_cpus_values);

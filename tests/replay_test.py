@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""Deterministic mode and `dejavm replay`, end to end, with the real binary and real guests.
+
+  python3 replay_test.py --golden DIR [--linux]
+
+Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_GUEST_DIR, and for --linux
+DEJAVM_LINUX_DIR (skips with 77 when unset, unless DEJAVM_REQUIRE_LINUX=1).
+
+Without --linux: test guests recorded three times give byte-identical traces; every golden
+trace of a test guest replays; test-only mutations of one PIO read value, one PIT tick and one
+serial status bit are found at exactly the event that changed; cut, damaged and foreign files
+are refused with a message; a different image is refused (and --force still ends cleanly);
+normal-mode traces replay where they can. With --linux: the same for the tiny-Linux boot.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BIN = os.environ.get("DEJAVM_BIN", "")
+TOOL = os.environ.get("DEJAVM_TRACE_BIN", "")
+GUESTS = os.environ.get("DEJAVM_GUEST_DIR", "")
+LINUX = os.environ.get("DEJAVM_LINUX_DIR", "")
+GOLDEN = ""
+TMP = tempfile.mkdtemp(prefix="dejavm-replay-test-")
+
+
+def run(args, env=None, timeout=300):
+    e = dict(os.environ)
+    e.pop("DEJAVM_TEST_MUTATE", None)
+    e.update(env or {})
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                          timeout=timeout, text=True, errors="replace")
+
+
+def guest(name):
+    return os.path.join(GUESTS, name + ".elf")
+
+
+def record(path, kernel, cmdline="", extra=()):
+    p = run([BIN, "--deterministic", "--serial", "null", "--record", path, "--kernel", kernel,
+             "--cmdline", cmdline] + list(extra))
+    assert p.returncode == 0, "recording %s failed (%d): %s" % (path, p.returncode, p.stderr)
+    return open(path, "rb").read()
+
+
+def image_args(trace):
+    """--kernel/--initramfs for a golden trace: this checkout's build of the same image."""
+    name = os.path.basename(trace)[:-len(".trace")]
+    if name == "linux-boot":
+        return ["--kernel", os.path.join(LINUX, "vmlinux"),
+                "--initramfs", os.path.join(LINUX, "initramfs.cpio")]
+    return ["--kernel", guest(name.replace("-spin", ""))]
+
+
+def replay(trace, *args, env=None):
+    rep = os.path.join(TMP, "report.json")
+    if os.path.exists(rep):
+        os.unlink(rep)
+    p = run([BIN, "replay", trace, "--report", rep] + image_args(trace) + list(args), env=env)
+    report = json.load(open(rep)) if os.path.exists(rep) else None
+    return p, report
+
+
+def dump(trace, *args):
+    p = run([TOOL, "dump", trace] + list(args))
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+class Guests(unittest.TestCase):
+    def test_three_recordings_are_byte_identical(self):
+        for name, cmdline in [("hello", ""), ("timer", "ticks=20 hz=100"),
+                              ("pio-storm", "n=3000"), ("mmio-storm", "n=500")]:
+            runs = [record(os.path.join(TMP, "%s-%d.trace" % (name, i)), guest(name), cmdline)
+                    for i in range(3)]
+            self.assertEqual(runs[0], runs[1], name)
+            self.assertEqual(runs[0], runs[2], name)
+            # and the trace says what happened: virtual time (1000 ns per exit, jumps at HLT),
+            # the PIT's interrupts through the VMM's PIC
+            evs = dump(os.path.join(TMP, "%s-0.trace" % name))
+            exits = [e for e in evs if e["type"] == "exit"]
+            if name == "timer":
+                self.assertEqual(len([e for e in evs if e["type"] == "intr"]), 20)
+                self.assertEqual(len([e for e in exits if e["reason"] == 5]), 20)  # HLT
+            else:
+                self.assertEqual([e["ts"] for e in exits],
+                                 [1000 * (i + 1) for i in range(len(exits))])
+
+    def test_golden_traces_replay(self):
+        goldens = sorted(f for f in os.listdir(GOLDEN) if f.endswith(".trace"))
+        self.assertIn("timer-spin.trace", goldens)
+        for f in goldens:
+            if f == "linux-boot.trace":
+                continue
+            for mode in ("--feed", "--live"):
+                p, rep = replay(os.path.join(GOLDEN, f), mode)
+                self.assertEqual(p.returncode, 0, "%s %s: %s%s" % (f, mode, p.stdout, p.stderr))
+                self.assertEqual(rep["result"], "matched")
+                self.assertEqual(rep["matched"], rep["events"])
+                self.assertIn("all %d events matched" % rep["events"], p.stdout)
+
+    def test_landmarks_are_recorded_and_reached(self):
+        t = os.path.join(GOLDEN, "timer-spin.trace")
+        landmarks = dump(t, "--type", "landmark")
+        self.assertEqual(len(landmarks), 3)  # one per tick: nothing else ends the busy-wait
+        p, rep = replay(t)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # with a single-step budget too small to get there, it is a reported divergence
+        p, rep = replay(t, "--max-steps", "1")
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(rep["divergence"]["seq"], landmarks[0]["seq"])
+        self.assertIn("was not reached in 1 single-steps", rep["divergence"]["why"])
+
+    def mutation(self, trace, mutate, want_seq, field):
+        p, rep = replay(trace, env={"DEJAVM_TEST_MUTATE": mutate})
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual(rep["result"], "diverged")
+        d = rep["divergence"]
+        self.assertEqual(d["seq"], want_seq, "%s: %s" % (mutate, json.dumps(d)))
+        self.assertEqual(d["expected"]["seq"], want_seq)
+        self.assertIn(field, d["differing"])
+        self.assertIn("DIVERGENCE at event %d" % d["index"], p.stdout)
+        self.assertEqual(len(d["last_matching"]), 5)
+        self.assertEqual(d["last_matching"][-1]["seq"], want_seq - 1)
+        return d
+
+    def test_mutated_pio_read_value_is_found_at_its_event(self):
+        t = os.path.join(GOLDEN, "pio-storm.trace")
+        reads = [e for e in dump(t, "--type", "pio", "--port", "0x510") if e["write"] == 0]
+        d = self.mutation(t, "pio-read:0x510:700:0x4", reads[699]["seq"], "value")
+        self.assertEqual(d["actual"]["value"], reads[699]["value"] ^ 4)
+
+    def test_dropped_timer_tick_is_found_at_its_event(self):
+        t = os.path.join(GOLDEN, "timer.trace")
+        ticks = [e for e in dump(t, "--type", "irq") if e["line"] == 0 and e["level"] == 1]
+        self.assertEqual(len(ticks), 20)
+        d = self.mutation(t, "tick:7", ticks[6]["seq"], "type")
+        self.assertEqual(d["expected"]["type"], "irq")
+
+    def test_serial_status_bit_is_found_at_its_event(self):
+        t = os.path.join(GOLDEN, "hello.trace")
+        lsr = [e for e in dump(t, "--type", "pio", "--port", "0x3fd") if e["write"] == 0]
+        d = self.mutation(t, "pio-read:0x3fd:5:0x20", lsr[4]["seq"], "value")
+        self.assertEqual(d["actual"]["value"], lsr[4]["value"] ^ 0x20)
+
+    def test_cut_damaged_and_foreign_files_are_refused(self):
+        src = open(os.path.join(GOLDEN, "timer.trace"), "rb").read()
+        cut = os.path.join(TMP, "cut.trace")
+        open(cut, "wb").write(src[:len(src) // 2])
+        p, rep = replay(cut)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cut.trace: offset", p.stderr)
+        self.assertIn("refusing to replay a truncated trace", p.stderr)
+        self.assertIsNone(rep)
+        bad = bytearray(src)
+        bad[len(bad) // 2] ^= 0x10
+        flip = os.path.join(TMP, "flip.trace")
+        open(flip, "wb").write(bad)
+        p, _ = replay(flip)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("flip.trace: offset", p.stderr)
+        self.assertRegex(p.stderr, "refusing to replay a (damaged|truncated) trace")
+        p = run([BIN, "replay", guest("hello")])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not a dejavm trace", p.stderr)
+        p = run([BIN, "replay", os.path.join(TMP, "missing.trace")])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("missing.trace", p.stderr)
+        for args in ([], ["a", "b"], ["--bogus", "x"], ["--max-steps", "0", "x"]):
+            self.assertEqual(run([BIN, "replay"] + args).returncode, 2, args)
+
+    def test_different_image_is_refused_unless_forced(self):
+        t = os.path.join(GOLDEN, "hello.trace")
+        p = run([BIN, "replay", t, "--kernel", guest("timer")])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("timer.elf: sha256", p.stderr)
+        self.assertIn("refusing to replay against different images", p.stderr)
+        self.assertEqual(p.stdout, "")
+        p = run([BIN, "replay", t, "--kernel", guest("timer"), "--force"])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("DIVERGENCE at event 0", p.stdout)  # the boot mem_write hash differs
+        p = run([BIN, "replay", t, "--kernel", os.path.join(TMP, "nope.elf")])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nope.elf", p.stderr)
+
+    def test_normal_mode_traces_replay_where_they_can(self):
+        for name, cmdline in [("hello", ""), ("timer", "ticks=10 hz=200"), ("pio-storm", "n=500")]:
+            t = os.path.join(TMP, "normal-%s.trace" % name)
+            p = run([BIN, "--serial", "null", "--record", t, "--kernel", guest(name), "--cmdline",
+                     cmdline])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            p = run([BIN, "replay", t])
+            self.assertEqual(p.returncode, 0, name + ": " + p.stdout + p.stderr)
+            self.assertIn("recorded in normal mode", p.stderr)
+            self.assertIn("normal-mode trace", p.stdout)
+
+
+class Linux(unittest.TestCase):
+    def test_three_linux_recordings_are_byte_identical_and_replay(self):
+        cmdline = open(os.path.join(LINUX, "cmdline-deterministic.txt")).read().strip()
+        args = ["--initramfs", os.path.join(LINUX, "initramfs.cpio")]
+        runs = [record(os.path.join(TMP, "linux-%d.trace" % i), os.path.join(LINUX, "vmlinux"),
+                       cmdline, args) for i in range(3)]
+        self.assertEqual(runs[0], runs[1])
+        self.assertEqual(runs[0], runs[2])
+        serial = "".join(e["text"] for e in dump(os.path.join(TMP, "linux-0.trace"), "--type",
+                                                  "serial"))
+        self.assertIn("dejavm-guest: init reached", serial)
+        self.assertIn("Calibrating delay loop (skipped)", serial)
+
+    def test_golden_linux_boot_replays(self):
+        p, rep = replay(os.path.join(GOLDEN, "linux-boot.trace"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(rep["matched"], rep["events"])
+
+
+def main():
+    global GOLDEN
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--golden", required=True)
+    ap.add_argument("--linux", action="store_true")
+    a, rest = ap.parse_known_args()
+    GOLDEN = a.golden
+    for var, val in [("DEJAVM_BIN", BIN), ("DEJAVM_TRACE_BIN", TOOL), ("DEJAVM_GUEST_DIR", GUESTS)]:
+        if not val:
+            sys.exit("%s is not set (run through meson test)" % var)
+    if a.linux and not LINUX:
+        if os.environ.get("DEJAVM_REQUIRE_LINUX") == "1":
+            sys.exit("DEJAVM_LINUX_DIR is not set but DEJAVM_REQUIRE_LINUX=1")
+        print("skipped: DEJAVM_LINUX_DIR is not set")
+        sys.exit(77)
+    suite = unittest.TestLoader().loadTestsFromTestCase(Linux if a.linux else Guests)
+    ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
