@@ -839,8 +839,9 @@ int replay_main(int argc, char **argv)
 		printf("dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s) in %.2f s",
 		       o.trace, rp.matched, rp.det ? "deterministic" : "normal-mode",
 		       rp.feed ? "feed" : "live", wall);
-		if (rp.det)
-			printf("; guest virtual time %.3f s\n", vm.vtime_ns / 1e9);
+		if (rp.det) /* such a trace holds no host time: the recording's speed is unknown */
+			printf("; guest virtual time %.3f s; %.0f events/s\n", vm.vtime_ns / 1e9,
+			       wall > 0 ? rp.matched / wall : 0);
 		else
 			printf("; the recording took %.2f s: %.2fx its speed\n", st->last_ts / 1e9,
 			       wall > 0 ? st->last_ts / 1e9 / wall : 0);
