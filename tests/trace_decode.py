@@ -183,14 +183,19 @@ def check(tool, path, schema):
 
 
 def selftest(args, schema):
-    runs = [('hello', ''), ('pio-storm', 'n=3000'), ('mmio-storm', 'n=300')]
+    # The deterministic runs add regs (REG fields), irq and intr events.
+    runs = [('hello', ''), ('pio-storm', 'n=3000'), ('mmio-storm', 'n=300'),
+            ('pio-storm', 'n=3000 --deterministic'), ('timer', 'ticks=10 hz=100 --deterministic')]
     tmp = tempfile.mkdtemp(prefix='dejavm-trace-decode-')
     ok = True
     try:
-        for guest, cmdline in runs:
-            trace = os.path.join(tmp, guest + '.trace')
+        for i, (guest, cmdline) in enumerate(runs):
+            trace = os.path.join(tmp, '%s-%d.trace' % (guest, i))
             cmd = [args.dejavm, '--kernel', os.path.join(args.guest_dir, guest + '.elf'),
                    '--serial', 'null', '--record', trace]
+            if cmdline.endswith(' --deterministic'):
+                cmd.append('--deterministic')
+                cmdline = cmdline[:-len(' --deterministic')]
             if cmdline:
                 cmd += ['--cmdline', cmdline]
             r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
