@@ -30,6 +30,7 @@
 #define CONTEXT		  5	  /* matching events shown before a divergence */
 #define DEFAULT_MAX_STEPS 5000000 /* single-steps allowed to find one landmark */
 #define NREGS		  17	  /* the regs event's fields */
+#define MAX_HDR_STRINGS	  4
 
 static const char *const reg_names[NREGS] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
 					      "rsp", "rbp", "r8",  "r9",  "r10", "r11",
@@ -73,6 +74,8 @@ struct replayer {
 	char why[256];
 	uint64_t div_seq, div_index;
 	struct out expected, actual, differing;
+	char *strings[MAX_HDR_STRINGS]; /* hdr_str() copies */
+	unsigned int nstrings;
 };
 
 static uint64_t field_u64(const struct trace_ev *ev, const char *name)
@@ -365,15 +368,16 @@ static bool debug_exit(void *ctx, struct vcpu *v, struct kvm_regs *regs)
 
 /* ---- the trace header ---- */
 
-static const char *hdr_str(const struct trace_reader *r, const char *path)
+/* A string of the header, NUL-terminated: a copy the replayer frees at the end. */
+static const char *hdr_str(struct replayer *rp, const char *path)
 {
-	const msgpack_object *o = trace_obj_get(trace_reader_header(r), path);
+	const msgpack_object *o = trace_obj_get(trace_reader_header(rp->r), path);
 	const char *s;
 	size_t len;
 
-	if (!trace_obj_str(o, &s, &len))
+	if (!trace_obj_str(o, &s, &len) || rp->nstrings == MAX_HDR_STRINGS)
 		return NULL;
-	return strndup(s, len); /* small and few: freed with the process */
+	return rp->strings[rp->nstrings++] = strndup(s, len);
 }
 
 static bool hdr_u64(const struct trace_reader *r, const char *path, uint64_t *v)
@@ -697,9 +701,9 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 	const msgpack_object *det;
 
 	config_init(cfg);
-	cfg->kernel = o->kernel ? o->kernel : hdr_str(rp->r, "config.kernel");
-	cfg->initramfs = o->initramfs ? o->initramfs : hdr_str(rp->r, "config.initramfs");
-	cfg->cmdline = hdr_str(rp->r, "config.cmdline");
+	cfg->kernel = o->kernel ? o->kernel : hdr_str(rp, "config.kernel");
+	cfg->initramfs = o->initramfs ? o->initramfs : hdr_str(rp, "config.initramfs");
+	cfg->cmdline = hdr_str(rp, "config.cmdline");
 	if (!cfg->kernel || !cfg->cmdline) {
 		fprintf(stderr, "dejavm replay: %s: the header has no config.kernel or config.cmdline\n",
 			rp->path);
@@ -756,20 +760,69 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int replay_main(int argc, char **argv)
+/* Builds and runs the VM, comparing as it goes; prints the result. Returns the exit status. */
+static int replay_run(struct replayer *rp, const struct replay_opts *o,
+		      const struct vm_config *cfg)
 {
 	static const struct vm_replay_hooks hooks_template = {
 		.read = feed_read, .before_run = before_run, .debug_exit = debug_exit
 	};
 	struct vm_replay_hooks hooks = hooks_template;
+	struct vm vm;
+	double t0, wall;
+	int status;
+
+	if (vm_create(&vm, cfg) || vm_load(&vm) ||
+	    !(vm.trace = trace_open(NULL, 0, NULL, NULL, NULL))) {
+		vm_destroy(&vm);
+		return EXIT_VMM_ERROR;
+	}
+	rp->vm = &vm;
+	hooks.ctx = rp;
+	vm.replay = &hooks;
+	trace_set_sink(vm.trace, on_event, rp);
+	record_use_virtual_time(&vm);
+	next_expected(rp);
+	t0 = now_s();
+	record_boot_writes(&vm);
+	status = vm_run(&vm);
+	record_finish(&vm, status);
+	wall = now_s() - t0;
+	if (!rp->diverged && rp->have_exp)
+		diverge(rp, &rp->exp, NULL, "the replay ended (%s) before the recording did",
+			vm.stop_reason);
+
+	if (rp->diverged) {
+		print_report(rp, stdout);
+	} else {
+		const struct trace_status *st = trace_reader_status(rp->r);
+
+		printf("dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s) in %.2f s",
+		       o->trace, rp->matched, rp->det ? "deterministic" : "normal-mode",
+		       rp->feed ? "feed" : "live", wall);
+		if (rp->det) /* such a trace holds no host time: the recording's speed is unknown */
+			printf("; guest virtual time %.3f s; %.0f events/s\n", vm.vtime_ns / 1e9,
+			       wall > 0 ? rp->matched / wall : 0);
+		else
+			printf("; the recording took %.2f s: %.2fx its speed\n", st->last_ts / 1e9,
+			       wall > 0 ? st->last_ts / 1e9 / wall : 0);
+	}
+	fflush(stdout);
+	if (o->report && write_json_report(rp, o->report, wall))
+		rp->diverged = true;
+	vm_destroy(&vm);
+	rp->vm = NULL;
+	return rp->diverged ? EXIT_VMM_ERROR : 0;
+}
+
+int replay_main(int argc, char **argv)
+{
 	struct replay_opts o;
 	struct replayer rp = { 0 };
 	struct vm_config cfg;
-	struct vm vm;
 	sigset_t sigs;
 	char *err = NULL;
-	double t0, wall;
-	int status, r;
+	int ret = EXIT_VMM_ERROR, r;
 
 	if (parse_args(argc, argv, &o))
 		return EXIT_USAGE;
@@ -778,21 +831,29 @@ int replay_main(int argc, char **argv)
 	rp.path = o.trace;
 	rp.feed = !o.live;
 	rp.max_steps = o.max_steps;
+	config_init(&cfg);
+	out_init(&rp.expected, NULL);
+	out_init(&rp.actual, NULL);
+	out_init(&rp.differing, NULL);
+	for (unsigned int i = 0; i < CONTEXT; i++)
+		out_init(&rp.ring[i], NULL);
 	if (validate(o.trace, &rp.total))
-		return EXIT_VMM_ERROR;
+		goto out;
 	rp.r = trace_reader_open(o.trace, &err);
 	rp.dec = trace_decoder_new();
 	if (!rp.r || !rp.dec) {
 		fprintf(stderr, "dejavm replay: %s\n", err ? err : "out of memory");
 		free(err);
-		return EXIT_VMM_ERROR;
+		goto out;
 	}
 	r = config_from_header(&rp, &o, &cfg);
-	if (r)
-		return r == -2 ? EXIT_USAGE : EXIT_VMM_ERROR;
+	if (r) {
+		ret = r == -2 ? EXIT_USAGE : EXIT_VMM_ERROR;
+		goto out;
+	}
 	if (check_images(&rp, &cfg, o.force))
-		return EXIT_VMM_ERROR;
-	if (!rp.det)
+		goto out;
+	if (!rp.det) {
 		fprintf(stderr,
 			"dejavm replay: %s was recorded in normal mode: KVM's in-kernel PIC and PIT "
 			"delivered its interrupts, which were not recorded, and its reads saw host "
@@ -800,55 +861,10 @@ int replay_main(int argc, char **argv)
 			"addresses and writes; it is exact only for a guest that takes no "
 			"interrupts. Record with --deterministic for an exact replay.\n",
 			o.trace);
-	out_init(&rp.expected, NULL);
-	out_init(&rp.actual, NULL);
-	out_init(&rp.differing, NULL);
-	for (unsigned int i = 0; i < CONTEXT; i++)
-		out_init(&rp.ring[i], NULL);
-	if (!rp.det)
 		rp.feed = true; /* read values saw host time: only the recorded ones make sense */
-
-	if (vm_create(&vm, &cfg) || vm_load(&vm)) {
-		vm_destroy(&vm);
-		return EXIT_VMM_ERROR;
 	}
-	rp.vm = &vm;
-	hooks.ctx = &rp;
-	vm.replay = &hooks;
-	vm.trace = trace_open(NULL, 0, NULL, NULL, NULL);
-	if (!vm.trace) {
-		vm_destroy(&vm);
-		return EXIT_VMM_ERROR;
-	}
-	trace_set_sink(vm.trace, on_event, &rp);
-	next_expected(&rp);
-	t0 = now_s();
-	record_boot_writes(&vm);
-	status = vm_run(&vm);
-	record_finish(&vm, status);
-	wall = now_s() - t0;
-	if (!rp.diverged && rp.have_exp)
-		diverge(&rp, &rp.exp, NULL, "the replay ended (%s) before the recording did",
-			vm.stop_reason);
-
-	if (rp.diverged) {
-		print_report(&rp, stdout);
-	} else {
-		const struct trace_status *st = trace_reader_status(rp.r);
-
-		printf("dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s) in %.2f s",
-		       o.trace, rp.matched, rp.det ? "deterministic" : "normal-mode",
-		       rp.feed ? "feed" : "live", wall);
-		if (rp.det) /* such a trace holds no host time: the recording's speed is unknown */
-			printf("; guest virtual time %.3f s; %.0f events/s\n", vm.vtime_ns / 1e9,
-			       wall > 0 ? rp.matched / wall : 0);
-		else
-			printf("; the recording took %.2f s: %.2fx its speed\n", st->last_ts / 1e9,
-			       wall > 0 ? st->last_ts / 1e9 / wall : 0);
-	}
-	if (o.report && write_json_report(&rp, o.report, wall))
-		rp.diverged = true;
-	vm_destroy(&vm);
+	ret = replay_run(&rp, &o, &cfg);
+out:
 	trace_reader_close(rp.r);
 	trace_decoder_free(rp.dec);
 	out_free(&rp.expected);
@@ -856,6 +872,8 @@ int replay_main(int argc, char **argv)
 	out_free(&rp.differing);
 	for (unsigned int i = 0; i < CONTEXT; i++)
 		out_free(&rp.ring[i]);
+	for (unsigned int i = 0; i < rp.nstrings; i++)
+		free(rp.strings[i]);
 	free((void *)cfg.cpuid);
-	return rp.diverged ? EXIT_VMM_ERROR : 0;
+	return ret;
 }

@@ -191,6 +191,24 @@ void record_boot_writes(struct vm *vm)
 	}
 }
 
+static uint64_t virtual_ns(void *ctx)
+{
+	const struct vm *vm = ctx;
+
+	return vm->vtime_ns;
+}
+
+/*
+ * Deterministic mode stamps events with virtual time, and the tracer then cuts frames by it,
+ * never by host time: set before the first event, so that even the boot events' frames do not
+ * depend on how long hashing the images took.
+ */
+void record_use_virtual_time(struct vm *vm)
+{
+	if (vm->det)
+		trace_set_clock(vm->trace, virtual_ns, vm);
+}
+
 int record_start(struct vm *vm)
 {
 	const char *path = vm->cfg->record_path;
@@ -200,6 +218,7 @@ int record_start(struct vm *vm)
 		log_err("--record %s: cannot create the trace: %s", path, strerror(errno));
 		return -1;
 	}
+	record_use_virtual_time(vm);
 	record_boot_writes(vm);
 	/* Before the vCPU streams start, so a single-vCPU trace is in seq order in the file. */
 	trace_flush(vm->trace);

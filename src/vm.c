@@ -345,13 +345,6 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static uint64_t virtual_ns(void *ctx)
-{
-	const struct vm *vm = ctx;
-
-	return vm->vtime_ns;
-}
-
 /*
  * Deterministic mode: a vCPU that made no exit for a whole --exit-budget is kicked out of
  * KVM_RUN (a forced exit, recorded as a landmark). Called when poll() times out.
@@ -398,9 +391,7 @@ int vm_run(struct vm *vm)
 	}
 
 	log_start_clock();
-	if (vm->trace && vm->det)
-		trace_set_clock(vm->trace, virtual_ns, vm);
-	else if (vm->trace)
+	if (vm->trace && !vm->det) /* deterministic: virtual time, set by record_start() */
 		trace_start_clock(vm->trace);
 	t0 = now_ns();
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {

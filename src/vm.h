@@ -118,6 +118,8 @@ void vm_set_irq(struct vm *vm, unsigned int irq, bool level);
 
 /* record.c: starts recording into cfg->record_path (header + boot writes) / ends it. */
 int record_start(struct vm *vm);
+/* Deterministic mode: vm->trace's clock becomes vm->vtime_ns (record_start() does it). */
+void record_use_virtual_time(struct vm *vm);
 /* The mem_write events of what vm_load() put in guest memory (record_start() emits them). */
 void record_boot_writes(struct vm *vm);
 int record_finish(struct vm *vm, int status);
