@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Buffered output, JSON encoding and comparison of events, progress bar: dejavm-trace and replay. */
+/* Buffered output, JSON encoding and comparison of events, progress bar (dejavm-trace, replay). */
 #ifndef DEJAVM_TRACE_TOOL_OUT_H
 #define DEJAVM_TRACE_TOOL_OUT_H
 

@@ -47,7 +47,7 @@
 #include <stdint.h>
 
 #define TRACE_FIELDS_exit(F)                                                                       \
-	F(UINT, reason, "KVM exit reason (KVM_EXIT_*): 2 io, 6 mmio, 8 shutdown, 17 internal error") \
+	F(UINT, reason, "KVM_EXIT_*: 2 io, 5 hlt, 6 mmio, 7 irq window, 8 shutdown, 17 internal error") \
 	F(UINT, rip, "guest RIP at the exit")
 
 #define TRACE_FIELDS_pio(F)                                                                        \

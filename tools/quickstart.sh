@@ -9,7 +9,7 @@ tools/deps.sh
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 dir=$(tools/guest-kernel/build.sh --print-dir | tail -n 1)
-trace=${DEJAVM_QUICKSTART_TRACE:-boot.trace}
+trace=${DEJAVM_QUICKSTART_TRACE:-build/boot.trace}
 echo "== recording the tiny-Linux boot into $trace (--deterministic)"
 ./build/dejavm --kernel "$dir/vmlinux" --initramfs "$dir/initramfs.cpio" \
 	--cmdline "$(cat "$dir/cmdline-deterministic.txt")" --deterministic --record "$trace"
