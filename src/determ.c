@@ -197,20 +197,21 @@ void determ_before_run(struct vcpu *v)
 	struct kvm_run *run = v->run;
 
 	pit_update(d->pit);
-	run->request_interrupt_window = 0;
-	if (!pic_intr_pending(d->pic))
+	/*
+	 * Only at an exit where the guest can take it. No interrupt-window request: on PVM hosts
+	 * that exit comes at whatever point a host interrupt next stops the guest, not at the
+	 * instruction that set IF, so it would make runs differ. A pending interrupt waits for the
+	 * next exit with IF set instead; an idle guest halts with IF set (sti; hlt), so it comes.
+	 */
+	if (!pic_intr_pending(d->pic) || !run->ready_for_interrupt_injection || !run->if_flag)
 		return;
-	if (run->ready_for_interrupt_injection && run->if_flag) {
-		struct kvm_interrupt irq = { .irq = pic_acknowledge(d->pic) };
+	struct kvm_interrupt irq = { .irq = pic_acknowledge(d->pic) };
 
-		if (v->vm->trace)
-			trace_intr(v->vm->trace, irq.irq);
-		if (ioctl(v->fd, KVM_INTERRUPT, &irq))
-			vm_request_stop(v->vm, EXIT_VMM_ERROR, "KVM_INTERRUPT vector 0x%x: %s",
-					irq.irq, strerror(errno));
-	} else {
-		run->request_interrupt_window = 1; /* KVM exits as soon as the guest can take it */
-	}
+	if (v->vm->trace)
+		trace_intr(v->vm->trace, irq.irq);
+	if (ioctl(v->fd, KVM_INTERRUPT, &irq))
+		vm_request_stop(v->vm, EXIT_VMM_ERROR, "KVM_INTERRUPT vector 0x%x: %s", irq.irq,
+				strerror(errno));
 }
 
 void determ_mutate_read(struct vm *vm, uint16_t port, uint8_t *data, uint32_t size)

@@ -7,8 +7,9 @@
  *   - One vCPU, no in-kernel irqchip or PIT: the VMM's own 8259 PIC, 8254 PIT and RTC.
  *   - Virtual time starts at 0 and advances DET_NS_PER_EXIT at every exit; at HLT it jumps to the
  *     PIT's next deadline. The RTC counts from --rtc-epoch. The trace's ts is this clock.
- *   - Interrupts are injected (KVM_INTERRUPT) before re-entering the guest after an exit, or at
- *     the interrupt-window exit KVM gives when the guest enables interrupts.
+ *   - Interrupts are injected (KVM_INTERRUPT) before re-entering the guest after an exit at which
+ *     it can take them (IF set); never through interrupt-window exits, which are imprecise on
+ *     PVM hosts.
  *   - A vCPU that runs --exit-budget ms of host time without an exit is stopped by a signal; the
  *     trace gets a landmark (RIP and a hash of the registers), and a replay finds the same point
  *     by single-stepping. Only this event depends on host time.

@@ -362,9 +362,8 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 			guest_failure(v, why);
 		break;
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
-		if (!vm->det)
-			guest_failure(v, "unexpected KVM_EXIT_IRQ_WINDOW_OPEN");
-		break; /* deterministic mode: determ_before_run() injects now */
+		guest_failure(v, "unexpected KVM_EXIT_IRQ_WINDOW_OPEN (never requested)");
+		break;
 	case KVM_EXIT_SHUTDOWN:
 		guest_failure(v, "KVM_EXIT_SHUTDOWN (triple fault)");
 		break;
