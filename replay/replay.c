@@ -314,33 +314,25 @@ static void feed_read(void *ctx, bool pio, uint64_t addr, uint32_t len, uint8_t 
 	rp->fed_valid = false;
 }
 
-static int set_single_step(struct vcpu *v, bool on)
-{
-	struct kvm_guest_debug dbg = { 0 };
-
-	if (on)
-		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
-	return ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) ? -errno : 0;
-}
-
 /* Next recorded event a landmark after this exit: single-step until RIP and registers match. */
-static void before_run(void *ctx, struct vcpu *v)
+static bool before_run(void *ctx, struct vcpu *v)
 {
 	struct replayer *rp = ctx;
 	int r;
 
 	if (rp->diverged || rp->stepping || !rp->have_exp || rp->exp.type != TRACE_landmark ||
 	    field_u64(&rp->exp, "after") != v->last_exit_seq)
-		return;
+		return rp->stepping;
 	rp->lm_rip = field_u64(&rp->exp, "rip");
 	rp->lm_hash = field_u64(&rp->exp, "regs_hash");
 	rp->steps = 0;
-	r = set_single_step(v, true);
+	r = vcpu_set_single_step(v, true);
 	if (r)
 		diverge(rp, &rp->exp, NULL, "cannot single-step to the landmark: KVM_SET_GUEST_DEBUG: %s",
 			strerror(-r));
 	else
 		rp->stepping = true;
+	return rp->stepping;
 }
 
 static bool debug_exit(void *ctx, struct vcpu *v, struct kvm_regs *regs)
@@ -350,12 +342,12 @@ static bool debug_exit(void *ctx, struct vcpu *v, struct kvm_regs *regs)
 	if (!rp->stepping || ioctl(v->fd, KVM_GET_REGS, regs))
 		return false;
 	if (regs->rip == rp->lm_rip && determ_regs_hash(regs) == rp->lm_hash) {
-		set_single_step(v, false);
+		vcpu_set_single_step(v, false);
 		rp->stepping = false;
 		return true;
 	}
 	if (++rp->steps >= rp->max_steps) {
-		set_single_step(v, false);
+		vcpu_set_single_step(v, false);
 		rp->stepping = false;
 		rp->act_rip = regs->rip;
 		diverge(rp, &rp->exp, NULL,

@@ -191,19 +191,19 @@ void determ_forced_exit(struct vcpu *v, const struct kvm_regs *regs)
 	skip_to_deadline(vm);
 }
 
+/* IF set and no interrupt shadow, as KVM reported them with the last exit. */
+static bool can_take_interrupt(const struct kvm_run *run)
+{
+	return run->ready_for_interrupt_injection && run->if_flag;
+}
+
 void determ_before_run(struct vcpu *v)
 {
 	struct determ *d = v->vm->det;
 	struct kvm_run *run = v->run;
 
 	pit_update(d->pit);
-	/*
-	 * Only at an exit where the guest can take it. No interrupt-window request: on PVM hosts
-	 * that exit comes at whatever point a host interrupt next stops the guest, not at the
-	 * instruction that set IF, so it would make runs differ. A pending interrupt waits for the
-	 * next exit with IF set instead; an idle guest halts with IF set (sti; hlt), so it comes.
-	 */
-	if (!pic_intr_pending(d->pic) || !run->ready_for_interrupt_injection || !run->if_flag)
+	if (!pic_intr_pending(d->pic) || !can_take_interrupt(run))
 		return;
 	struct kvm_interrupt irq = { .irq = pic_acknowledge(d->pic) };
 
@@ -212,6 +212,11 @@ void determ_before_run(struct vcpu *v)
 	if (ioctl(v->fd, KVM_INTERRUPT, &irq))
 		vm_request_stop(v->vm, EXIT_VMM_ERROR, "KVM_INTERRUPT vector 0x%x: %s", irq.irq,
 				strerror(errno));
+}
+
+bool determ_irq_blocked(const struct vcpu *v)
+{
+	return pic_intr_pending(v->vm->det->pic) && !can_take_interrupt(v->run);
 }
 
 void determ_mutate_read(struct vm *vm, uint16_t port, uint8_t *data, uint32_t size)

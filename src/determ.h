@@ -8,8 +8,9 @@
  *   - Virtual time starts at 0 and advances DET_NS_PER_EXIT at every exit; at HLT it jumps to the
  *     PIT's next deadline. The RTC counts from --rtc-epoch. The trace's ts is this clock.
  *   - Interrupts are injected (KVM_INTERRUPT) before re-entering the guest after an exit at which
- *     it can take them (IF set); never through interrupt-window exits, which are imprecise on
- *     PVM hosts.
+ *     it can take them (IF set). When one is pending while IF is clear, the vCPU single-steps
+ *     until the guest sets IF and it is injected there: KVM's interrupt-window exit would do
+ *     the same in one exit, but on PVM hosts it comes at a host-timing-dependent point.
  *   - A vCPU that runs --exit-budget ms of host time without an exit is stopped by a signal; the
  *     trace gets a landmark (RIP and a hash of the registers), and a replay finds the same point
  *     by single-stepping. Only this event depends on host time.
@@ -40,8 +41,10 @@ void determ_exit(struct vcpu *v);
 bool determ_hlt(struct vcpu *v, const char **why);
 /* The watchdog stopped the vCPU (KVM_RUN returned EINTR): records a landmark, time jumps. */
 void determ_forced_exit(struct vcpu *v, const struct kvm_regs *regs);
-/* After an exit was handled: timers fire, and a pending interrupt is injected or waited for. */
+/* After an exit was handled: timers fire, and a pending interrupt is injected if it can be. */
 void determ_before_run(struct vcpu *v);
+/* An interrupt is pending but the guest has IF clear: the vCPU single-steps until it is set. */
+bool determ_irq_blocked(const struct vcpu *v);
 
 /* FNV-1a 64 of the general registers and RFLAGS without TF and RF (see docs/determinism.md). */
 uint64_t determ_regs_hash(const struct kvm_regs *r);

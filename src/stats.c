@@ -57,6 +57,9 @@ void stats_print_text(const struct exit_stats *s, FILE *f)
 	if (s->landmarks)
 		fprintf(f, "  landmarks: %" PRIu64 " (forced exits after --exit-budget)\n",
 			s->landmarks);
+	if (s->irq_steps_started)
+		fprintf(f, "  interrupts that waited for IF (single-stepped): %" PRIu64 "\n",
+			s->irq_steps_started);
 }
 
 void stats_print_json(const struct exit_stats *s, FILE *f)

@@ -14,6 +14,7 @@ struct exit_stats {
 	uint64_t pio_unhandled, mmio_unhandled;
 	uint64_t pio_coalesced, mmio_coalesced; /* writes that came through the coalesced ring */
 	uint64_t landmarks; /* deterministic mode: forced exits after --exit-budget */
+	uint64_t irq_steps_started; /* deterministic: interrupts that waited for IF (stepping) */
 	uint64_t run_ns;
 };
 

@@ -379,6 +379,33 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 	}
 }
 
+int vcpu_set_single_step(struct vcpu *v, bool on)
+{
+	struct kvm_guest_debug dbg = { 0 };
+
+	if (on)
+		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	return ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) ? -errno : 0;
+}
+
+/*
+ * Deterministic mode: while an interrupt waits for the guest to set IF, single-step, so that it
+ * is injected at exactly the instruction that sets it (see determ.h).
+ */
+static void irq_step(struct vcpu *v, bool on)
+{
+	int r;
+
+	if (on == v->irq_stepping)
+		return;
+	r = vcpu_set_single_step(v, on);
+	if (r)
+		vm_request_stop(v->vm, EXIT_VMM_ERROR, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
+	v->irq_stepping = on;
+	if (on)
+		v->vm->stats.irq_steps_started++;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -399,10 +426,12 @@ static void *vcpu_thread(void *arg)
 
 	while (!atomic_load_explicit(&vm->stopping, memory_order_relaxed)) {
 		/* Single-steps towards a landmark are not exits: nothing is injected between them. */
-		if (vm->det && !stepping)
+		if (vm->det && !stepping) {
 			determ_before_run(v);
+			irq_step(v, determ_irq_blocked(v));
+		}
 		if (replay && replay->before_run && !stepping)
-			replay->before_run(replay->ctx, v);
+			stepping = replay->before_run(replay->ctx, v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->exit_reason = KVM_EXIT_INTR;
@@ -413,12 +442,18 @@ static void *vcpu_thread(void *arg)
 				break;
 			}
 		}
-		if (v->run->exit_reason == KVM_EXIT_DEBUG && replay && replay->debug_exit) {
+		if (v->run->exit_reason == KVM_EXIT_DEBUG && (stepping || v->irq_stepping)) {
 			struct kvm_regs regs;
 
-			stepping = !replay->debug_exit(replay->ctx, v, &regs);
+			/* Progress for the exit-budget watchdog, but not an exit of the guest's. */
+			atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
 			if (!stepping)
+				continue; /* waiting for IF: the loop's top injects once it is set */
+			stepping = !replay->debug_exit(replay->ctx, v, &regs);
+			if (!stepping) {
+				v->irq_stepping = false; /* the replayer turned single-stepping off */
 				determ_forced_exit(v, &regs); /* the landmark, as when recording */
+			}
 			continue;
 		}
 		stepping = false;

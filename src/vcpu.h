@@ -22,6 +22,7 @@ struct vcpu {
 	struct kvm_cpuid2 *cpuid; /* the table given to the guest (the trace header records it) */
 	uint64_t last_exit_seq;	  /* trace seq of the last exit event (landmarks refer to it) */
 	_Atomic uint64_t exits;	  /* exits so far: the deterministic-mode watchdog reads it */
+	bool irq_stepping;	  /* deterministic: single-stepping until the guest sets IF */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id);
@@ -29,6 +30,8 @@ void vcpu_destroy(struct vcpu *v);
 int vcpu_set_boot_regs(struct vcpu *v, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
 int vcpu_get_sregs(struct vcpu *v, struct kvm_sregs *sregs);
 int vcpu_start(struct vcpu *v);
+/* KVM_GUESTDBG_SINGLESTEP on or off. Returns 0 or -errno. */
+int vcpu_set_single_step(struct vcpu *v, bool on);
 /* Makes a vCPU leave KVM_RUN (and not re-enter it) as soon as possible. */
 void vcpu_kick(struct vcpu *v);
 

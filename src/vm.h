@@ -36,8 +36,8 @@ struct vm_replay_hooks {
 	void *ctx;
 	/* A guest read was answered by the device model with data: may replace it (--feed). */
 	void (*read)(void *ctx, bool pio, uint64_t addr, uint32_t len, uint8_t *data);
-	/* Before KVM_RUN: e.g. single-step towards a recorded landmark. */
-	void (*before_run)(void *ctx, struct vcpu *v);
+	/* Before KVM_RUN: true when it turned on single-stepping towards a recorded landmark. */
+	bool (*before_run)(void *ctx, struct vcpu *v);
 	/* KVM_EXIT_DEBUG: true when the vCPU stands at the landmark (regs filled in). */
 	bool (*debug_exit)(void *ctx, struct vcpu *v, struct kvm_regs *regs);
 };
