@@ -60,6 +60,18 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 	return 0;
 }
 
+int bus_unregister(struct bus *bus, uint64_t base, void *opaque)
+{
+	unsigned int i = upper_bound(bus, base);
+
+	if (i == 0 || bus->ranges[i - 1].base != base || bus->ranges[i - 1].opaque != opaque)
+		return -ENOENT;
+	i--;
+	memmove(&bus->ranges[i], &bus->ranges[i + 1], (bus->nr - i - 1) * sizeof(bus->ranges[0]));
+	bus->nr--;
+	return 0;
+}
+
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)
 {
 	unsigned int i = upper_bound(bus, addr);

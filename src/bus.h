@@ -37,6 +37,12 @@ void bus_free(struct bus *bus);
 int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops,
 		 void *opaque, const char *name);
 
+/*
+ * Removes the range that starts exactly at base and belongs to opaque (so one device cannot
+ * remove another's range). Returns 0 or -ENOENT.
+ */
+int bus_unregister(struct bus *bus, uint64_t base, void *opaque);
+
 /* The range containing addr, or NULL. */
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr);
 

@@ -469,6 +469,138 @@ START_TEST(test_access_missing_ops)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ bus_unregister */
+
+START_TEST(test_unregister)
+{
+	struct rec_dev a = { 0 }, b = { 0 }, c = { 0 };
+	uint8_t data[4];
+	struct bus bus;
+
+	bus_init(&bus, "pio");
+	ck_assert_int_eq(bus_unregister(&bus, 0, NULL), -ENOENT); /* empty bus */
+	ck_assert_int_eq(bus_register(&bus, 0x100, 0x10, &rec_ops, &a, "a"), 0);
+	ck_assert_int_eq(bus_register(&bus, 0x200, 0x10, &rec_ops, &b, "b"), 0);
+	ck_assert_int_eq(bus_register(&bus, 0x300, 0x10, &rec_ops, &c, "c"), 0);
+
+	/* Not the start of a range, between ranges, past the end, or another owner's range. */
+	ck_assert_int_eq(bus_unregister(&bus, 0x201, &b), -ENOENT);
+	ck_assert_int_eq(bus_unregister(&bus, 0x20f, &b), -ENOENT);
+	ck_assert_int_eq(bus_unregister(&bus, 0x250, &b), -ENOENT);
+	ck_assert_int_eq(bus_unregister(&bus, 0xff, &a), -ENOENT);
+	ck_assert_int_eq(bus_unregister(&bus, 0x400, &c), -ENOENT);
+	ck_assert_int_eq(bus_unregister(&bus, UINT64_MAX, &c), -ENOENT);
+	ck_assert_int_eq(bus_unregister(&bus, 0x200, &a), -ENOENT);
+	ck_assert_int_eq(bus_unregister(&bus, 0x200, NULL), -ENOENT);
+	ck_assert_uint_eq(bus.nr, 3);
+
+	/* The middle one: its neighbours stay, and accesses to it now miss. */
+	ck_assert_int_eq(bus_unregister(&bus, 0x200, &b), 0);
+	ck_assert_uint_eq(bus.nr, 2);
+	ck_assert_ptr_null(bus_find(&bus, 0x200));
+	ck_assert_ptr_null(bus_find(&bus, 0x20f));
+	ck_assert_str_eq(bus_find(&bus, 0x10f)->name, "a");
+	ck_assert_str_eq(bus_find(&bus, 0x300)->name, "c");
+	ck_assert(!bus_access(&bus, 0x204, data, 1, false));
+	ck_assert_int_eq(b.reads, 0);
+	ck_assert_int_eq(bus_unregister(&bus, 0x200, &b), -ENOENT); /* only once */
+
+	/* The range can be taken again, by someone else and with another length. */
+	ck_assert_int_eq(bus_register(&bus, 0x1f0, 0x100, &rec_ops, &b, "b2"), 0);
+	ck_assert_str_eq(bus_find(&bus, 0x200)->name, "b2");
+	ck_assert_int_eq(bus_unregister(&bus, 0x1f0, &b), 0);
+
+	/* First and last. */
+	ck_assert_int_eq(bus_unregister(&bus, 0x300, &c), 0);
+	ck_assert_str_eq(bus_find(&bus, 0x100)->name, "a");
+	ck_assert_int_eq(bus_unregister(&bus, 0x100, &a), 0);
+	ck_assert_uint_eq(bus.nr, 0);
+	ck_assert_ptr_null(bus_find(&bus, 0x100));
+	ck_assert_int_eq(bus_unregister(&bus, 0x100, &a), -ENOENT);
+	bus_free(&bus);
+
+	/* The ends of the address space. */
+	bus_init(&bus, "mmio");
+	ck_assert_int_eq(bus_register(&bus, 0, 1, &rec_ops, &a, "zero"), 0);
+	ck_assert_int_eq(bus_register(&bus, UINT64_MAX, 1, &rec_ops, &a, "top"), 0);
+	ck_assert_int_eq(bus_unregister(&bus, UINT64_MAX, &a), 0);
+	ck_assert_ptr_null(bus_find(&bus, UINT64_MAX));
+	ck_assert_str_eq(bus_find(&bus, 0)->name, "zero");
+	ck_assert_int_eq(bus_unregister(&bus, 0, &a), 0);
+	ck_assert_uint_eq(bus.nr, 0);
+	bus_free(&bus);
+}
+END_TEST
+
+/* Random registrations and removals against a linear reference; the table stays sorted. */
+START_TEST(test_unregister_random)
+{
+	enum { SLOTS = 64 };
+	struct ref_range ref[SLOTS];
+	bool used[SLOTS] = { false };
+	int owner[SLOTS];
+	struct bus bus;
+	int removed = 0, refused = 0;
+
+	rng_state = 0x243f6a8885a308d3ULL;
+	bus_init(&bus, "mmio");
+	for (int step = 0; step < 20000; step++) {
+		int k = (int)(rnd() % SLOTS);
+
+		if (!used[k]) {
+			uint64_t base = rnd() % 0x10000, len = 1 + rnd() % 0x400;
+			struct ref_range live[SLOTS];
+			int n = 0;
+
+			for (int j = 0; j < SLOTS; j++)
+				if (used[j])
+					live[n++] = ref[j];
+			int expect = linear_overlaps(live, n, base, len) ? -EEXIST : 0;
+
+			ck_assert_int_eq(bus_register(&bus, base, len, &rec_ops, &owner[k], "r"),
+					 expect);
+			if (!expect) {
+				ref[k] = (struct ref_range){ base, len, k };
+				used[k] = true;
+			}
+		} else if (rnd() % 4 == 0) {
+			/* Wrong owner or an address inside the range: refused, nothing changes. */
+			int other = (k + 1) % SLOTS;
+
+			ck_assert_int_eq(bus_unregister(&bus, ref[k].base, &owner[other]), -ENOENT);
+			if (ref[k].len > 1)
+				ck_assert_int_eq(bus_unregister(&bus, ref[k].base + 1, &owner[k]),
+						 -ENOENT);
+			refused++;
+		} else {
+			ck_assert_int_eq(bus_unregister(&bus, ref[k].base, &owner[k]), 0);
+			used[k] = false;
+			removed++;
+		}
+
+		unsigned int live = 0;
+
+		for (int j = 0; j < SLOTS; j++) {
+			if (!used[j])
+				continue;
+			live++;
+			const struct bus_range *r = bus_find(&bus, ref[j].base + ref[j].len - 1);
+
+			ck_assert_ptr_nonnull(r);
+			ck_assert_ptr_eq(r->opaque, &owner[j]);
+			ck_assert_uint_eq(r->base, ref[j].base);
+		}
+		ck_assert_uint_eq(bus.nr, live);
+		for (unsigned int i = 1; i < bus.nr; i++)
+			ck_assert(bus.ranges[i - 1].base + bus.ranges[i - 1].len - 1 <
+				  bus.ranges[i].base);
+	}
+	ck_assert_int_gt(removed, 100);
+	ck_assert_int_gt(refused, 100);
+	bus_free(&bus);
+}
+END_TEST
+
 static Suite *bus_suite(void)
 {
 	Suite *s = suite_create("bus");
@@ -487,6 +619,12 @@ static Suite *bus_suite(void)
 	tcase_add_test(tc, test_access_straddling);
 	tcase_add_test(tc, test_access_offsets);
 	tcase_add_test(tc, test_access_missing_ops);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("unregister");
+	tcase_add_test(tc, test_unregister);
+	tcase_add_test(tc, test_unregister_random);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
 }
