@@ -30,7 +30,7 @@
 #define CONTEXT		  5	  /* matching events shown before a divergence */
 #define DEFAULT_MAX_STEPS 5000000 /* single-steps allowed to find one landmark */
 #define NREGS		  17	  /* the regs event's fields */
-#define MAX_HDR_STRINGS	  4
+#define MAX_HDR_STRINGS	  5
 
 static const char *const reg_names[NREGS] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
 					      "rsp", "rbp", "r8",  "r9",  "r10", "r11",
@@ -299,6 +299,19 @@ static void on_event(void *ctx, const void *data, size_t len)
 		return;
 	}
 	compare_actual(rp, &act);
+}
+
+/* --feed: data a device brings in from outside (entropy, disk reads) comes from the trace. */
+static void feed_dma(void *ctx, void *data, size_t len)
+{
+	struct replayer *rp = ctx;
+	const msgpack_object *o;
+
+	if (!rp->feed || rp->diverged || !rp->have_exp || rp->exp.type != TRACE_dma_write)
+		return;
+	o = trace_ev_field(&rp->exp, "data");
+	if (o && o->type == MSGPACK_OBJECT_BIN && o->via.bin.size == len)
+		memcpy(data, o->via.bin.ptr, len); /* else the comparison reports it */
 }
 
 /* --feed: the guest reads what it read when recorded (the device model's answer was compared). */
@@ -736,6 +749,10 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		return -2;
 	}
 	cfg->verbosity = o->verbosity;
+	/* --feed gives the guest the recorded entropy: the source need not exist here. */
+	cfg->rng_path = hdr_str(rp, "config.rng");
+	if (cfg->rng_path && rp->feed)
+		cfg->rng_path = "/dev/zero";
 	cfg->cpuid = hdr_cpuid(rp->r);
 	if (!cfg->cpuid)
 		fprintf(stderr, "dejavm replay: %s: no usable CPUID table in the header; the guest "
@@ -757,7 +774,7 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 		      const struct vm_config *cfg)
 {
 	static const struct vm_replay_hooks hooks_template = {
-		.read = feed_read, .before_run = before_run, .debug_exit = debug_exit
+		.read = feed_read, .dma = feed_dma, .before_run = before_run, .debug_exit = debug_exit
 	};
 	struct vm_replay_hooks hooks = hooks_template;
 	struct vm vm;

@@ -216,7 +216,8 @@ int boot_setup(struct guest_mem *gm, const struct boot_image *img, const struct 
 	if (write_cmdline(gm, img, args->cmdline ? args->cmdline : "", err, errlen))
 		return -1;
 	write_gdt(gm);
-	if (mptable_write(gm, args->nr_cpus ? args->nr_cpus : 1) < 0) {
+	if (mptable_write(gm, args->nr_cpus ? args->nr_cpus : 1, args->pci_irqs, args->nr_pci_irqs) <
+	    0) {
 		snprintf(err, errlen, "cannot write the MP table for %u vCPUs", args->nr_cpus);
 		return -1;
 	}

@@ -10,6 +10,7 @@
 #include <linux/kvm.h>
 #include "loader.h"
 #include "memory.h"
+#include "mptable.h"
 
 /* Fixed low-memory layout, all below the EBDA. */
 #define BOOT_GDT_ADDR	     0x500
@@ -37,6 +38,8 @@ struct boot_args {
 	const char *cmdline;
 	uint64_t initrd_addr;
 	uint64_t initrd_size; /* 0: none */
+	const struct mptable_pci_irq *pci_irqs; /* for the MP table */
+	unsigned int nr_pci_irqs;
 };
 
 /*

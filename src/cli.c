@@ -153,6 +153,7 @@ static void usage(FILE *f)
 	      "  --log-file PATH        VMM messages go to PATH instead of stderr\n"
 	      "  --stats[=text|json]    print exit counts and run time at exit (on stderr)\n"
 	      "  --record FILE          record every exit and device access into a trace\n"
+	      "  --rng src=PATH         a virtio-rng PCI device fed from PATH (e.g. /dev/urandom)\n"
 	      "  --deterministic        one vCPU, PIC/PIT/RTC in the VMM on a virtual clock,\n"
 	      "                         interrupts only at exits: the same guest gives the same trace\n"
 	      "  --rtc-epoch SECONDS    deterministic: the guest's RTC at boot, in Unix seconds\n"
@@ -170,7 +171,7 @@ static void usage(FILE *f)
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
        OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
-       OPT_EXIT_BUDGET };
+       OPT_EXIT_BUDGET, OPT_RNG };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -187,6 +188,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "deterministic", no_argument, NULL, OPT_DETERMINISTIC },
 		{ "rtc-epoch", required_argument, NULL, OPT_RTC_EPOCH },
 		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
+		{ "rng", required_argument, NULL, OPT_RNG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -236,6 +238,15 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			}
 			break;
 		case OPT_DETERMINISTIC: cfg->deterministic = true; break;
+		case OPT_RNG:
+			/* Not split at commas: a path may contain them. */
+			if (!strncmp(optarg, "src=", 4) && optarg[4]) {
+				cfg->rng_path = optarg + 4;
+			} else {
+				fprintf(err, "dejavm: --rng: '%s': expected src=PATH\n", optarg);
+				return CLI_USAGE;
+			}
+			break;
 		case OPT_RTC_EPOCH:
 		case OPT_EXIT_BUDGET: {
 			char *end;

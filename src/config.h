@@ -34,6 +34,7 @@ struct vm_config {
 	int64_t rtc_epoch;	 /* --rtc-epoch: the guest's wall clock at boot (deterministic) */
 	unsigned int exit_budget_ms; /* --exit-budget: force an exit after this long without one */
 	const struct kvm_cpuid2 *cpuid; /* replay: the recorded CPUID table, as is */
+	const char *rng_path;		/* --rng src=PATH: a virtio-rng device */
 };
 
 void config_init(struct vm_config *cfg);

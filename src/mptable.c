@@ -54,6 +54,9 @@ struct mpc_intsrc { /* type 3: I/O interrupt; type 4: local interrupt */
 } __attribute__((packed));
 
 enum { MP_PROCESSOR, MP_BUS, MP_IOAPIC, MP_INTSRC, MP_LINTSRC };
+#define PCI_BUS_ID	   0
+#define ISA_BUS_ID	   1
+#define MP_IRQ_LEVEL_HIGH  0x0d /* polarity 01 active high, trigger 11 level */
 enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 
 static uint8_t checksum(const void *p, size_t len)
@@ -66,11 +69,13 @@ static uint8_t checksum(const void *p, size_t len)
 	return -sum;
 }
 
-int mptable_write(struct guest_mem *gm, unsigned int nr_cpus)
+int mptable_write(struct guest_mem *gm, unsigned int nr_cpus, const struct mptable_pci_irq *pci,
+		  unsigned int nr_pci)
 {
 	size_t size = sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
-		      nr_cpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +
-		      sizeof(struct mpc_ioapic) + (ISA_IRQS + 2) * sizeof(struct mpc_intsrc);
+		      nr_cpus * sizeof(struct mpc_cpu) + 2 * sizeof(struct mpc_bus) +
+		      sizeof(struct mpc_ioapic) +
+		      (ISA_IRQS + 2 + nr_pci) * sizeof(struct mpc_intsrc);
 	uint8_t *base = gpa_to_hva(gm, MPTABLE_ADDR, size);
 	struct mpf_intel *mpf = (void *)base;
 	struct mpc_table *table = (void *)(mpf + 1);
@@ -78,7 +83,7 @@ int mptable_write(struct guest_mem *gm, unsigned int nr_cpus)
 	uint8_t ioapic_id = nr_cpus; /* APIC ids 0..nr_cpus-1 are the CPUs */
 	uint16_t entries = 0;
 
-	if (!base || size > 1024 || nr_cpus > 254)
+	if (!base || size > 1024 || nr_cpus > 254 || nr_pci > MPTABLE_MAX_PCI_IRQS)
 		return -1; /* it must fit in the 1 KiB EBDA */
 	memset(base, 0, size);
 
@@ -93,14 +98,26 @@ int mptable_write(struct guest_mem *gm, unsigned int nr_cpus)
 		};
 		memcpy(p, &cpu, sizeof(cpu));
 	}
-	memcpy(p, &(struct mpc_bus){ MP_BUS, 0, "ISA   " }, sizeof(struct mpc_bus));
+	/* Linux matches an MP bus id against the PCI bus number: the PCI bus must be id 0. */
+	memcpy(p, &(struct mpc_bus){ MP_BUS, PCI_BUS_ID, "PCI   " }, sizeof(struct mpc_bus));
+	p += sizeof(struct mpc_bus), entries++;
+	memcpy(p, &(struct mpc_bus){ MP_BUS, ISA_BUS_ID, "ISA   " }, sizeof(struct mpc_bus));
 	p += sizeof(struct mpc_bus), entries++;
 	memcpy(p, &(struct mpc_ioapic){ MP_IOAPIC, ioapic_id, IOAPIC_VER, 1, IOAPIC_ADDR },
 	       sizeof(struct mpc_ioapic));
 	p += sizeof(struct mpc_ioapic), entries++;
 	/* KVM's default routing sends ISA IRQ 0 (the PIT) to IOAPIC pin 2, the rest 1:1. */
 	for (unsigned int irq = 0; irq < ISA_IRQS; irq++, entries++, p += sizeof(struct mpc_intsrc)) {
-		struct mpc_intsrc src = { MP_INTSRC, MP_INT, 0, 0, irq, ioapic_id, irq ? irq : 2 };
+		struct mpc_intsrc src = { MP_INTSRC, MP_INT, 0, ISA_BUS_ID, irq, ioapic_id,
+					  irq ? irq : 2 };
+
+		memcpy(p, &src, sizeof(src));
+	}
+	/* PCI INTA# lines: source IRQ (slot << 2) | pin, level-triggered and active high, as the
+	 * VMM drives them (KVM_IRQ_LINE 1 = asserted). */
+	for (unsigned int i = 0; i < nr_pci; i++, entries++, p += sizeof(struct mpc_intsrc)) {
+		struct mpc_intsrc src = { MP_INTSRC, MP_INT, MP_IRQ_LEVEL_HIGH, PCI_BUS_ID,
+					  (uint8_t)(pci[i].slot << 2), ioapic_id, pci[i].line };
 
 		memcpy(p, &src, sizeof(src));
 	}

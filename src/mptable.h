@@ -14,7 +14,14 @@
 #define IOAPIC_ADDR	0xfec00000U
 #define LAPIC_ADDR	0xfee00000U
 
+/* INTA# of the device at 00:slot.0 is wired to IOAPIC pin `line`, level, active high. */
+struct mptable_pci_irq {
+	uint8_t slot, line;
+};
+#define MPTABLE_MAX_PCI_IRQS 8
+
 /* Writes the floating pointer and configuration table; returns the bytes used, or -1. */
-int mptable_write(struct guest_mem *gm, unsigned int nr_cpus);
+int mptable_write(struct guest_mem *gm, unsigned int nr_cpus, const struct mptable_pci_irq *pci,
+		  unsigned int nr_pci);
 
 #endif

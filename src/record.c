@@ -105,7 +105,7 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 {
 	static const char *const serial[] = { "tty", "file", "null", "off" };
 
-	msgpack_pack_map(pk, 11);
+	msgpack_pack_map(pk, 12);
 	pack_kv_str(pk, "kernel", cfg->kernel);
 	pack_kv_str(pk, "initramfs", cfg->initramfs);
 	pack_kv_str(pk, "cmdline", cfg->cmdline);
@@ -121,6 +121,7 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 	pack_kv_u64(pk, "rtc_epoch", cfg->rtc_epoch);
 	pack_kv_u64(pk, "exit_budget_ms", cfg->exit_budget_ms);
 	pack_kv_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
+	pack_kv_str(pk, "rng", cfg->rng_path);
 }
 
 static void pack_header(msgpack_packer *pk, void *ctx)

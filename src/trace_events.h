@@ -86,6 +86,27 @@
 	F(UINT, stall_ns, "time vCPUs spent waiting for the trace writer (back-pressure)")         \
 	F(MAP, exits, "exits by reason name, as --stats counts them")
 
+#define TRACE_FIELDS_vq_chain(F)                                                                   \
+	F(UINT, dev, "PCI slot of the device (00:dev.0)")                                          \
+	F(UINT, queue, "virtqueue index")                                                          \
+	F(UINT, head, "head descriptor index (the request id in the used ring)")                   \
+	F(BIN, descs, "per buffer 13 bytes: guest address (8, LE), length (4, LE), device-writable (1)")
+
+#define TRACE_FIELDS_io_done(F)                                                                    \
+	F(UINT, dev, "PCI slot of the device")                                                     \
+	F(UINT, queue, "virtqueue index")                                                          \
+	F(UINT, head, "the request's head descriptor index")                                       \
+	F(UINT, op, "device-specific operation (virtio-blk: VIRTIO_BLK_T_*; entropy: 0)")        \
+	F(UINT, offset, "byte offset on the backing device (0 when it has none)")                  \
+	F(UINT, bytes, "bytes transferred to or from the guest")                                   \
+	F(UINT, status, "device-specific status given to the guest (virtio-blk: VIRTIO_BLK_S_*)") \
+	F(UINT, latency_ns, "host time from taking the request to completing it; 0 when deterministic")
+
+#define TRACE_FIELDS_dma_write(F)                                                                  \
+	F(UINT, dev, "PCI slot of the device")                                                     \
+	F(UINT, offset, "offset in the device-writable part of the chain just taken")              \
+	F(BIN, data, "the bytes written (a replay with --feed gives the guest these)")
+
 #define TRACE_FIELDS_intr(F)                                                                       \
 	F(UINT, vector, "the vector the PIC gave on its acknowledge cycle")
 
@@ -101,10 +122,7 @@
 	F(REG, r12, "r12") F(REG, r13, "r13") F(REG, r14, "r14") F(REG, r15, "r15")                \
 	F(REG, rflags, "rflags")
 
-/*
- * E(type, name, doc). Types 8 (vq_chain: virtqueue descriptor chain) and 9 (io_done: I/O
- * completion) are reserved for the virtio devices.
- */
+/* E(type, name, doc) */
 #define TRACE_EVENTS(E)                                                                            \
 	E(1, exit, "A VM exit as KVM reported it, recorded before the VMM handles it.")            \
 	E(2, pio, "One port I/O access (a string instruction gives one per element).")             \
@@ -113,9 +131,12 @@
 	E(5, irq, "The VMM changed the level of an interrupt line.")                               \
 	E(6, mem_write, "The VMM wrote guest memory (boot loading is summarised by range + hash).") \
 	E(7, end, "The last event: how the run ended and its totals.")                             \
+	E(8, vq_chain, "A virtio device took a descriptor chain from a virtqueue.")                \
+	E(9, io_done, "A virtio device completed a request.")                                      \
 	E(10, intr, "Deterministic mode: an interrupt injected before the guest ran on.")          \
 	E(11, landmark, "Deterministic mode: the VMM stopped a vCPU that ran too long without exits.") \
-	E(12, regs, "Deterministic mode: the general registers at the exit recorded just before.")
+	E(12, regs, "Deterministic mode: the general registers at the exit recorded just before.") \
+	E(13, dma_write, "A virtio device wrote data from outside the VM into guest buffers.")
 
 #define TRACE_TYPE_MAX 16
 #define TRACE_VCPU_NONE 255

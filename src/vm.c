@@ -18,6 +18,7 @@
 #include "boot.h"
 #include "determ.h"
 #include "mptable.h"
+#include "pci.h"
 #include "loader.h"
 #include "log.h"
 #include "sha256.h"
@@ -101,15 +102,41 @@ static int setup_irqchip(struct vm *vm)
 	return 0;
 }
 
+/*
+ * PCI segment 0, bus 0, before the devices that live on it. BARs go in the 32-bit MMIO hole.
+ * Deterministic mode: the INTx lines virtio devices use are level-triggered in the PIC's ELCR
+ * (IRQ 5, 9, 10, 11), as a PC's firmware leaves them for PCI.
+ */
+static int setup_pci(struct vm *vm)
+{
+	static const uint8_t elcr[2] = { 1 << 5, 1 << 1 | 1 << 2 | 1 << 3 };
+	int r;
+
+	vm->pci = vm_own(vm, calloc(1, sizeof(*vm->pci)));
+	if (!vm->pci)
+		return -ENOMEM;
+	r = pci_bus_init(vm->pci, &vm->pio_bus, PCI_WIN_MMIO32_BASE, PCI_WIN_MMIO32_SIZE, 0, 0,
+			 PCI_WIN_IO_BASE, PCI_WIN_IO_SIZE);
+	if (r) {
+		vm->pci = NULL;
+		return r;
+	}
+	if (vm->det) {
+		bus_access(&vm->pio_bus, 0x4d0, (uint8_t *)&elcr[0], 1, true);
+		bus_access(&vm->pio_bus, 0x4d1, (uint8_t *)&elcr[1], 1, true);
+	}
+	return 0;
+}
+
 static int setup_devices(struct vm *vm)
 {
 	static const struct {
 		const char *name;
 		int (*init)(struct vm *vm);
 	} devices[] = {
-		{ "serial", serial_init },     { "i8042", i8042_init },
+		{ "PCI bus", setup_pci },      { "serial", serial_init },     { "i8042", i8042_init },
 		{ "cmos", cmos_init },	       { "debug-port", debugport_init },
-		{ "test device", testdev_init },
+		{ "test device", testdev_init },  { "virtio-rng", virtio_rng_init },
 	};
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
 		int r = devices[i].init(vm);
@@ -127,7 +154,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
-	vm->kvm_fd = vm->vm_fd = vm->done_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->done_fd = vm->rng_fd = -1;
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
 
@@ -236,6 +263,17 @@ int vm_load(struct vm *vm)
 		log_debug("initramfs: %zu bytes at 0x%llx", size,
 			  (unsigned long long)args.initrd_addr);
 	}
+	/* The MP table tells a guest in APIC mode how the PCI INTx lines reach the IOAPIC. */
+	struct mptable_pci_irq pci_irqs[MPTABLE_MAX_PCI_IRQS];
+
+	for (unsigned int s = 1; vm->pci && s < PCI_MAX_SLOTS; s++) {
+		const struct pci_device *d = vm->pci->devs[s];
+
+		if (d && d->cfg[PCI_INTERRUPT_PIN] && args.nr_pci_irqs < MPTABLE_MAX_PCI_IRQS)
+			pci_irqs[args.nr_pci_irqs++] =
+				(struct mptable_pci_irq){ s, d->cfg[PCI_INTERRUPT_LINE] };
+	}
+	args.pci_irqs = pci_irqs;
 	if (vcpu_get_sregs(&vm->vcpus[0], &sregs)) {
 		log_err("KVM_GET_SREGS: %s", strerror(errno));
 		return -1;
@@ -464,6 +502,12 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	serial_free(vm->serial);
 	vm->serial = NULL;
+	if (vm->pci)
+		pci_bus_free(vm->pci);
+	vm->pci = NULL;
+	if (vm->rng_fd >= 0)
+		close(vm->rng_fd);
+	vm->rng_fd = -1;
 	determ_free(vm);
 	for (unsigned int i = 0; i < vm->nr_owned; i++)
 		free(vm->owned[i]);

@@ -27,6 +27,7 @@ struct vcpu;
 struct serial;
 struct tracer;
 struct determ;
+struct pci_bus;
 
 /*
  * How `dejavm replay` (replay/replay.c) steers a run; the events themselves are compared as the
@@ -38,6 +39,8 @@ struct vm_replay_hooks {
 	void (*read)(void *ctx, bool pio, uint64_t addr, uint32_t len, uint8_t *data);
 	/* Before KVM_RUN: true when it turned on single-stepping towards a recorded landmark. */
 	bool (*before_run)(void *ctx, struct vcpu *v);
+	/* A device is about to write len bytes from outside into guest buffers: may replace them. */
+	void (*dma)(void *ctx, void *data, size_t len);
 	/* KVM_EXIT_DEBUG: true when the vCPU stands at the landmark (regs filled in). */
 	bool (*debug_exit)(void *ctx, struct vcpu *v, struct kvm_regs *regs);
 };
@@ -67,6 +70,8 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
 	struct serial *serial;
+	struct pci_bus *pci; /* segment 0, bus 0 */
+	int rng_fd;	     /* --rng source, -1: none */
 	void *owned[8]; /* device state freed with the VM (vm_own) */
 	unsigned int nr_owned;
 	struct exit_stats stats;
@@ -133,5 +138,6 @@ int i8042_init(struct vm *vm);
 int cmos_init(struct vm *vm);
 int debugport_init(struct vm *vm);
 int testdev_init(struct vm *vm);
+int virtio_rng_init(struct vm *vm);
 
 #endif

@@ -50,7 +50,7 @@ def record(path, kernel, cmdline="", extra=()):
 def image_args(trace):
     """--kernel/--initramfs for a golden trace: this checkout's build of the same image."""
     name = os.path.basename(trace)[:-len(".trace")]
-    if name == "linux-boot":
+    if name.startswith("linux-"):
         return ["--kernel", os.path.join(LINUX, "vmlinux"),
                 "--initramfs", os.path.join(LINUX, "initramfs.cpio")]
     return ["--kernel", guest(name.replace("-spin", ""))]
@@ -94,7 +94,7 @@ class Guests(unittest.TestCase):
         goldens = sorted(f for f in os.listdir(GOLDEN) if f.endswith(".trace"))
         self.assertIn("timer-spin.trace", goldens)
         for f in goldens:
-            if f == "linux-boot.trace":
+            if f.startswith("linux-"):
                 continue
             for mode in ("--feed", "--live"):
                 p, rep = replay(os.path.join(GOLDEN, f), mode)
@@ -216,6 +216,21 @@ class Linux(unittest.TestCase):
         p, rep = replay(os.path.join(GOLDEN, "linux-boot.trace"))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(rep["matched"], rep["events"])
+
+    def test_golden_linux_rng_replays_from_the_trace(self):
+        """virtio-rng entropy is in the trace: --feed needs no source, --live diverges there."""
+        t = os.path.join(GOLDEN, "linux-rng.trace")
+        dma = dump(t, "--type", "dma_write")
+        done = dump(t, "--type", "io_done")
+        self.assertGreater(len(dma), 0)
+        self.assertEqual([len(e["data"]) // 2 for e in dma], [e["bytes"] for e in done])
+        p, rep = replay(t)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(rep["matched"], rep["events"])
+        p, rep = replay(t, "--live")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual(rep["divergence"]["seq"], dma[0]["seq"])
+        self.assertEqual(rep["divergence"]["differing"].split(" ")[0], "data")
 
 
 def main():

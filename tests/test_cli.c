@@ -254,6 +254,10 @@ START_TEST(test_deterministic_flags)
 	run_free(&rn);
 	ck_assert_int_eq(run(&rn, "--kernel", "k", "--rtc-epoch=4102444800", NULL), CLI_RUN);
 	ck_assert_int_eq(rn.cfg.rtc_epoch, 4102444800LL);
+	ck_assert_ptr_null(rn.cfg.rng_path);
+	run_free(&rn);
+	ck_assert_int_eq(run(&rn, "--kernel", "k", "--rng", "src=/dev/a,b", NULL), CLI_RUN);
+	ck_assert_str_eq(rn.cfg.rng_path, "/dev/a,b");
 	run_free(&rn);
 }
 END_TEST
@@ -434,6 +438,8 @@ static const struct bad_case bad_cases[] = {
 	{ { "--kernel", "k", "--exit-budget", "0", NULL }, "--exit-budget", "1 to 3600000" },
 	{ { "--kernel", "k", "--exit-budget", "3600001", NULL }, "--exit-budget", NULL },
 	{ { "--kernel", "k", "--exit-budget", "10ms", NULL }, "--exit-budget", NULL },
+	{ { "--kernel", "k", "--rng", "/dev/urandom", NULL }, "--rng", "src=PATH" },
+	{ { "--kernel", "k", "--rng", "src=", NULL }, "--rng", NULL },
 };
 
 START_TEST(test_bad_command_lines)

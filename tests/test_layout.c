@@ -688,10 +688,12 @@ START_TEST(test_mptable)
 	const uint8_t *mpf, *table, *e;
 	uint32_t physptr;
 	uint16_t length, count;
-	int cpus = 0, ioapics = 0, isa_irqs = 0, lints = 0;
+	int cpus = 0, ioapics = 0, isa_irqs = 0, lints = 0, buses = 0, pci_irqs = 0;
+	const struct mptable_pci_irq pci[2] = { { 1, 16 }, { 2, 17 } };
 
 	ck_assert_int_eq(guest_mem_alloc(&gm, 64 * MiB), 0);
-	ck_assert_int_gt(mptable_write(&gm, 1), 0);
+	ck_assert_int_eq(mptable_write(&gm, 1, pci, MPTABLE_MAX_PCI_IRQS + 1), -1);
+	ck_assert_int_gt(mptable_write(&gm, 1, pci, 2), 0);
 	mpf = gpa_to_hva(&gm, MPTABLE_ADDR, 16);
 	ck_assert_mem_eq(mpf, "_MP_", 4);
 	ck_assert_uint_eq(sum8(mpf, 16), 0);
@@ -710,9 +712,21 @@ START_TEST(test_mptable)
 		ck_assert_msg(e < table + length, "entry %u past the table", i);
 		switch (e[0]) {
 		case 0: cpus++; ck_assert_uint_eq(e[3], 3); e += 20; break; /* enabled, boot CPU */
-		case 1: ck_assert_mem_eq(e + 2, "ISA   ", 6); e += 8; break;
+		case 1:
+			ck_assert_mem_eq(e + 2, e[1] ? "ISA   " : "PCI   ", 6); /* PCI: id 0 */
+			buses++;
+			e += 8;
+			break;
 		case 2: ioapics++; ck_assert_uint_eq(e[1], 1); e += 8; break; /* id after the CPU */
 		case 3:
+			if (e[4] == 0) { /* PCI bus: INTA# of 00:slot.0, level, active high */
+				ck_assert_uint_eq(e[5], pci[pci_irqs].slot << 2);
+				ck_assert_uint_eq(e[7], pci[pci_irqs].line);
+				ck_assert_uint_eq(e[2], 0x0d);
+				pci_irqs++;
+				e += 8;
+				break;
+			}
 			/* ISA IRQ 0 is wired to IOAPIC pin 2, the others to their own pin. */
 			ck_assert_uint_eq(e[7], e[5] == 0 ? 2 : e[5]);
 			isa_irqs++;
@@ -727,6 +741,8 @@ START_TEST(test_mptable)
 	ck_assert_int_eq(ioapics, 1);
 	ck_assert_int_eq(isa_irqs, 16);
 	ck_assert_int_eq(lints, 2);
+	ck_assert_int_eq(buses, 2);
+	ck_assert_int_eq(pci_irqs, 2);
 	guest_mem_free(&gm);
 }
 END_TEST

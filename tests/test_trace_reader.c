@@ -211,6 +211,20 @@ static void rt_emit(struct tracer *t, unsigned int type, uint64_t s)
 	case TRACE_intr:
 		trace_intr(t, rt_u(s, 0));
 		break;
+	case TRACE_vq_chain:
+		b1 = rt_bin(s, 3, &l1);
+		trace_vq_chain(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), b1, l1);
+		free(b1);
+		break;
+	case TRACE_io_done:
+		trace_io_done(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), rt_u(s, 5),
+			      rt_u(s, 6), rt_u(s, 7));
+		break;
+	case TRACE_dma_write:
+		b1 = rt_bin(s, 2, &l1);
+		trace_dma_write(t, rt_u(s, 0), rt_u(s, 1), b1, l1);
+		free(b1);
+		break;
 	case TRACE_landmark:
 		trace_landmark(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2));
 		break;

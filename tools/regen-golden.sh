@@ -30,3 +30,7 @@ rec pio-storm --kernel "$guests/pio-storm.elf" --cmdline "n=2000"
 rec mmio-storm --kernel "$guests/mmio-storm.elf" --cmdline "n=1000"
 rec linux-boot --kernel "$linux/vmlinux" --initramfs "$linux/initramfs.cpio" \
 	--cmdline "$(cat "$linux/cmdline-deterministic.txt")"
+# With a virtio-rng device: its entropy is in the trace (dma_write), so a replay with --feed
+# needs no source and matches, and --live (fresh entropy) diverges at the first dma_write.
+rec linux-rng --kernel "$linux/vmlinux" --initramfs "$linux/initramfs.cpio" \
+	--cmdline "$(cat "$linux/cmdline-deterministic.txt")" --rng src=/dev/urandom

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio 1.x modern PCI transport. BAR 0 (16 KiB, 32-bit memory) holds:
+ *   0x0000 common configuration (struct virtio_pci_common_cfg)
+ *   0x1000 ISR status (reading it acknowledges the interrupt)
+ *   0x2000 device-specific configuration
+ *   0x3000 notifications: queue q at 0x3000 + 4 * q
+ * Interrupts are legacy INTx (the guest kernel here has no MSI), level-triggered on the line
+ * written in the device's Interrupt Line register.
+ */
+#include "virtio_pci.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "../log.h"
+#include "../trace.h"
+#include "../vm.h"
+
+#define BAR_SIZE	0x4000
+#define COMMON_OFF	0x0000
+#define ISR_OFF		0x1000
+#define DEVICE_OFF	0x2000
+#define NOTIFY_OFF	0x3000
+#define NOTIFY_MULT	4
+#define VIRTIO_VENDOR	0x1af4
+#define VIRTIO_PCI_ID	0x1040 /* + device type: a modern-only device */
+#define ISR_QUEUE	0x1
+#define ISR_CONFIG	0x2
+
+/*
+ * INTx lines, level-triggered: in normal mode IOAPIC pins 16-19 (GSIs no ISA device uses; the
+ * MP table says so); in deterministic mode, which has only the PIC, ISA IRQs a PC leaves to PCI
+ * (their ELCR bits are set, see vm.c).
+ */
+static const uint8_t isa_lines[] = { 10, 11, 9, 5 };
+
+static void update_irq(struct virtio_dev *d)
+{
+	bool level = d->isr != 0;
+
+	if (level != d->irq_level) {
+		d->irq_level = level;
+		vm_set_irq(d->vm, d->irq_line, level);
+	}
+}
+
+static void device_reset(struct virtio_dev *d)
+{
+	d->dfselect = d->gfselect = 0;
+	d->driver_features = 0;
+	d->status = 0;
+	d->isr = 0;
+	d->queue_select = 0;
+	memset(d->vq, 0, sizeof(d->vq));
+	memset(d->vq_enabled, 0, sizeof(d->vq_enabled));
+	for (unsigned int i = 0; i < d->ops->num_queues; i++)
+		d->vq[i].size = d->ops->queue_max;
+	if (d->ops->reset)
+		d->ops->reset(d);
+	update_irq(d);
+}
+
+/* A malformed ring or request the device cannot go on from: tell the driver (virtio 2.1.2). */
+static void needs_reset(struct virtio_dev *d, const char *why)
+{
+	if (!(d->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		log_warn("%s at 00:%02x.0: %s; the device needs a reset", d->ops->name, d->pci.slot,
+			 why);
+	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	d->isr |= ISR_CONFIG;
+	update_irq(d);
+}
+
+static uint64_t device_features(const struct virtio_dev *d)
+{
+	return d->ops->features | 1ULL << VIRTIO_F_VERSION_1;
+}
+
+static struct vq *selected(struct virtio_dev *d)
+{
+	return d->queue_select < d->ops->num_queues ? &d->vq[d->queue_select] : NULL;
+}
+
+static uint64_t common_read(struct virtio_dev *d, uint64_t off)
+{
+	struct vq *q = selected(d);
+
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT: return d->dfselect;
+	case VIRTIO_PCI_COMMON_DF:
+		return d->dfselect < 2 ? (uint32_t)(device_features(d) >> (32 * d->dfselect)) : 0;
+	case VIRTIO_PCI_COMMON_GFSELECT: return d->gfselect;
+	case VIRTIO_PCI_COMMON_GF:
+		return d->gfselect < 2 ? (uint32_t)(d->driver_features >> (32 * d->gfselect)) : 0;
+	case VIRTIO_PCI_COMMON_MSIX: return VIRTIO_MSI_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_NUMQ: return d->ops->num_queues;
+	case VIRTIO_PCI_COMMON_STATUS: return d->status;
+	case VIRTIO_PCI_COMMON_CFGGENERATION: return d->config_generation;
+	case VIRTIO_PCI_COMMON_Q_SELECT: return d->queue_select;
+	case VIRTIO_PCI_COMMON_Q_SIZE: return q ? q->size : 0;
+	case VIRTIO_PCI_COMMON_Q_MSIX: return VIRTIO_MSI_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_Q_ENABLE: return q ? d->vq_enabled[d->queue_select] : 0;
+	case VIRTIO_PCI_COMMON_Q_NOFF: return q ? d->queue_select : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCLO: return q ? (uint32_t)q->desc_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCHI: return q ? q->desc_gpa >> 32 : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO: return q ? (uint32_t)q->avail_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILHI: return q ? q->avail_gpa >> 32 : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDLO: return q ? (uint32_t)q->used_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDHI: return q ? q->used_gpa >> 32 : 0;
+	default: return 0;
+	}
+}
+
+static void set_half(uint64_t *v, bool hi, uint32_t val)
+{
+	*v = hi ? (*v & 0xffffffffULL) | (uint64_t)val << 32 : (*v & ~0xffffffffULL) | val;
+}
+
+static void enable_queue(struct virtio_dev *d, struct vq *q)
+{
+	char err[160];
+
+	q->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	q->indirect = d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	if (vq_check_layout(q, &d->vm->mem, err, sizeof(err))) {
+		needs_reset(d, err);
+		return;
+	}
+	d->vq_enabled[d->queue_select] = true;
+}
+
+static void set_status(struct virtio_dev *d, uint8_t status)
+{
+	if (!status) {
+		device_reset(d);
+		return;
+	}
+	/* FEATURES_OK only sticks if the driver asked for nothing we do not offer. */
+	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && !(d->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    (d->driver_features & ~device_features(d)))
+		status &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+	d->status = status | (d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static void common_write(struct virtio_dev *d, uint64_t off, uint32_t val)
+{
+	struct vq *q = selected(d);
+	bool live = q && d->vq_enabled[d->queue_select]; /* an enabled queue's layout is fixed */
+
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT: d->dfselect = val; break;
+	case VIRTIO_PCI_COMMON_GFSELECT: d->gfselect = val; break;
+	case VIRTIO_PCI_COMMON_GF:
+		if (d->gfselect < 2 && !(d->status & VIRTIO_CONFIG_S_FEATURES_OK))
+			set_half(&d->driver_features, d->gfselect, val);
+		break;
+	case VIRTIO_PCI_COMMON_STATUS: set_status(d, val); break;
+	case VIRTIO_PCI_COMMON_Q_SELECT: d->queue_select = val; break;
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+		/* A power of two no bigger than the maximum; anything else is kept out. */
+		if (q && !live && val && val <= d->ops->queue_max && !(val & (val - 1)))
+			q->size = val;
+		break;
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+		if (q && !live && val == 1)
+			enable_queue(d, q);
+		break;
+	case VIRTIO_PCI_COMMON_Q_DESCLO:
+	case VIRTIO_PCI_COMMON_Q_DESCHI:
+		if (q && !live)
+			set_half(&q->desc_gpa, off == VIRTIO_PCI_COMMON_Q_DESCHI, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO:
+	case VIRTIO_PCI_COMMON_Q_AVAILHI:
+		if (q && !live)
+			set_half(&q->avail_gpa, off == VIRTIO_PCI_COMMON_Q_AVAILHI, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_USEDLO:
+	case VIRTIO_PCI_COMMON_Q_USEDHI:
+		if (q && !live)
+			set_half(&q->used_gpa, off == VIRTIO_PCI_COMMON_Q_USEDHI, val);
+		break;
+	default:
+		break; /* read-only fields, MSI-X vectors (there is no MSI-X) */
+	}
+}
+
+static uint64_t le_get(const uint8_t *data, uint32_t len)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, data, len < 8 ? len : 8);
+	return v;
+}
+
+static void bar_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_dev *d = opaque;
+	uint64_t v = 0;
+
+	memset(data, 0, len);
+	if (off < ISR_OFF) {
+		v = common_read(d, off);
+	} else if (off == ISR_OFF) {
+		v = d->isr; /* reading acknowledges: the line drops */
+		d->isr = 0;
+		update_irq(d);
+	} else if (off >= DEVICE_OFF && off < NOTIFY_OFF) {
+		off -= DEVICE_OFF;
+		if (d->ops->config_read && off < d->ops->config_size &&
+		    len <= d->ops->config_size - off)
+			d->ops->config_read(d, off, data, len);
+		return;
+	}
+	memcpy(data, &v, len < 8 ? len : 8);
+}
+
+static void bar_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct virtio_dev *d = opaque;
+
+	if (off < ISR_OFF) {
+		common_write(d, off, le_get(data, len));
+	} else if (off >= DEVICE_OFF && off < NOTIFY_OFF) {
+		off -= DEVICE_OFF;
+		if (d->ops->config_write && off < d->ops->config_size &&
+		    len <= d->ops->config_size - off)
+			d->ops->config_write(d, off, data, len);
+	} else if (off >= NOTIFY_OFF) {
+		unsigned int q = (off - NOTIFY_OFF) / NOTIFY_MULT;
+
+		if (q < d->ops->num_queues && d->vq_enabled[q] &&
+		    (d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		    !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && d->ops->notify)
+			d->ops->notify(d, q);
+	}
+}
+
+static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_write };
+
+static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_t new_addr)
+{
+	struct virtio_dev *d = opaque;
+
+	if (bar)
+		return;
+	if (old_addr)
+		bus_unregister(&d->vm->mmio_bus, old_addr, d);
+	d->bar_addr = 0;
+	if (new_addr) {
+		if (bus_register(&d->vm->mmio_bus, new_addr, BAR_SIZE, &bar_ops, d, d->ops->name))
+			log_warn("%s: BAR 0 moved onto another device at 0x%" PRIx64
+				 ": not decoded",
+				 d->ops->name, new_addr);
+		else
+			d->bar_addr = new_addr;
+	}
+}
+
+static const struct pci_device_ops pci_ops = { .bar_moved = bar_moved };
+
+static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t len)
+{
+	struct virtio_pci_notify_cap c = { .cap = { .cap_len = sizeof(struct virtio_pci_cap),
+						     .cfg_type = type, .bar = 0, .offset = off,
+						     .length = len } };
+
+	if (type == VIRTIO_PCI_CAP_NOTIFY_CFG) {
+		c.cap.cap_len = sizeof(c);
+		c.notify_off_multiplier = NOTIFY_MULT;
+	}
+	pci_cap_add(&d->pci, PCI_CAP_ID_VNDR, &c, c.cap.cap_len);
+}
+
+int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops *ops, void *priv)
+{
+	int slot;
+
+	if (ops->num_queues > VIRTIO_MAX_QUEUES || ops->queue_max > VQ_MAX_SIZE ||
+	    !ops->queue_max || (ops->queue_max & (ops->queue_max - 1)))
+		return -EINVAL;
+	d->vm = vm;
+	d->ops = ops;
+	d->priv = priv;
+	pci_device_init(&d->pci, VIRTIO_VENDOR, VIRTIO_PCI_ID + ops->device_id, ops->class_code,
+			VIRTIO_VENDOR, ops->device_id, 1);
+	d->pci.ops = &pci_ops;
+	d->pci.opaque = d;
+	if (pci_bar_init(&d->pci, 0, BAR_SIZE, PCI_BAR_MEM32))
+		return -EINVAL;
+	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFF, sizeof(struct virtio_pci_common_cfg));
+	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, 4);
+	if (ops->config_size)
+		add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFF, ops->config_size);
+	add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
+	device_reset(d);
+	slot = pci_bus_add(vm->pci, &d->pci);
+	if (slot < 0)
+		return slot;
+	d->irq_line = vm->det ? isa_lines[(slot - 1) % sizeof(isa_lines)] : 16 + (slot - 1) % 4;
+	pci_set_irq_pin(&d->pci, 1, d->irq_line);
+	return 0;
+}
+
+int virtio_pop(struct virtio_dev *d, unsigned int q)
+{
+	struct vq_chain *c = &d->chain;
+	char err[160];
+	int r = vq_pop(&d->vq[q], &d->vm->mem, c, err, sizeof(err));
+
+	if (r < 0) {
+		needs_reset(d, err);
+		return -1;
+	}
+	if (r && d->vm->trace) {
+		uint8_t descs[VQ_MAX_SIZE * 13];
+		size_t n = 0;
+
+		/* Each buffer as gpa (8 bytes LE), len (4), write flag (1). */
+		for (unsigned int i = 0; i < c->n; i++, n += 13) {
+			memcpy(descs + n, &c->bufs[i].gpa, 8);
+			memcpy(descs + n + 8, &c->bufs[i].len, 4);
+			descs[n + 12] = c->bufs[i].write;
+		}
+		trace_vq_chain(d->vm->trace, d->pci.slot, q, c->head, descs, n);
+	}
+	return r;
+}
+
+void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written)
+{
+	if (vq_push(&d->vq[q], &d->vm->mem, head, written)) {
+		needs_reset(d, "the used ring is not in guest memory");
+		return;
+	}
+	if (vq_need_notify(&d->vq[q], &d->vm->mem)) {
+		d->isr |= ISR_QUEUE;
+		update_irq(d);
+	}
+}
+
+size_t virtio_write_chain(struct virtio_dev *d, uint64_t off, void *data, size_t len)
+{
+	const struct vm_replay_hooks *replay = d->vm->replay;
+	size_t n, room = d->chain.in_bytes > off ? d->chain.in_bytes - off : 0;
+
+	if (len > room)
+		len = room;
+	if (replay && replay->dma)
+		replay->dma(replay->ctx, data, len);
+	n = vq_chain_write(&d->chain, &d->vm->mem, off, data, len);
+
+	if (n && d->vm->trace)
+		trace_dma_write(d->vm->trace, d->pci.slot, off, data, n);
+	return n;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio 1.x modern PCI transport: one BAR with the common, ISR, device-config and notify
+ * structures (described by vendor capabilities), split virtqueues (virtqueue.h) and a legacy
+ * INTx interrupt. A device model supplies a struct virtio_ops; everything runs on the vCPU
+ * thread that made the access, so it works alike in normal and deterministic mode.
+ */
+#ifndef DEJAVM_VIRTIO_PCI_H
+#define DEJAVM_VIRTIO_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../pci.h"
+#include "virtqueue.h"
+
+#define VIRTIO_MAX_QUEUES 8
+
+struct vm;
+struct virtio_dev;
+
+struct virtio_ops {
+	const char *name;   /* "virtio-rng", for messages */
+	uint16_t device_id; /* virtio device type: 2 block, 3 console, 4 entropy, ... */
+	uint32_t class_code;
+	uint64_t features; /* the device's; the transport adds VERSION_1 */
+	unsigned int num_queues;
+	uint16_t queue_max;
+	uint32_t config_size;
+	/* Device-specific configuration space (may be NULL when config_size is 0). */
+	void (*config_read)(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len);
+	void (*config_write)(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len);
+	/* The driver notified queue q (it is enabled and DRIVER_OK is set). */
+	void (*notify)(struct virtio_dev *d, unsigned int q);
+	/* The driver reset the device. */
+	void (*reset)(struct virtio_dev *d);
+};
+
+struct virtio_dev {
+	struct vm *vm;
+	const struct virtio_ops *ops;
+	void *priv;
+	struct pci_device pci;
+	uint8_t irq_line;
+	bool irq_level;
+	uint64_t bar_addr; /* where BAR 0 decodes now, 0: nowhere */
+
+	/* common configuration */
+	uint32_t dfselect, gfselect;
+	uint64_t driver_features;
+	uint8_t status, config_generation, isr;
+	uint16_t queue_select;
+	struct vq vq[VIRTIO_MAX_QUEUES];
+	bool vq_enabled[VIRTIO_MAX_QUEUES];
+	struct vq_chain chain; /* scratch for the device's vq_pop() */
+};
+
+/* Puts d on the VM's PCI bus (next slot) with its BAR and capabilities. Returns 0 or -errno. */
+int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops *ops, void *priv);
+/*
+ * Pops the next chain of queue q into d->chain and records it: 1, 0 (empty), or -1 when the
+ * ring is malformed (the device is then marked DEVICE_NEEDS_RESET and the guest told).
+ */
+int virtio_pop(struct virtio_dev *d, unsigned int q);
+/* Returns chain head to queue q with `written` bytes and interrupts the guest if it wants. */
+void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written);
+/*
+ * Writes data into the device-writable part of d->chain and into the trace (dma_write). In a
+ * replay with --feed, data is first replaced by the recorded bytes.
+ */
+size_t virtio_write_chain(struct virtio_dev *d, uint64_t off, void *data, size_t len);
+
+#endif
