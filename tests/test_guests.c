@@ -297,6 +297,40 @@ START_TEST(bad_command_lines_exit_2)
 }
 END_TEST
 
+/* A hostile virtio driver: every malformed ring is refused with DEVICE_NEEDS_RESET and a log
+ * line naming the problem, in both modes, and the device works again after a reset. */
+START_TEST(malformed_virtqueues_are_reported_not_fatal)
+{
+	static const char *const problems[] = {
+		"address 0x4001000 length 64 outside guest memory",
+		"chain longer than the queue",
+		"next 100 >= queue size 8",
+		"length 4294967295 outside guest memory",
+		"VIRTIO_F_INDIRECT_DESC not negotiated",
+		"avail idx moved by 100 > queue size 8",
+		"device-readable descriptor after a device-writable one",
+		"descriptor table at 0x3ffffc0 (128 bytes) is outside guest memory",
+	};
+	struct run_result r;
+
+	for (int det = 0; det < 2; det++) {
+		dejavm(&r, 60, 0, "--kernel", guest("virtio-bad"), "--rng", "src=/dev/urandom",
+		       "--memory", "size=64M", det ? "--deterministic" : NULL, NULL);
+		ck_assert_msg(r.status == 0, "status %d\nstdout: %s\nstderr: %s", r.status, r.out,
+			      r.err);
+		ck_assert_ptr_nonnull(strstr(r.out, "9 of 9 cases reported, device recovered"));
+		for (size_t i = 0; i < sizeof(problems) / sizeof(problems[0]); i++)
+			ck_assert_msg(strstr(r.err, problems[i]), "no '%s' in: %s", problems[i], r.err);
+		run_result_free(&r);
+	}
+	/* Without the device the guest says so instead of poking at nothing. */
+	dejavm(&r, 60, 0, "--kernel", guest("virtio-bad"), NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.out, "no virtio-rng at 00:01.0"));
+	run_result_free(&r);
+}
+END_TEST
+
 START_TEST(version_and_help)
 {
 	struct run_result r;
@@ -332,6 +366,7 @@ int main(void)
 	tcase_add_test(tc, sigterm_stops_a_running_guest);
 	tcase_add_test(tc, bad_kernel_files_are_refused);
 	tcase_add_test(tc, bad_command_lines_exit_2);
+	tcase_add_test(tc, malformed_virtqueues_are_reported_not_fatal);
 	tcase_add_test(tc, version_and_help);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
