@@ -30,7 +30,7 @@
 #define CONTEXT		  5	  /* matching events shown before a divergence */
 #define DEFAULT_MAX_STEPS 5000000 /* single-steps allowed to find one landmark */
 #define NREGS		  17	  /* the regs event's fields */
-#define MAX_HDR_STRINGS	  5
+#define MAX_HDR_STRINGS	  (5 + 2 * MAX_DISKS)
 
 static const char *const reg_names[NREGS] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
 					      "rsp", "rbp", "r8",  "r9",  "r10", "r11",
@@ -698,6 +698,48 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 	return 0;
 }
 
+/*
+ * The disks, in their recorded order. With --feed there is no image: the device gets the
+ * recorded size and its reads the recorded data. With --live the images must be there.
+ */
+static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
+{
+	const msgpack_object *a = trace_obj_get(trace_reader_header(rp->r), "config.disks");
+
+	cfg->nr_virtio = cfg->rng_path ? 1 : 0;
+	for (uint32_t i = 0; a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size; i++) {
+		const msgpack_object *m = &a->via.array.ptr[i];
+		struct disk_config *d = &cfg->disks[cfg->nr_disks];
+		const char *s;
+		size_t len;
+		uint64_t v;
+
+		if (cfg->nr_disks == MAX_DISKS || !trace_obj_str(trace_obj_get(m, "path"), &s, &len) ||
+		    rp->nstrings + 2 > MAX_HDR_STRINGS) {
+			fprintf(stderr, "dejavm replay: %s: config.disks[%u] cannot be used\n",
+				rp->path, i);
+			return -1;
+		}
+		memset(d, 0, sizeof(*d));
+		d->path = rp->strings[rp->nstrings++] = strndup(s, len);
+		if (trace_obj_str(trace_obj_get(m, "serial"), &s, &len))
+			d->serial = rp->strings[rp->nstrings++] = strndup(s, len);
+		d->num_queues = trace_obj_u64(trace_obj_get(m, "num_queues"), &v) && v ? v : 1;
+		d->queue_size = trace_obj_u64(trace_obj_get(m, "queue_size"), &v) && v ? v : 128;
+		d->readonly = trace_obj_u64(trace_obj_get(m, "readonly"), &v) && v;
+		d->order = trace_obj_u64(trace_obj_get(m, "order"), &v) ? v : i;
+		if (rp->feed && (!trace_obj_u64(trace_obj_get(m, "size"), &d->feed_size) ||
+				 !d->feed_size)) {
+			fprintf(stderr, "dejavm replay: %s: config.disks[%u] has no size\n", rp->path,
+				i);
+			return -1;
+		}
+		cfg->nr_disks++;
+		cfg->nr_virtio++;
+	}
+	return 0;
+}
+
 /* The VM configuration from the header (paths overridable), or -1 with a message. */
 static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 			      struct vm_config *cfg)
@@ -753,6 +795,10 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 	cfg->rng_path = hdr_str(rp, "config.rng");
 	if (cfg->rng_path && rp->feed)
 		cfg->rng_path = "/dev/zero";
+	if (hdr_u64(rp->r, "config.rng_order", &v))
+		cfg->rng_order = v;
+	if (disks_from_header(rp, cfg))
+		return -1;
 	cfg->cpuid = hdr_cpuid(rp->r);
 	if (!cfg->cpuid)
 		fprintf(stderr, "dejavm replay: %s: no usable CPUID table in the header; the guest "

@@ -138,6 +138,74 @@ static int serial_kv(void *ctx, const char *key, const char *val)
 	return 0;
 }
 
+static int on_off(struct kv_ctx *c, const char *key, const char *val, bool *out)
+{
+	if (!strcmp(val, "on") || !strcmp(val, "true"))
+		*out = true;
+	else if (!strcmp(val, "off") || !strcmp(val, "false"))
+		*out = false;
+	else
+		return bad_kv(c, key, val, "expected on or off");
+	return 0;
+}
+
+static int disk_kv(void *ctx, const char *key, const char *val)
+{
+	struct kv_ctx *c = ctx;
+	struct disk_config *d = &c->cfg->disks[c->cfg->nr_disks];
+	unsigned long long n;
+	char *end;
+
+	if (!key)
+		return bad_kv(c, key, val, "expected key=value (path=FILE, readonly=on, ...)");
+	if (!strcmp(key, "path") || !strcmp(key, "serial") || !strcmp(key, "id")) {
+		if (!*val)
+			return bad_kv(c, key, val, "empty value");
+		if (!strcmp(key, "serial") && strlen(val) > VIRTIO_BLK_ID_BYTES)
+			return bad_kv(c, key, val, "at most 20 bytes (VIRTIO_BLK_ID_BYTES)");
+		*(!strcmp(key, "path") ? &d->path : !strcmp(key, "serial") ? &d->serial : &d->id) =
+			val;
+		return 0;
+	}
+	if (!strcmp(key, "readonly"))
+		return on_off(c, key, val, &d->readonly);
+	if (!strcmp(key, "direct"))
+		return on_off(c, key, val, &d->direct);
+	if (!strcmp(key, "io_engine")) {
+		if (strcmp(val, "io_uring") && strcmp(val, "sync"))
+			return bad_kv(c, key, val, "expected io_uring or sync");
+		d->sync_engine = !strcmp(val, "sync");
+		return 0;
+	}
+	if (strcmp(key, "num_queues") && strcmp(key, "queue_size"))
+		return bad_kv(c, key, val, "unknown option (path, readonly, direct, serial, "
+					   "num_queues, queue_size, id, io_engine)");
+	errno = 0;
+	n = strtoull(val, &end, 10);
+	if (errno || end == val || *end || *val == '-')
+		return bad_kv(c, key, val, "expected a number");
+	if (!strcmp(key, "num_queues")) {
+		if (n < 1 || n > 8)
+			return bad_kv(c, key, val, "1 to 8");
+		d->num_queues = n;
+	} else {
+		if (n < 2 || n > 1024 || (n & (n - 1)))
+			return bad_kv(c, key, val, "a power of 2 from 2 to 1024");
+		d->queue_size = n;
+	}
+	return 0;
+}
+
+/* --disk values stay valid for the whole run (the last parse's); argv is not written to. */
+static char *keep_copy(const char *s, unsigned int slot)
+{
+	static char pool[MAX_DISKS][4096];
+
+	if (strlen(s) >= sizeof(pool[0]))
+		return NULL;
+	return strcpy(pool[slot], s);
+}
+
 static void usage(FILE *f)
 {
 	fputs("Usage: dejavm --kernel PATH [options]\n"
@@ -153,6 +221,9 @@ static void usage(FILE *f)
 	      "  --log-file PATH        VMM messages go to PATH instead of stderr\n"
 	      "  --stats[=text|json]    print exit counts and run time at exit (on stderr)\n"
 	      "  --record FILE          record every exit and device access into a trace\n"
+	      "  --disk path=FILE[,readonly=on][,direct=on][,serial=ID][,num_queues=N]\n"
+	      "         [,queue_size=N][,id=NAME][,io_engine=io_uring|sync]\n"
+	      "                         a virtio-blk PCI device on a raw image (several allowed)\n"
 	      "  --rng src=PATH         a virtio-rng PCI device fed from PATH (e.g. /dev/urandom)\n"
 	      "  --deterministic        one vCPU, PIC/PIT/RTC in the VMM on a virtual clock,\n"
 	      "                         interrupts only at exits: the same guest gives the same trace\n"
@@ -171,7 +242,7 @@ static void usage(FILE *f)
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
        OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
-       OPT_EXIT_BUDGET, OPT_RNG };
+       OPT_EXIT_BUDGET, OPT_RNG, OPT_DISK };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -189,6 +260,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "rtc-epoch", required_argument, NULL, OPT_RTC_EPOCH },
 		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
 		{ "rng", required_argument, NULL, OPT_RNG },
+		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -238,10 +310,38 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			}
 			break;
 		case OPT_DETERMINISTIC: cfg->deterministic = true; break;
+		case OPT_DISK: {
+			struct disk_config *d = &cfg->disks[cfg->nr_disks];
+			char *copy;
+
+			if (cfg->nr_disks == MAX_DISKS) {
+				fprintf(err, "dejavm: --disk: at most %d disks\n", MAX_DISKS);
+				return CLI_USAGE;
+			}
+			copy = keep_copy(optarg, cfg->nr_disks);
+			kv.flag = "--disk";
+			if (!copy) {
+				fprintf(err, "dejavm: --disk: too long\n");
+				return CLI_USAGE;
+			}
+			memset(d, 0, sizeof(*d));
+			d->num_queues = 1;
+			d->queue_size = 128;
+			if (for_each_kv(copy, disk_kv, &kv))
+				return CLI_USAGE;
+			if (!d->path) {
+				fprintf(err, "dejavm: --disk: path=FILE is required\n");
+				return CLI_USAGE;
+			}
+			d->order = cfg->nr_virtio++;
+			cfg->nr_disks++;
+			break;
+		}
 		case OPT_RNG:
 			/* Not split at commas: a path may contain them. */
 			if (!strncmp(optarg, "src=", 4) && optarg[4]) {
 				cfg->rng_path = optarg + 4;
+				cfg->rng_order = cfg->nr_virtio++;
 			} else {
 				fprintf(err, "dejavm: --rng: '%s': expected src=PATH\n", optarg);
 				return CLI_USAGE;

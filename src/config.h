@@ -16,7 +16,21 @@ enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 #define MAX_MEM_SIZE	 (1ULL << 40)
 #define MAX_CPUS	 1 /* SMP lands later */
 #define DEFAULT_RTC_EPOCH 1577836800 /* 2020-01-01T00:00:00Z */
+#define MAX_DISKS	  4
+#define VIRTIO_BLK_ID_BYTES 20 /* GET_ID answers at most this much (virtio spec, Linux) */
 #define DEFAULT_EXIT_BUDGET_MS 10000 /* tiny Linux: longest exit-free stretch 3.2 s here */
+
+/* --disk path=FILE[,readonly=on][,direct=on][,serial=ID][,num_queues=N][,queue_size=N][,id=NAME] */
+struct disk_config {
+	const char *path;
+	const char *serial; /* NULL: derived from the image file, as cloud-hypervisor does */
+	const char *id;
+	bool readonly, direct;
+	bool sync_engine;   /* io_engine=sync instead of io_uring */
+	unsigned int num_queues, queue_size;
+	unsigned int order; /* position among the virtio devices on the command line */
+	uint64_t feed_size; /* replay --feed: no image; the recorded size in bytes */
+};
 
 struct vm_config {
 	const char *kernel;
@@ -35,6 +49,10 @@ struct vm_config {
 	unsigned int exit_budget_ms; /* --exit-budget: force an exit after this long without one */
 	const struct kvm_cpuid2 *cpuid; /* replay: the recorded CPUID table, as is */
 	const char *rng_path;		/* --rng src=PATH: a virtio-rng device */
+	unsigned int rng_order;		/* its position among the virtio devices */
+	struct disk_config disks[MAX_DISKS];
+	unsigned int nr_disks;
+	unsigned int nr_virtio; /* virtio devices on the command line */
 };
 
 void config_init(struct vm_config *cfg);

@@ -10,6 +10,7 @@
 #include <link.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include "determ.h"
@@ -105,7 +106,7 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 {
 	static const char *const serial[] = { "tty", "file", "null", "off" };
 
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 14);
 	pack_kv_str(pk, "kernel", cfg->kernel);
 	pack_kv_str(pk, "initramfs", cfg->initramfs);
 	pack_kv_str(pk, "cmdline", cfg->cmdline);
@@ -122,6 +123,23 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 	pack_kv_u64(pk, "exit_budget_ms", cfg->exit_budget_ms);
 	pack_kv_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
 	pack_kv_str(pk, "rng", cfg->rng_path);
+	pack_str(pk, "disks");
+	msgpack_pack_array(pk, cfg->nr_disks);
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+		struct stat st;
+
+		msgpack_pack_map(pk, 7);
+		pack_kv_str(pk, "path", d->path);
+		/* the size the guest saw: a replay with --feed needs no image, only this */
+		pack_kv_u64(pk, "size", !stat(d->path, &st) ? (uint64_t)st.st_size : 0);
+		pack_kv_u64(pk, "readonly", d->readonly);
+		pack_kv_str(pk, "serial", d->serial);
+		pack_kv_u64(pk, "num_queues", d->num_queues);
+		pack_kv_u64(pk, "queue_size", d->queue_size);
+		pack_kv_u64(pk, "order", d->order);
+	}
+	pack_kv_u64(pk, "rng_order", cfg->rng_order);
 }
 
 static void pack_header(msgpack_packer *pk, void *ctx)

@@ -128,6 +128,8 @@ static int setup_pci(struct vm *vm)
 	return 0;
 }
 
+static int virtio_devices_init(struct vm *vm);
+
 static int setup_devices(struct vm *vm)
 {
 	static const struct {
@@ -136,7 +138,7 @@ static int setup_devices(struct vm *vm)
 	} devices[] = {
 		{ "PCI bus", setup_pci },      { "serial", serial_init },     { "i8042", i8042_init },
 		{ "cmos", cmos_init },	       { "debug-port", debugport_init },
-		{ "test device", testdev_init },  { "virtio-rng", virtio_rng_init },
+		{ "test device", testdev_init },  { "virtio devices", virtio_devices_init },
 	};
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
 		int r = devices[i].init(vm);
@@ -292,6 +294,34 @@ int vm_load(struct vm *vm)
 fail:
 	log_err("%s", err);
 	return -1;
+}
+
+int vm_on_destroy(struct vm *vm, void (*fn)(void *arg), void *arg)
+{
+	if (vm->nr_cleanups == sizeof(vm->cleanups) / sizeof(vm->cleanups[0]))
+		return -ENOSPC;
+	vm->cleanups[vm->nr_cleanups].fn = fn;
+	vm->cleanups[vm->nr_cleanups++].arg = arg;
+	return 0;
+}
+
+/* The virtio devices, on the PCI bus in command-line order (00:01.0, 00:02.0, ...). */
+static int virtio_devices_init(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+
+	for (unsigned int order = 0; order < cfg->nr_virtio; order++) {
+		int r = 0;
+
+		if (cfg->rng_path && cfg->rng_order == order)
+			r = virtio_rng_init(vm);
+		for (unsigned int i = 0; i < cfg->nr_disks; i++)
+			if (cfg->disks[i].order == order)
+				r = virtio_blk_add(vm, &cfg->disks[i]);
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 void *vm_own(struct vm *vm, void *ptr)
@@ -502,6 +532,10 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	serial_free(vm->serial);
 	vm->serial = NULL;
+	while (vm->nr_cleanups) {
+		vm->nr_cleanups--;
+		vm->cleanups[vm->nr_cleanups].fn(vm->cleanups[vm->nr_cleanups].arg);
+	}
 	if (vm->pci)
 		pci_bus_free(vm->pci);
 	vm->pci = NULL;

@@ -72,8 +72,13 @@ struct vm {
 	struct serial *serial;
 	struct pci_bus *pci; /* segment 0, bus 0 */
 	int rng_fd;	     /* --rng source, -1: none */
-	void *owned[8]; /* device state freed with the VM (vm_own) */
+	void *owned[32]; /* device state freed with the VM (vm_own) */
 	unsigned int nr_owned;
+	struct {
+		void (*fn)(void *arg);
+		void *arg;
+	} cleanups[MAX_DISKS + 4]; /* vm_on_destroy(), run in reverse order */
+	unsigned int nr_cleanups;
 	struct exit_stats stats;
 	struct vm_image images[2];
 	unsigned int nr_images;
@@ -109,6 +114,8 @@ void vm_destroy(struct vm *vm);
 /* Ends the run with status (first caller wins) and kicks the vCPUs out of KVM_RUN. */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* fn(arg) runs in vm_destroy(), before the devices' memory goes. Returns 0 or -ENOSPC. */
+int vm_on_destroy(struct vm *vm, void (*fn)(void *arg), void *arg);
 /* Hands ptr to the VM, which frees it in vm_destroy(); returns ptr (NULL if it could not). */
 void *vm_own(struct vm *vm, void *ptr);
 /*
@@ -139,5 +146,6 @@ int cmos_init(struct vm *vm);
 int debugport_init(struct vm *vm);
 int testdev_init(struct vm *vm);
 int virtio_rng_init(struct vm *vm);
+int virtio_blk_add(struct vm *vm, const struct disk_config *cfg);
 
 #endif

@@ -1,14 +1,15 @@
 #!/usr/bin/python3
-"""The tiny Linux on dejavm's PCI bus with a virtio-rng device, in normal and deterministic mode.
+"""The tiny Linux on dejavm's PCI bus with virtio-blk and virtio-rng, in normal and deterministic mode.
 
 Checks, from the guest's own boot log and from the trace:
-  - the host bridge at 00:00.0 (8086:0d57) and virtio-rng at 00:01.0 (1af4:1044, class ff0000)
-    with its BAR in the 32-bit window, and in normal mode INTA routed through the MP table to
-    IOAPIC pin 16;
-  - every byte the device gave the guest came from the --rng source, in order (the source is a
-    file of known bytes), with a vq_chain and an io_done event per request;
-  - deterministic mode: the boot still reaches init; a replay with --feed matches with the source
-    file deleted (the entropy is in the trace), and without --feed it cannot start without it.
+  - the host bridge at 00:00.0 (8086:0d57), virtio-blk at 00:01.0 (1af4:1042, class 018000) and
+    virtio-rng at 00:02.0 (1af4:1044, class ff0000), in command-line order, with BARs in the
+    32-bit window, and in normal mode INTA routed through the MP table to IOAPIC pins 16, 17;
+  - Linux finds the partition on /dev/vda, and the bytes the disk gave it are the image's;
+  - every byte the rng gave the guest came from the --rng source, in order (the source is a file
+    of known bytes), with a vq_chain and an io_done event per request;
+  - deterministic mode: two recordings are byte-identical; a replay with --feed matches with the
+    image and the entropy source deleted (their data is in the trace), --live cannot start.
 Skips (77) without DEJAVM_LINUX_DIR unless DEJAVM_REQUIRE_LINUX=1.
 """
 import hashlib
@@ -33,12 +34,14 @@ def dump(trace, typ):
     return [json.loads(line) for line in p.stdout.splitlines()]
 
 
-def boot(tmp, name, source, deterministic):
+def boot(tmp, name, source, image, deterministic):
     cmdline = open(os.path.join(LINUX, "cmdline-deterministic.txt" if deterministic
                                 else "cmdline.txt")).read().strip()
-    trace, serial = os.path.join(tmp, name + ".trace"), os.path.join(tmp, name + ".out")
+    # One serial file for all: its path is in the trace header, which must not differ.
+    trace, serial = os.path.join(tmp, name + ".trace"), os.path.join(tmp, "serial.out")
     args = [BIN, "--kernel", os.path.join(LINUX, "vmlinux"), "--initramfs",
-            os.path.join(LINUX, "initramfs.cpio"), "--cmdline", cmdline, "--rng", "src=" + source,
+            os.path.join(LINUX, "initramfs.cpio"), "--cmdline", cmdline,
+            "--disk", "path=" + image + ",serial=dejavm-test-disk", "--rng", "src=" + source,
             "--serial", "file=" + serial, "--record", trace]
     p = run(args + (["--deterministic"] if deterministic else []))
     assert p.returncode == 0, "%s: dejavm exited %d: %s" % (name, p.returncode, p.stderr)
@@ -47,13 +50,28 @@ def boot(tmp, name, source, deterministic):
     return trace, log
 
 
+def check_disk(trace, image_bytes):
+    done = [e for e in dump(trace, "io_done") if e["dev"] == 1]
+    dma = [e for e in dump(trace, "dma_write") if e["dev"] == 1]
+    reads = [e for e in done if e["op"] == 0]
+    assert reads and all(e["status"] == 0 for e in done), done
+    assert len(reads) == len(dma)
+    for r, w in zip(reads, dma):
+        data = bytes.fromhex(w["data"])
+        assert len(data) == r["bytes"]
+        assert data == image_bytes[r["offset"]:r["offset"] + r["bytes"]], "read %r" % r
+    return len(reads)
+
+
 def check_data(trace, pool):
-    chains, done, dma = dump(trace, "vq_chain"), dump(trace, "io_done"), dump(trace, "dma_write")
+    chains = [e for e in dump(trace, "vq_chain") if e["dev"] == 2]
+    done = [e for e in dump(trace, "io_done") if e["dev"] == 2]
+    dma = [e for e in dump(trace, "dma_write") if e["dev"] == 2]
     assert chains and len(chains) == len(done) == len(dma), (len(chains), len(done), len(dma))
     given = b"".join(bytes.fromhex(e["data"]) for e in dma)
     assert given == pool[:len(given)], "the guest got bytes that are not the source's, in order"
     for c, d, w in zip(chains, done, dma):
-        assert c["dev"] == d["dev"] == w["dev"] == 1 and c["head"] == d["head"]
+        assert c["head"] == d["head"]
         room = sum(int.from_bytes(bytes.fromhex(c["descs"])[i + 8:i + 12], "little")
                    for i in range(0, len(c["descs"]) // 2, 13))
         assert d["bytes"] == len(bytes.fromhex(w["data"])) <= room
@@ -70,25 +88,40 @@ def main():
     pool = b"".join(hashlib.sha256(b"dejavm %d" % i).digest() for i in range(2048))  # 64 KiB
     source = os.path.join(tmp, "entropy.bin")
     open(source, "wb").write(pool)
+    disk = bytearray(pool[:1 << 20] * 16)[:1 << 20]  # 1 MiB of known bytes, one partition
+    disk[446:462] = bytes([0, 0, 0, 0, 0x83, 0, 0, 0]) + (1).to_bytes(4, "little") + \
+        (100).to_bytes(4, "little")
+    disk[462:510] = bytes(48)  # the other three entries: empty
+    disk[510:512] = b"\x55\xaa"
+    image = os.path.join(tmp, "disk.img")
+    open(image, "wb").write(disk)
 
-    trace, log = boot(tmp, "normal", source, False)
+    trace, log = boot(tmp, "normal", source, image, False)
     for want in ("pci 0000:00:00.0: [8086:0d57] type 00 class 0x060000",
-                 "pci 0000:00:01.0: [1af4:1044] type 00 class 0xff0000",
+                 "pci 0000:00:01.0: [1af4:1042] type 00 class 0x018000",
                  "pci 0000:00:01.0: BAR 0 [mem 0xc0000000-0xc0003fff]",
-                 "virtio-pci 0000:00:01.0: PCI->APIC IRQ transform: INT A -> IRQ 16"):
+                 "pci 0000:00:02.0: [1af4:1044] type 00 class 0xff0000",
+                 "pci 0000:00:02.0: BAR 0 [mem 0xc0004000-0xc0007fff]",
+                 "virtio-pci 0000:00:01.0: PCI->APIC IRQ transform: INT A -> IRQ 16",
+                 "virtio-pci 0000:00:02.0: PCI->APIC IRQ transform: INT A -> IRQ 17",
+                 "[vda] 2048 512-byte logical blocks", " vda: vda1"):
         assert want in log, "normal mode: the boot log lacks %r" % want
-    n = check_data(trace, pool)
-    print("normal mode: devices at the expected BDFs; %d entropy bytes, all from the source" % n)
+    reads, n = check_disk(trace, disk), check_data(trace, pool)
+    print("normal mode: devices at the expected BDFs; %d disk reads with the image's bytes; "
+          "%d entropy bytes, all from the source" % (reads, n))
 
-    trace, log = boot(tmp, "deterministic", source, True)
-    n = check_data(trace, pool)
+    traces = [boot(tmp, "deterministic-%d" % i, source, image, True)[0] for i in range(2)]
+    assert open(traces[0], "rb").read() == open(traces[1], "rb").read(), "recordings differ"
+    reads, n = check_disk(traces[0], disk), check_data(traces[0], pool)
     os.unlink(source)
-    p = run([BIN, "replay", trace])
-    assert p.returncode == 0, "replay --feed without the source: " + p.stdout + p.stderr
+    os.unlink(image)
+    p = run([BIN, "replay", traces[0]])
+    assert p.returncode == 0, "replay --feed without image and source: " + p.stdout + p.stderr
     assert "events matched" in p.stdout
-    p = run([BIN, "replay", trace, "--live"])
-    assert p.returncode == 1 and "entropy.bin" in p.stderr, p.stdout + p.stderr
-    print("deterministic mode: %d entropy bytes; replay --feed matches with the source gone" % n)
+    p = run([BIN, "replay", traces[0], "--live"])
+    assert p.returncode == 1 and "disk.img" in p.stderr, p.stdout + p.stderr
+    print("deterministic mode: identical recordings, %d disk reads, %d entropy bytes; replay "
+          "--feed matches with the image and the source gone" % (reads, n))
 
 
 if __name__ == "__main__":
