@@ -11,6 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "harness.h"
 
 static char guest_path[4096];
@@ -331,6 +335,81 @@ START_TEST(malformed_virtqueues_are_reported_not_fatal)
 }
 END_TEST
 
+/* Writes a 1 MiB image of 0xab bytes; returns its path (free it). */
+static char *blk_image(void)
+{
+	char *path = test_tmpfile("disk");
+	static uint8_t buf[1 << 20];
+	FILE *f = fopen(path, "wb");
+
+	memset(buf, 0xab, sizeof(buf));
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
+	ck_assert_int_eq(fclose(f), 0);
+	return path;
+}
+
+/* Sector s of the image is all `byte`, or the guest's write pattern when pattern is set. */
+static void check_sector(const uint8_t *img, unsigned int s, int byte, bool pattern)
+{
+	for (unsigned int i = 0; i < 512; i++) {
+		uint8_t want = pattern ? (uint8_t)((s - 100) * 512 * 7 + i * 7 + 1) : (uint8_t)byte;
+
+		ck_assert_msg(img[s * 512 + i] == want, "sector %u byte %u: 0x%02x, want 0x%02x", s, i,
+			      img[s * 512 + i], want);
+	}
+}
+
+/* Every virtio-blk request type, against the image file itself; read-only and an EIO too. */
+START_TEST(virtio_blk_requests_reach_the_image)
+{
+	static const char *const modes[] = { "", ",io_engine=sync", ",readonly=on", "eio", "det" };
+
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		bool ro = !strcmp(modes[m], ",readonly=on"), eio = !strcmp(modes[m], "eio");
+		char *img_path = blk_image(), disk[4200];
+		struct run_result r;
+		uint8_t *img;
+		struct stat st;
+
+		snprintf(disk, sizeof(disk), "path=%s,serial=test-serial-123%s", img_path,
+			 modes[m][0] == ',' ? modes[m] : "");
+		if (eio)
+			setenv("DEJAVM_TEST_BLK_EIO", "1", 1); /* the first backend I/O: the write */
+		dejavm(&r, 60, 0, "--kernel", guest("virtio-blk-io"), "--disk", disk,
+		       !strcmp(modes[m], "det") ? "--deterministic" : NULL, NULL);
+		unsetenv("DEJAVM_TEST_BLK_EIO");
+		ck_assert_msg(r.status == 0, "%s: status %d: %s", modes[m], r.status, r.err);
+		ck_assert_ptr_nonnull(strstr(r.out, ro ? "read-only 1" : "read-only 0"));
+		ck_assert_ptr_nonnull(strstr(r.out, "id 'test-serial-123'\n"));
+		ck_assert_ptr_nonnull(strstr(r.out, ro || eio ? "write sector 100: status 1"
+							     : "write sector 100: status 0"));
+		ck_assert_ptr_nonnull(strstr(r.out, ro || eio ? "read back DIFFERS" : "read back matches"));
+		ck_assert_ptr_nonnull(strstr(r.out, ro ? "write zeroes sectors 200-207: status 1"
+						       : "write zeroes sectors 200-207: status 0"));
+		ck_assert_ptr_nonnull(strstr(r.out, "read past the end: status 1"));
+		ck_assert_ptr_nonnull(strstr(r.out, "read of 100 bytes: status 1"));
+		ck_assert_ptr_nonnull(strstr(r.out, "unknown type 99: status 2"));
+		ck_assert_ptr_nonnull(strstr(r.out, "virtio-blk-io: done"));
+		/* What is on disk: the write (unless refused or failed), zeroes, nothing else. */
+		img = (uint8_t *)slurp(img_path); /* binary is fine: the length comes from stat */
+		ck_assert_ptr_nonnull(img);
+		ck_assert_int_eq(stat(img_path, &st), 0);
+		ck_assert_uint_eq(st.st_size, 1 << 20);
+		for (unsigned int s2 = 0; s2 < 2048; s2++) {
+			bool written = s2 >= 100 && s2 < 108 && !ro && !eio;
+			bool zeroed = ((s2 >= 200 && s2 < 208) || (s2 >= 300 && s2 < 308)) && !ro;
+
+			check_sector(img, s2, zeroed ? 0 : 0xab, written);
+		}
+		free(img);
+		unlink(img_path);
+		free(img_path);
+		run_result_free(&r);
+	}
+}
+END_TEST
+
 START_TEST(version_and_help)
 {
 	struct run_result r;
@@ -367,6 +446,7 @@ int main(void)
 	tcase_add_test(tc, bad_kernel_files_are_refused);
 	tcase_add_test(tc, bad_command_lines_exit_2);
 	tcase_add_test(tc, malformed_virtqueues_are_reported_not_fatal);
+	tcase_add_test(tc, virtio_blk_requests_reach_the_image);
 	tcase_add_test(tc, version_and_help);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -50,6 +50,7 @@ struct virtio_blk {
 	uint8_t *bounce;
 	struct virtio_blk_config config;
 	struct virtio_ops ops; /* queue count and size differ per disk */
+	unsigned long fail_nth, ios; /* $DEJAVM_TEST_BLK_EIO=N: the N-th backend I/O fails */
 };
 
 static uint64_t host_ns(void)
@@ -65,6 +66,11 @@ static ssize_t backend_io(struct virtio_blk *b, uint32_t type, void *buf, size_t
 {
 	struct iovec iov = { buf, len };
 
+	if (b->fail_nth && ++b->ios == b->fail_nth) {
+		log_warn("test failure switch: backend I/O %lu of %s fails with EIO", b->ios,
+			 b->cfg->path);
+		return -EIO;
+	}
 	if (b->fd < 0)
 		return type == VIRTIO_BLK_T_IN ? (memset(buf, 0, len), (ssize_t)len) : (ssize_t)len;
 	if (b->ring_ok) {
@@ -311,6 +317,8 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 		return -ENOMEM;
 	b->fd = -1;
 	b->cfg = cfg;
+	if (getenv("DEJAVM_TEST_BLK_EIO"))
+		b->fail_nth = strtoul(getenv("DEJAVM_TEST_BLK_EIO"), NULL, 10);
 	b->bounce = malloc(MAX_REQ_BYTES);
 	if (!b->bounce || vm_on_destroy(vm, blk_free, b)) {
 		free(b->bounce);
