@@ -706,7 +706,7 @@ static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 {
 	const msgpack_object *a = trace_obj_get(trace_reader_header(rp->r), "config.disks");
 
-	cfg->nr_virtio = cfg->rng_path ? 1 : 0;
+	cfg->nr_virtio = (cfg->rng_path ? 1 : 0) + (cfg->console != CONSOLE_OFF);
 	for (uint32_t i = 0; a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size; i++) {
 		const msgpack_object *m = &a->via.array.ptr[i];
 		struct disk_config *d = &cfg->disks[cfg->nr_disks];
@@ -797,6 +797,11 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		cfg->rng_path = "/dev/zero";
 	if (hdr_u64(rp->r, "config.rng_order", &v))
 		cfg->rng_order = v;
+	if (hdr_u64(rp->r, "config.console", &v) && v) { /* its output is in the trace */
+		cfg->console = CONSOLE_NULL;
+		if (hdr_u64(rp->r, "config.console_order", &v))
+			cfg->console_order = v;
+	}
 	if (disks_from_header(rp, cfg))
 		return -1;
 	cfg->cpuid = hdr_cpuid(rp->r);

@@ -225,6 +225,8 @@ static void usage(FILE *f)
 	      "         [,queue_size=N][,id=NAME][,io_engine=io_uring|sync]\n"
 	      "                         a virtio-blk PCI device on a raw image (several allowed)\n"
 	      "  --rng src=PATH         a virtio-rng PCI device fed from PATH (e.g. /dev/urandom)\n"
+	      "  --console MODE         a virtio-console (hvc0): off (default), null, tty,\n"
+	      "                         file=PATH\n"
 	      "  --deterministic        one vCPU, PIC/PIT/RTC in the VMM on a virtual clock,\n"
 	      "                         interrupts only at exits: the same guest gives the same trace\n"
 	      "  --rtc-epoch SECONDS    deterministic: the guest's RTC at boot, in Unix seconds\n"
@@ -242,7 +244,7 @@ static void usage(FILE *f)
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
        OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
-       OPT_EXIT_BUDGET, OPT_RNG, OPT_DISK };
+       OPT_EXIT_BUDGET, OPT_RNG, OPT_DISK, OPT_CONSOLE };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -261,6 +263,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
 		{ "rng", required_argument, NULL, OPT_RNG },
 		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -310,6 +313,24 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			}
 			break;
 		case OPT_DETERMINISTIC: cfg->deterministic = true; break;
+		case OPT_CONSOLE:
+			/* Not split at commas: a file name may contain them. */
+			if (!strncmp(optarg, "file=", 5) && optarg[5]) {
+				cfg->console = CONSOLE_FILE;
+				cfg->console_path = optarg + 5;
+			} else if (!strcmp(optarg, "tty") || !strcmp(optarg, "null")) {
+				cfg->console = optarg[0] == 't' ? CONSOLE_TTY : CONSOLE_NULL;
+			} else if (!strcmp(optarg, "off")) {
+				cfg->console = CONSOLE_OFF;
+				break;
+			} else {
+				fprintf(err, "dejavm: --console: '%s': expected off, null, tty or "
+					     "file=PATH%s\n",
+					optarg, !strcmp(optarg, "pty") ? " (pty is not supported yet)" : "");
+				return CLI_USAGE;
+			}
+			cfg->console_order = cfg->nr_virtio++;
+			break;
 		case OPT_DISK: {
 			struct disk_config *d = &cfg->disks[cfg->nr_disks];
 			char *copy;

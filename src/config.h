@@ -9,6 +9,7 @@
 struct kvm_cpuid2;
 
 enum serial_mode { SERIAL_TTY, SERIAL_FILE, SERIAL_NULL, SERIAL_OFF };
+enum console_mode { CONSOLE_OFF, CONSOLE_NULL, CONSOLE_TTY, CONSOLE_FILE };
 enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 
 #define DEFAULT_MEM_SIZE (64ULL << 20)
@@ -50,6 +51,9 @@ struct vm_config {
 	const struct kvm_cpuid2 *cpuid; /* replay: the recorded CPUID table, as is */
 	const char *rng_path;		/* --rng src=PATH: a virtio-rng device */
 	unsigned int rng_order;		/* its position among the virtio devices */
+	enum console_mode console;	/* --console: a virtio-console (hvc0) */
+	const char *console_path;
+	unsigned int console_order;
 	struct disk_config disks[MAX_DISKS];
 	unsigned int nr_disks;
 	unsigned int nr_virtio; /* virtio devices on the command line */

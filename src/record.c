@@ -106,7 +106,7 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 {
 	static const char *const serial[] = { "tty", "file", "null", "off" };
 
-	msgpack_pack_map(pk, 14);
+	msgpack_pack_map(pk, 16);
 	pack_kv_str(pk, "kernel", cfg->kernel);
 	pack_kv_str(pk, "initramfs", cfg->initramfs);
 	pack_kv_str(pk, "cmdline", cfg->cmdline);
@@ -140,6 +140,8 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 		pack_kv_u64(pk, "order", d->order);
 	}
 	pack_kv_u64(pk, "rng_order", cfg->rng_order);
+	pack_kv_u64(pk, "console", cfg->console != CONSOLE_OFF);
+	pack_kv_u64(pk, "console_order", cfg->console_order);
 }
 
 static void pack_header(msgpack_packer *pk, void *ctx)

@@ -65,7 +65,7 @@
 	F(UINT, handled, "1: a device took the access; 0: no device there")
 
 #define TRACE_FIELDS_serial(F)                                                                     \
-	F(UINT, port, "UART base port (0x3f8: COM1)")                                              \
+	F(UINT, port, "UART base port (0x3f8: COM1); 0x10000 + PCI slot for a virtio console")     \
 	F(BIN, data, "bytes the guest transmitted: a line, or what was pending at a flush")
 
 #define TRACE_FIELDS_irq(F)                                                                        \

@@ -315,6 +315,8 @@ static int virtio_devices_init(struct vm *vm)
 
 		if (cfg->rng_path && cfg->rng_order == order)
 			r = virtio_rng_init(vm);
+		if (cfg->console != CONSOLE_OFF && cfg->console_order == order)
+			r = virtio_console_init(vm);
 		for (unsigned int i = 0; i < cfg->nr_disks; i++)
 			if (cfg->disks[i].order == order)
 				r = virtio_blk_add(vm, &cfg->disks[i]);

@@ -146,6 +146,7 @@ int cmos_init(struct vm *vm);
 int debugport_init(struct vm *vm);
 int testdev_init(struct vm *vm);
 int virtio_rng_init(struct vm *vm);
+int virtio_console_init(struct vm *vm);
 int virtio_blk_add(struct vm *vm, const struct disk_config *cfg);
 
 #endif

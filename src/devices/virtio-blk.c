@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * virtio-blk (virtio type 2) on a raw image: IN, OUT, FLUSH, GET_ID, DISCARD, WRITE_ZEROES.
- * The backend is io_uring (liburing) or, with io_engine=sync, plain preadv/pwritev.
+ * The backend is io_uring (liburing) or, with io_engine=sync, plain preadv/pwritev; both read
+ * and write the guest's buffers directly.
  *
  * A notification is served on the vCPU thread that made it: every chain of the queue is taken,
- * the data requests are submitted to io_uring together, and the vCPU waits for their
+ * the data requests are submitted to io_uring in one batch, and the vCPU waits for their
  * completions before the used ring is updated and the guest interrupted. Completions are thus
  * visible to the guest only at that exit, which deterministic mode needs; normal mode would do
  * better with an I/O thread and ioeventfd (not done yet, see the issue notes).
@@ -14,6 +15,7 @@
  * runs without a backend, reads get the recorded bytes and writes go nowhere.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
@@ -51,6 +53,7 @@ struct virtio_blk {
 	struct virtio_blk_config config;
 	struct virtio_ops ops; /* queue count and size differ per disk */
 	unsigned long fail_nth, ios; /* $DEJAVM_TEST_BLK_EIO=N: the N-th backend I/O fails */
+	struct blk_req *reqs;	     /* one batch: queue_size requests */
 };
 
 static uint64_t host_ns(void)
@@ -61,10 +64,11 @@ static uint64_t host_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* One I/O on the backend: io_uring (one SQE, submitted and reaped here) or the sync engine. */
-static ssize_t backend_io(struct virtio_blk *b, uint32_t type, void *buf, size_t len, off_t off)
+/* DISCARD / WRITE_ZEROES on the backend: rare, so plain fallocate for both engines. */
+static int backend_fallocate(struct virtio_blk *b, uint32_t type, uint64_t off, uint64_t len)
 {
-	struct iovec iov = { buf, len };
+	int mode = FALLOC_FL_KEEP_SIZE |
+		   (type == VIRTIO_BLK_T_DISCARD ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
 
 	if (b->fail_nth && ++b->ios == b->fail_nth) {
 		log_warn("test failure switch: backend I/O %lu of %s fails with EIO", b->ios,
@@ -72,49 +76,8 @@ static ssize_t backend_io(struct virtio_blk *b, uint32_t type, void *buf, size_t
 		return -EIO;
 	}
 	if (b->fd < 0)
-		return type == VIRTIO_BLK_T_IN ? (memset(buf, 0, len), (ssize_t)len) : (ssize_t)len;
-	if (b->ring_ok) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
-		struct io_uring_cqe *cqe;
-		int r;
-
-		if (!sqe)
-			return -EBUSY;
-		switch (type) {
-		case VIRTIO_BLK_T_IN: io_uring_prep_readv(sqe, b->fd, &iov, 1, off); break;
-		case VIRTIO_BLK_T_OUT: io_uring_prep_writev(sqe, b->fd, &iov, 1, off); break;
-		case VIRTIO_BLK_T_FLUSH: io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC); break;
-		default:
-			io_uring_prep_fallocate(sqe, b->fd,
-						FALLOC_FL_KEEP_SIZE | (type == VIRTIO_BLK_T_DISCARD
-									       ? FALLOC_FL_PUNCH_HOLE
-									       : FALLOC_FL_ZERO_RANGE),
-						off, len);
-			break;
-		}
-		r = io_uring_submit_and_wait(&b->ring, 1);
-		if (r < 0)
-			return r;
-		r = io_uring_wait_cqe(&b->ring, &cqe);
-		if (r < 0)
-			return r;
-		r = cqe->res;
-		io_uring_cqe_seen(&b->ring, cqe);
-		return type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT ? r : r < 0 ? r : (int)len;
-	}
-	switch (type) {
-	case VIRTIO_BLK_T_IN: return preadv(b->fd, &iov, 1, off) < 0 ? -errno : (ssize_t)len;
-	case VIRTIO_BLK_T_OUT: return pwritev(b->fd, &iov, 1, off) < 0 ? -errno : (ssize_t)len;
-	case VIRTIO_BLK_T_FLUSH: return fdatasync(b->fd) ? -errno : 0;
-	default:
-		return fallocate(b->fd,
-				 FALLOC_FL_KEEP_SIZE | (type == VIRTIO_BLK_T_DISCARD
-								? FALLOC_FL_PUNCH_HOLE
-								: FALLOC_FL_ZERO_RANGE),
-				 off, len)
-			       ? -errno
-			       : (ssize_t)len;
-	}
+		return 0; /* replay --feed: no image */
+	return fallocate(b->fd, mode, off, len) ? -errno : 0;
 }
 
 /* The whole range [off, off+len) must be inside the disk, in whole sectors. */
@@ -140,98 +103,233 @@ static uint8_t discard(struct virtio_blk *b, uint32_t type, uint64_t data_len, u
 
 		if (!in_range(b, seg[i].sector, len) || seg[i].flags & ~1u)
 			return VIRTIO_BLK_S_IOERR;
-		if (backend_io(b, type, NULL, len, seg[i].sector * SECTOR) < 0)
+		if (backend_fallocate(b, type, seg[i].sector * SECTOR, len) < 0)
 			return VIRTIO_BLK_S_IOERR;
 		*done += len;
 	}
 	return VIRTIO_BLK_S_OK;
 }
 
-/* Serves the chain in b->vdev.chain; returns the bytes written into the guest's buffers. */
-static uint32_t serve(struct virtio_blk *b, unsigned int q)
+/* One request of a batch, from the chain it came in until it is completed. */
+struct blk_req {
+	uint16_t head;
+	uint32_t type;
+	uint64_t sector, data_len, t0;
+	uint8_t *status_byte; /* the chain's last device-writable byte; NULL: there is none */
+	uint32_t written; /* bytes put in device-writable buffers besides the status byte */
+	uint8_t status;
+	bool io; /* goes to the backend with the batch */
+	int res;
+	unsigned int niov;
+	struct iovec iov[SEG_MAX + 2]; /* last: prepare() clears only what comes before */
+};
+
+/*
+ * iovecs over bytes [start, start+len) of the chain's device-writable (or readable) part,
+ * pointing into guest memory (the transport checked every buffer): the backend reads or
+ * writes the guest's buffers directly. Returns the count, or -1 if it needs too many.
+ */
+static int chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable,
+		     uint64_t start, uint64_t len, struct iovec *iov, unsigned int max)
+{
+	uint64_t pos = 0;
+	int n = 0;
+
+	for (unsigned int i = 0; i < c->n; i++) {
+		uint64_t bs, be, s, e;
+
+		if (c->bufs[i].write != writable)
+			continue;
+		bs = pos;
+		be = pos += c->bufs[i].len;
+		s = bs > start ? bs : start;
+		e = be < start + len ? be : start + len;
+		if (s >= e)
+			continue;
+		if ((unsigned int)n == max)
+			return -1;
+		iov[n].iov_base = gpa_to_hva(m, c->bufs[i].gpa + (s - bs), e - s);
+		iov[n++].iov_len = e - s;
+	}
+	return n;
+}
+
+/* Takes the chain in b->vdev.chain apart into r: an I/O for the batch, or done at once. */
+static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 {
 	struct virtio_dev *d = &b->vdev;
 	const struct vq_chain *c = &d->chain;
 	struct virtio_blk_outhdr hdr;
-	uint64_t t0 = host_ns(), done = 0, data_len = 0, off = 0;
-	uint32_t written = 0;
-	uint8_t status = VIRTIO_BLK_S_IOERR;
-	ssize_t r;
+	struct iovec last;
+	int n = -1;
 
+	memset(r, 0, offsetof(struct blk_req, iov));
+	r->head = c->head;
+	r->t0 = host_ns();
+	r->status = VIRTIO_BLK_S_IOERR;
+	r->type = UINT32_MAX;
 	/* A request: the 16-byte header readable, the status byte the last writable one. */
-	if (c->in_bytes < 1 || c->out_bytes < sizeof(hdr) ||
+	if (c->in_bytes >= 1 && chain_iov(c, &d->vm->mem, true, c->in_bytes - 1, 1, &last, 1) == 1)
+		r->status_byte = last.iov_base;
+	if (!r->status_byte || c->out_bytes < sizeof(hdr) ||
 	    vq_chain_read(c, &d->vm->mem, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
-		log_warn("virtio-blk %s: request %u without header or status byte",
-			 b->cfg->path, c->head);
-		hdr.type = UINT32_MAX;
-		goto reply;
+		log_warn("virtio-blk %s: request %u without header or status byte", b->cfg->path,
+			 c->head);
+		return;
 	}
-	off = hdr.sector * SECTOR;
+	r->type = hdr.type;
+	r->sector = hdr.sector;
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
-		data_len = c->in_bytes - 1;
-		if (!in_range(b, hdr.sector, data_len) || data_len > MAX_REQ_BYTES)
-			break;
-		r = backend_io(b, hdr.type, b->bounce, data_len, off);
-		if (r == (ssize_t)data_len) {
-			written = virtio_write_chain(d, 0, b->bounce, data_len);
-			done = data_len;
-			status = VIRTIO_BLK_S_OK;
-		}
+		r->data_len = c->in_bytes - 1;
+		if (in_range(b, hdr.sector, r->data_len))
+			n = chain_iov(c, &d->vm->mem, true, 0, r->data_len, r->iov, SEG_MAX + 2);
 		break;
 	case VIRTIO_BLK_T_OUT:
-		data_len = c->out_bytes - sizeof(hdr);
-		if (b->cfg->readonly || !in_range(b, hdr.sector, data_len) ||
-		    data_len > MAX_REQ_BYTES ||
-		    vq_chain_read(c, &d->vm->mem, sizeof(hdr), b->bounce, data_len) != data_len)
-			break;
-		r = backend_io(b, hdr.type, b->bounce, data_len, off);
-		if (r == (ssize_t)data_len) {
-			done = data_len;
-			status = VIRTIO_BLK_S_OK;
-		}
+		r->data_len = c->out_bytes - sizeof(hdr);
+		if (!b->cfg->readonly && in_range(b, hdr.sector, r->data_len))
+			n = chain_iov(c, &d->vm->mem, false, sizeof(hdr), r->data_len, r->iov,
+				      SEG_MAX + 2);
 		break;
 	case VIRTIO_BLK_T_FLUSH:
-		status = backend_io(b, hdr.type, NULL, 0, 0) < 0 ? VIRTIO_BLK_S_IOERR
-								 : VIRTIO_BLK_S_OK;
+		n = 0;
 		break;
 	case VIRTIO_BLK_T_GET_ID: {
 		char id[VIRTIO_BLK_ID_BYTES];
-		size_t n = c->in_bytes - 1 < sizeof(id) ? c->in_bytes - 1 : sizeof(id);
+		size_t len = c->in_bytes - 1 < sizeof(id) ? c->in_bytes - 1 : sizeof(id);
 
 		memcpy(id, b->id, sizeof(id));
-		written = virtio_write_chain(d, 0, id, n);
-		done = n;
-		status = VIRTIO_BLK_S_OK;
-		break;
+		r->written = virtio_write_chain(d, 0, id, len);
+		r->data_len = len;
+		r->status = VIRTIO_BLK_S_OK;
+		return;
 	}
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		off = 0;
-		status = discard(b, hdr.type, c->out_bytes - sizeof(hdr), &done);
-		break;
+		r->status = discard(b, hdr.type, c->out_bytes - sizeof(hdr), &r->data_len);
+		return;
 	default:
-		status = VIRTIO_BLK_S_UNSUPP;
-		break;
+		r->status = VIRTIO_BLK_S_UNSUPP;
+		return;
 	}
-reply:
-	if (c->in_bytes >= 1) {
-		uint8_t s = status;
-
-		/* The status byte is the guest's, not outside data: not fed, not a dma_write. */
-		vq_chain_write(c, &d->vm->mem, c->in_bytes - 1, &s, 1);
-		written += 1;
+	(void)q;
+	if (n >= 0) {
+		r->niov = n;
+		r->io = true;
 	}
-	if (d->vm->trace)
-		trace_io_done(d->vm->trace, d->pci.slot, q, c->head, hdr.type, off, done, status,
-			      d->vm->det ? 0 : host_ns() - t0);
-	return written;
 }
 
+/* The batch's I/Os: one io_uring submission, then every completion (or the sync engine). */
+static void run_batch(struct virtio_blk *b, struct blk_req *reqs, unsigned int nr)
+{
+	unsigned int queued = 0;
+
+	for (unsigned int i = 0; i < nr; i++) {
+		struct blk_req *r = &reqs[i];
+		off_t off = r->sector * SECTOR;
+
+		if (!r->io)
+			continue;
+		if (b->fail_nth && ++b->ios == b->fail_nth) {
+			log_warn("test failure switch: backend I/O %lu of %s fails with EIO",
+				 b->ios, b->cfg->path);
+			r->res = -EIO;
+			r->io = false;
+			continue;
+		}
+		if (b->fd < 0) { /* replay --feed: reads get the recorded data later */
+			for (unsigned int k = 0; k < r->niov; k++)
+				if (r->type == VIRTIO_BLK_T_IN)
+					memset(r->iov[k].iov_base, 0, r->iov[k].iov_len);
+			r->res = r->data_len;
+		} else if (b->ring_ok) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+			if (r->type == VIRTIO_BLK_T_IN)
+				io_uring_prep_readv(sqe, b->fd, r->iov, r->niov, off);
+			else if (r->type == VIRTIO_BLK_T_OUT)
+				io_uring_prep_writev(sqe, b->fd, r->iov, r->niov, off);
+			else /* FLUSH: after every write before it in the batch */
+				io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC),
+					io_uring_sqe_set_flags(sqe, IOSQE_IO_DRAIN);
+			io_uring_sqe_set_data64(sqe, i);
+			queued++;
+			continue;
+		} else if (r->type == VIRTIO_BLK_T_IN) {
+			r->res = preadv(b->fd, r->iov, r->niov, off);
+		} else if (r->type == VIRTIO_BLK_T_OUT) {
+			r->res = pwritev(b->fd, r->iov, r->niov, off);
+		} else {
+			r->res = fdatasync(b->fd) ? -errno : 0;
+		}
+		if (r->res < 0 && r->res != -EIO)
+			r->res = -errno;
+	}
+	if (queued && io_uring_submit_and_wait(&b->ring, queued) < 0)
+		log_warn("virtio-blk %s: io_uring submit: %s", b->cfg->path, strerror(errno));
+	for (unsigned int got = 0; got < queued; got++) {
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe(&b->ring, &cqe))
+			break;
+		reqs[io_uring_cqe_get_data64(cqe)].res = cqe->res;
+		io_uring_cqe_seen(&b->ring, cqe);
+	}
+}
+
+/* Status byte, trace events and the used ring for one request, in the order they came. */
+static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
+{
+	struct virtio_dev *d = &b->vdev;
+
+	if (r->io)
+		r->status = (r->type == VIRTIO_BLK_T_FLUSH ? r->res >= 0
+							   : r->res == (int)r->data_len)
+				    ? VIRTIO_BLK_S_OK
+				    : VIRTIO_BLK_S_IOERR;
+	if (r->io && r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK) {
+		/* What the disk gave the guest: recorded, and replaced in a --feed replay. */
+		if (virtio_dma_hooked(d) && r->data_len <= MAX_REQ_BYTES) {
+			size_t pos = 0;
+
+			for (unsigned int k = 0; k < r->niov; pos += r->iov[k++].iov_len)
+				memcpy(b->bounce + pos, r->iov[k].iov_base, r->iov[k].iov_len);
+			virtio_dma(d, 0, b->bounce, r->data_len);
+			pos = 0;
+			for (unsigned int k = 0; k < r->niov; pos += r->iov[k++].iov_len)
+				memcpy(r->iov[k].iov_base, b->bounce + pos, r->iov[k].iov_len);
+		}
+		r->written = r->data_len;
+	}
+	if (r->io && r->status != VIRTIO_BLK_S_OK)
+		log_debug("virtio-blk %s: request %u type %u sector %" PRIu64 ": %s", b->cfg->path,
+			  r->head, r->type, r->sector, r->res < 0 ? strerror(-r->res) : "short");
+	if (r->status_byte)
+		*r->status_byte = r->status;
+	if (d->vm->trace)
+		trace_io_done(d->vm->trace, d->pci.slot, q, r->head, r->type,
+			      r->io ? r->sector * SECTOR : 0,
+			      r->status == VIRTIO_BLK_S_OK ? r->data_len : 0, r->status,
+			      d->vm->det ? 0 : host_ns() - r->t0);
+	virtio_push(d, q, r->head, r->written + (r->status_byte != NULL));
+}
+
+/*
+ * A notification: every chain the queue holds is taken (recorded as it is), the I/Os go to
+ * the backend in one batch, and the requests complete in the order they came.
+ */
 static void blk_notify(struct virtio_dev *d, unsigned int q)
 {
-	while (virtio_pop(d, q) > 0)
-		virtio_push(d, q, d->chain.head, serve(d->priv, q));
+	struct virtio_blk *b = d->priv;
+	unsigned int nr = 0;
+
+	while (nr < b->cfg->queue_size && virtio_pop(d, q) > 0)
+		prepare(b, q, &b->reqs[nr++]);
+	run_batch(b, b->reqs, nr);
+	for (unsigned int i = 0; i < nr; i++)
+		complete(b, q, &b->reqs[i]);
+	if (nr == b->cfg->queue_size) /* a full batch: look again */
+		blk_notify(d, q);
 }
 
 static void blk_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
@@ -304,6 +402,7 @@ static void blk_free(void *arg)
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->bounce);
+	free(b->reqs);
 	free(b);
 }
 
@@ -320,8 +419,10 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 	if (getenv("DEJAVM_TEST_BLK_EIO"))
 		b->fail_nth = strtoul(getenv("DEJAVM_TEST_BLK_EIO"), NULL, 10);
 	b->bounce = malloc(MAX_REQ_BYTES);
-	if (!b->bounce || vm_on_destroy(vm, blk_free, b)) {
+	b->reqs = calloc(cfg->queue_size, sizeof(*b->reqs));
+	if (!b->bounce || !b->reqs || vm_on_destroy(vm, blk_free, b)) {
 		free(b->bounce);
+		free(b->reqs);
 		free(b);
 		return -ENOMEM;
 	}

@@ -345,6 +345,21 @@ void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t w
 	}
 }
 
+bool virtio_dma_hooked(const struct virtio_dev *d)
+{
+	return d->vm->trace || (d->vm->replay && d->vm->replay->dma);
+}
+
+void virtio_dma(struct virtio_dev *d, uint64_t off, void *data, size_t len)
+{
+	const struct vm_replay_hooks *replay = d->vm->replay;
+
+	if (replay && replay->dma)
+		replay->dma(replay->ctx, data, len);
+	if (len && d->vm->trace)
+		trace_dma_write(d->vm->trace, d->pci.slot, off, data, len);
+}
+
 size_t virtio_write_chain(struct virtio_dev *d, uint64_t off, void *data, size_t len)
 {
 	const struct vm_replay_hooks *replay = d->vm->replay;

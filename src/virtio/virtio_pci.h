@@ -69,5 +69,12 @@ void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t w
  * replay with --feed, data is first replaced by the recorded bytes.
  */
 size_t virtio_write_chain(struct virtio_dev *d, uint64_t off, void *data, size_t len);
+/*
+ * For devices that let the backend write guest buffers directly (zero copy): data, a copy of
+ * what landed there, goes into the trace, and in a replay with --feed is first replaced by
+ * the recorded bytes (the caller then copies it back). virtio_dma_hooked(): whether to bother.
+ */
+bool virtio_dma_hooked(const struct virtio_dev *d);
+void virtio_dma(struct virtio_dev *d, uint64_t off, void *data, size_t len);
 
 #endif

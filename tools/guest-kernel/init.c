@@ -30,6 +30,9 @@ typedef long ssize_t;
 #define SYS_mount 165
 #define SYS_reboot 169
 #define SYS_getdents64 217
+#define SYS_pread64 17
+#define SYS_pwrite64 18
+#define SYS_fsync 74
 
 #define O_RDONLY 0
 #define O_RDWR 2
@@ -316,6 +319,81 @@ static void show_dir(const char *path, const char *prefix)
 	}
 }
 
+/* ---- virtio devices (only when dejavm gave the VM some) ---------------------- */
+
+static void put_hex(const unsigned char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		char c[2] = { digits[p[i] >> 4], digits[p[i] & 15] };
+
+		put(c, 2);
+	}
+}
+
+/* Reads n bytes at off from path and prints "prefix: <hex>"; 0 or -errno. */
+static long show_bytes(const char *path, long off, size_t n, const char *prefix)
+{
+	unsigned char buf[64];
+	long fd = sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		return fd;
+	r = syscall6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0);
+	sys1(SYS_close, fd);
+	if (r != (long)n)
+		return r < 0 ? r : -5;
+	puts_(prefix);
+	puts_(": ");
+	put_hex(buf, n);
+	flush_line();
+	return 0;
+}
+
+/*
+ * What a test of dejavm's PCI/virtio devices looks at: the PCI devices, the disk's serial and
+ * a read and a write of /dev/vda (the host checks the image afterwards), bytes from the
+ * hardware RNG, and a line on the virtio console. Each line says what it saw or the errno.
+ */
+static void check_devices(void)
+{
+	static const char msg[] = "dejavm-guest: written by the guest to sector 16\n";
+	long fd, r;
+
+	show_dir("/sys/bus/pci/devices", "pci");
+	fd = sys3(SYS_open, "/dev/vda", O_RDONLY | O_CLOEXEC, 0);
+	if (fd >= 0) {
+		sys1(SYS_close, fd);
+		show_file("/sys/block/vda/serial", "vda/serial", 1);
+		if ((r = show_bytes("/dev/vda", 4096, 16, "vda: sector 8")))
+			error("read", "/dev/vda", r);
+		fd = sys3(SYS_open, "/dev/vda", O_RDWR | O_CLOEXEC, 0);
+		r = fd < 0 ? fd : syscall6(SYS_pwrite64, fd, (long)msg, sizeof(msg) - 1, 16 * 512, 0, 0);
+		if (r >= 0)
+			r = sys1(SYS_fsync, fd); /* through to the device: VIRTIO_BLK_T_OUT + FLUSH */
+		if (fd >= 0)
+			sys1(SYS_close, fd);
+		if (r < 0)
+			error("write", "/dev/vda", r);
+		else
+			say("vda: wrote sector 16");
+	}
+	if ((r = show_bytes("/dev/hwrng", 0, 16, "hwrng")) && r != -2)
+		error("read", "/dev/hwrng", r);
+	fd = sys3(SYS_open, "/dev/hvc0", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+	if (fd >= 0) {
+		static const char hello[] = "dejavm-guest: hello on hvc0\n";
+
+		r = sys3(SYS_write, fd, hello, sizeof(hello) - 1);
+		sys1(SYS_close, fd);
+		if (r < 0)
+			error("write", "/dev/hvc0", r);
+		else
+			say("hvc0: written");
+	}
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void setup_console(void)
@@ -357,6 +435,7 @@ __attribute__((noreturn, used)) void init_main(void)
 	show_file("/proc/cmdline", "proc/cmdline", 1000);
 	show_file("/proc/meminfo", "proc/meminfo", 5);
 	show_dir("/sys/bus", "sys/bus");
+	check_devices();
 
 	say("dejavm-guest: rebooting");
 	r = sys4(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
