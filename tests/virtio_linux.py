@@ -6,6 +6,9 @@ Checks, from the guest's own boot log and from the trace:
     virtio-rng at 00:02.0 (1af4:1044, class ff0000), in command-line order, with BARs in the
     32-bit window, and in normal mode INTA routed through the MP table to IOAPIC pins 16, 17;
   - Linux finds the partition on /dev/vda, and the bytes the disk gave it are the image's;
+  - init (tools/guest-kernel/init.c) sees the PCI devices, reads the disk's serial from sysfs,
+    reads /dev/vda and writes to it (the image on the host changes there and nowhere else), gets
+    bytes from /dev/hwrng that the device gave, and prints a line on hvc0 (virtio-console);
   - every byte the rng gave the guest came from the --rng source, in order (the source is a file
     of known bytes), with a vq_chain and an io_done event per request;
   - deterministic mode: two recordings are byte-identical; a replay with --feed matches with the
@@ -21,6 +24,7 @@ import tempfile
 
 BIN, TOOL = os.environ.get("DEJAVM_BIN"), os.environ.get("DEJAVM_TRACE_BIN")
 LINUX = os.environ.get("DEJAVM_LINUX_DIR")
+IMAGE = b""  # the disk image as created
 
 
 def run(args, timeout=300):
@@ -42,11 +46,24 @@ def boot(tmp, name, source, image, deterministic):
     args = [BIN, "--kernel", os.path.join(LINUX, "vmlinux"), "--initramfs",
             os.path.join(LINUX, "initramfs.cpio"), "--cmdline", cmdline,
             "--disk", "path=" + image + ",serial=dejavm-test-disk", "--rng", "src=" + source,
+            "--console", "file=" + os.path.join(tmp, "hvc0.out"),
             "--serial", "file=" + serial, "--record", trace]
     p = run(args + (["--deterministic"] if deterministic else []))
     assert p.returncode == 0, "%s: dejavm exited %d: %s" % (name, p.returncode, p.stderr)
     log = open(serial, errors="replace").read()
     assert "dejavm-guest: init reached" in log, name + ": no init marker"
+    # What init saw of the devices (tools/guest-kernel/init.c check_devices).
+    for want in ("pci: 0000:00:00.0\npci: 0000:00:01.0\npci: 0000:00:02.0\npci: 0000:00:03.0\n",
+                 "vda/serial: dejavm-test-disk\n", "vda: sector 8: %s\n" % IMAGE[4096:4112].hex(),
+                 "vda: wrote sector 16\n", "hvc0: written\n"):
+        assert want in log, "%s: init did not print %r" % (name, want)
+    assert open(os.path.join(tmp, "hvc0.out")).read() == "dejavm-guest: hello on hvc0\n"
+    written = open(image, "rb").read()
+    assert written[16 * 512:17 * 512].startswith(b"dejavm-guest: written by the guest"), name
+    assert written[:16 * 512] == IMAGE[:16 * 512] and written[17 * 512:] == IMAGE[17 * 512:]
+    hwrng = bytes.fromhex(log.split("hwrng: ")[1][:32])
+    given = b"".join(bytes.fromhex(e["data"]) for e in dump(trace, "dma_write") if e["dev"] == 2)
+    assert hwrng in given, "%s: /dev/hwrng gave bytes the device did not" % name
     return trace, log
 
 
@@ -54,9 +71,12 @@ def check_disk(trace, image_bytes):
     done = [e for e in dump(trace, "io_done") if e["dev"] == 1]
     dma = [e for e in dump(trace, "dma_write") if e["dev"] == 1]
     reads = [e for e in done if e["op"] == 0]
-    assert reads and all(e["status"] == 0 for e in done), done
-    assert len(reads) == len(dma)
-    for r, w in zip(reads, dma):
+    ids = [e for e in done if e["op"] == 8]  # GET_ID: its data is the serial
+    assert reads and ids and all(e["status"] == 0 for e in done), done
+    assert len(dma) == len(reads) + len(ids)
+    assert any(e["op"] == 1 for e in done) and any(e["op"] == 4 for e in done)  # OUT, FLUSH
+    for r in reads:
+        w = [e for e in dma if e["seq"] < r["seq"]][-1]  # the request's data, just before it
         data = bytes.fromhex(w["data"])
         assert len(data) == r["bytes"]
         assert data == image_bytes[r["offset"]:r["offset"] + r["bytes"]], "read %r" % r
@@ -93,6 +113,8 @@ def main():
         (100).to_bytes(4, "little")
     disk[462:510] = bytes(48)  # the other three entries: empty
     disk[510:512] = b"\x55\xaa"
+    global IMAGE
+    IMAGE = bytes(disk)
     image = os.path.join(tmp, "disk.img")
     open(image, "wb").write(disk)
 
@@ -106,13 +128,16 @@ def main():
                  "virtio-pci 0000:00:02.0: PCI->APIC IRQ transform: INT A -> IRQ 17",
                  "[vda] 2048 512-byte logical blocks", " vda: vda1"):
         assert want in log, "normal mode: the boot log lacks %r" % want
-    reads, n = check_disk(trace, disk), check_data(trace, pool)
+    reads, n = check_disk(trace, IMAGE), check_data(trace, pool)
     print("normal mode: devices at the expected BDFs; %d disk reads with the image's bytes; "
           "%d entropy bytes, all from the source" % (reads, n))
 
-    traces = [boot(tmp, "deterministic-%d" % i, source, image, True)[0] for i in range(2)]
+    traces = []
+    for i in range(2):  # each from the pristine image: the guest writes to it
+        open(image, "wb").write(IMAGE)
+        traces.append(boot(tmp, "deterministic-%d" % i, source, image, True)[0])
     assert open(traces[0], "rb").read() == open(traces[1], "rb").read(), "recordings differ"
-    reads, n = check_disk(traces[0], disk), check_data(traces[0], pool)
+    reads, n = check_disk(traces[0], IMAGE), check_data(traces[0], pool)
     os.unlink(source)
     os.unlink(image)
     p = run([BIN, "replay", traces[0]])

@@ -237,8 +237,16 @@ static void bar_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t 
 
 		if (q < d->ops->num_queues && d->vq_enabled[q] &&
 		    (d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-		    !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && d->ops->notify)
+		    !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && d->ops->notify) {
 			d->ops->notify(d, q);
+			/*
+			 * With EVENT_IDX the driver kicks only when its avail index passes the
+			 * avail_event we publish: ask for the next one. (The vCPU that notified
+			 * is the one running this, so no buffer can slip in meanwhile.)
+			 */
+			if (!d->vq[q].broken && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+				vq_set_notify(&d->vq[q], &d->vm->mem, true);
+		}
 	}
 }
 
