@@ -34,3 +34,17 @@ rec linux-boot --kernel "$linux/vmlinux" --initramfs "$linux/initramfs.cpio" \
 # needs no source and matches, and --live (fresh entropy) diverges at the first dma_write.
 rec linux-rng --kernel "$linux/vmlinux" --initramfs "$linux/initramfs.cpio" \
 	--cmdline "$(cat "$linux/cmdline-deterministic.txt")" --rng src=/dev/urandom
+# A boot with a disk (a 1 MiB image with one partition, made here), the rng and hvc0: Linux
+# reads the partition table and sector 8, reads the serial, writes sector 16. The image is not
+# kept: a replay with --feed takes every byte Linux read from the trace.
+img=$(mktemp /tmp/dejavm-golden-disk.XXXXXX)
+/usr/bin/python3 - "$img" <<'PY'
+import sys
+b = bytearray(bytes(range(256)) * 4096)
+b[446:512] = bytes([0, 0, 0, 0, 0x83, 0, 0, 0, 1, 0, 0, 0, 100, 0, 0, 0]) + bytes(48) + b"\x55\xaa"
+open(sys.argv[1], "wb").write(b)
+PY
+rec linux-disk --kernel "$linux/vmlinux" --initramfs "$linux/initramfs.cpio" \
+	--cmdline "$(cat "$linux/cmdline-deterministic.txt")" --disk path="$img",serial=golden-disk \
+	--rng src=/dev/urandom --console null
+rm -f "$img"
