@@ -220,7 +220,7 @@ class Linux(unittest.TestCase):
     def test_golden_linux_disk_replays_without_the_image(self):
         """A boot that read and wrote a disk: the image is gone, --feed has its data."""
         t = os.path.join(GOLDEN, "linux-disk.trace")
-        ops = {e["op"] for e in dump(t, "io_done") if e["dev"] == 1}
+        ops = {e["op"] for e in dump(t, "--type", "io_done") if e["dev"] == 1}
         self.assertTrue({0, 1, 4, 8} <= ops, ops)  # IN, OUT, FLUSH, GET_ID
         p, rep = replay(t)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
