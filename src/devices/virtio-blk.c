@@ -165,7 +165,7 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 
 	memset(r, 0, offsetof(struct blk_req, iov));
 	r->head = c->head;
-	r->t0 = host_ns();
+	r->t0 = d->vm->trace ? host_ns() : 0; /* only the trace wants the latency */
 	r->status = VIRTIO_BLK_S_IOERR;
 	r->type = UINT32_MAX;
 	/* A request: the 16-byte header readable, the status byte the last writable one. */
@@ -311,7 +311,7 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 			      r->io ? r->sector * SECTOR : 0,
 			      r->status == VIRTIO_BLK_S_OK ? r->data_len : 0, r->status,
 			      d->vm->det ? 0 : host_ns() - r->t0);
-	virtio_push(d, q, r->head, r->written + (r->status_byte != NULL));
+	virtio_used(d, q, r->head, r->written + (r->status_byte != NULL));
 }
 
 /*
@@ -328,6 +328,8 @@ static void blk_notify(struct virtio_dev *d, unsigned int q)
 	run_batch(b, b->reqs, nr);
 	for (unsigned int i = 0; i < nr; i++)
 		complete(b, q, &b->reqs[i]);
+	if (nr)
+		virtio_interrupt(d, q); /* one look at the guest's wishes per batch */
 	if (nr == b->cfg->queue_size) /* a full batch: look again */
 		blk_notify(d, q);
 }

@@ -341,16 +341,27 @@ int virtio_pop(struct virtio_dev *d, unsigned int q)
 	return r;
 }
 
-void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written)
+bool virtio_used(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written)
 {
 	if (vq_push(&d->vq[q], &d->vm->mem, head, written)) {
 		needs_reset(d, "the used ring is not in guest memory");
-		return;
+		return false;
 	}
+	return true;
+}
+
+void virtio_interrupt(struct virtio_dev *d, unsigned int q)
+{
 	if (vq_need_notify(&d->vq[q], &d->vm->mem)) {
 		d->isr |= ISR_QUEUE;
 		update_irq(d);
 	}
+}
+
+void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written)
+{
+	if (virtio_used(d, q, head, written))
+		virtio_interrupt(d, q);
 }
 
 bool virtio_dma_hooked(const struct virtio_dev *d)

@@ -64,6 +64,9 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 int virtio_pop(struct virtio_dev *d, unsigned int q);
 /* Returns chain head to queue q with `written` bytes and interrupts the guest if it wants. */
 void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written);
+/* The two halves, for a batch: several virtio_used(), then one virtio_interrupt(). */
+bool virtio_used(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written);
+void virtio_interrupt(struct virtio_dev *d, unsigned int q);
 /*
  * Writes data into the device-writable part of d->chain and into the trace (dma_write). In a
  * replay with --feed, data is first replaced by the recorded bytes.
