@@ -305,6 +305,15 @@ int vm_on_destroy(struct vm *vm, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
+int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg)
+{
+	if (vm->nr_stoppers == sizeof(vm->stoppers) / sizeof(vm->stoppers[0]))
+		return -ENOSPC;
+	vm->stoppers[vm->nr_stoppers].fn = fn;
+	vm->stoppers[vm->nr_stoppers++].arg = arg;
+	return 0;
+}
+
 /* The virtio devices, on the PCI bus in command-line order (00:01.0, 00:02.0, ...). */
 static int virtio_devices_init(struct vm *vm)
 {
@@ -517,6 +526,9 @@ int vm_run(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].started)
 			pthread_join(vm->vcpus[i].thread, NULL);
+	for (unsigned int i = 0; i < vm->nr_stoppers; i++)
+		vm->stoppers[i].fn(vm->stoppers[i].arg);
+	vm->nr_stoppers = 0;
 	vm->stats.run_ns = now_ns() - t0;
 	close(sfd);
 	restore_terminal();
@@ -534,6 +546,9 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	serial_free(vm->serial);
 	vm->serial = NULL;
+	for (unsigned int i = 0; i < vm->nr_stoppers; i++) /* vm_run() never ran */
+		vm->stoppers[i].fn(vm->stoppers[i].arg);
+	vm->nr_stoppers = 0;
 	while (vm->nr_cleanups) {
 		vm->nr_cleanups--;
 		vm->cleanups[vm->nr_cleanups].fn(vm->cleanups[vm->nr_cleanups].arg);

@@ -77,8 +77,8 @@ struct vm {
 	struct {
 		void (*fn)(void *arg);
 		void *arg;
-	} cleanups[MAX_DISKS + 4]; /* vm_on_destroy(), run in reverse order */
-	unsigned int nr_cleanups;
+	} cleanups[MAX_DISKS + 4], stoppers[MAX_DISKS]; /* vm_on_destroy(), vm_on_stop() */
+	unsigned int nr_cleanups, nr_stoppers;
 	struct exit_stats stats;
 	struct vm_image images[2];
 	unsigned int nr_images;
@@ -116,6 +116,8 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* fn(arg) runs in vm_destroy(), before the devices' memory goes. Returns 0 or -ENOSPC. */
 int vm_on_destroy(struct vm *vm, void (*fn)(void *arg), void *arg);
+/* fn(arg) runs when the vCPUs have stopped, before the trace is closed: stop device threads. */
+int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg);
 /* Hands ptr to the VM, which frees it in vm_destroy(); returns ptr (NULL if it could not). */
 void *vm_own(struct vm *vm, void *ptr);
 /*

@@ -42,6 +42,9 @@ static int request(const char *what, uint32_t type, uint64_t sector, uint32_t le
 	}
 	vdesc[n] = (struct vdesc){ STAT, 1, VD_WRITE, 0 };
 	virtio_submit(0, ++next_idx);
+	/* In normal mode an I/O thread serves the queue (ioeventfd): wait for the used entry. */
+	for (unsigned long spin = 0; vused[1] != next_idx && spin < 100000000UL; spin++)
+		__asm__ volatile("" : : : "memory");
 	rt_printf("virtio-blk-io: %s: status %u\n", what, *status);
 	return *status;
 }

@@ -4,17 +4,19 @@
  * The backend is io_uring (liburing) or, with io_engine=sync, plain preadv/pwritev; both read
  * and write the guest's buffers directly.
  *
- * A notification is served on the vCPU thread that made it: every chain of the queue is taken,
- * the data requests are submitted to io_uring in one batch, and the vCPU waits for their
- * completions before the used ring is updated and the guest interrupted. Completions are thus
- * visible to the guest only at that exit, which deterministic mode needs; normal mode would do
- * better with an I/O thread and ioeventfd (not done yet, see the issue notes).
+ * Normal mode: notifications arrive on eventfds (KVM_IOEVENTFD, no exit) and an I/O thread per
+ * disk serves them: every chain of the queue is taken, the data requests are submitted to
+ * io_uring in one batch, the completions reaped, the used ring updated and the guest
+ * interrupted, while the vCPU runs on. Deterministic mode serves the same batch on the vCPU at
+ * the notify exit, so completions are visible to the guest only at that exit.
  *
  * Host errors (EIO, ENOSPC, short reads) become VIRTIO_BLK_S_IOERR for that request only. Data
  * read from the image is recorded (dma_write), so a replay with --feed needs no image: it then
  * runs without a backend, reads get the recorded bytes and writes go nowhere.
  */
 #include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -53,6 +55,9 @@ struct virtio_blk {
 	struct virtio_blk_config config;
 	struct virtio_ops ops; /* queue count and size differ per disk */
 	unsigned long fail_nth, ios; /* $DEJAVM_TEST_BLK_EIO=N: the N-th backend I/O fails */
+	pthread_t io_thread;	     /* normal mode: serves ioeventfd notifications */
+	bool io_thread_started;
+	int stop_fd;
 	struct blk_req *reqs;	     /* one batch: queue_size requests */
 };
 
@@ -318,7 +323,7 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
  * A notification: every chain the queue holds is taken (recorded as it is), the I/Os go to
  * the backend in one batch, and the requests complete in the order they came.
  */
-static void blk_notify(struct virtio_dev *d, unsigned int q)
+static unsigned int serve_queue(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_blk *b = d->priv;
 	unsigned int nr = 0;
@@ -331,7 +336,91 @@ static void blk_notify(struct virtio_dev *d, unsigned int q)
 	if (nr)
 		virtio_interrupt(d, q); /* one look at the guest's wishes per batch */
 	if (nr == b->cfg->queue_size) /* a full batch: look again */
-		blk_notify(d, q);
+		nr += serve_queue(d, q);
+	return nr;
+}
+
+static void blk_notify(struct virtio_dev *d, unsigned int q)
+{
+	serve_queue(d, q);
+}
+
+/*
+ * Normal mode: KVM signals queue notifications on eventfds (no exit) and this thread serves
+ * them, so the vCPU runs on while the I/O completes. The guest may add requests meanwhile, so
+ * after asking for the next kick (avail_event) the queue is looked at once more.
+ */
+static void *blk_io_thread(void *arg)
+{
+	struct virtio_blk *b = arg;
+	struct virtio_dev *d = &b->vdev;
+	struct pollfd p[VIRTIO_MAX_QUEUES + 1];
+	unsigned int nq = d->ops->num_queues;
+	uint64_t n;
+
+	for (unsigned int q = 0; q < nq; q++)
+		p[q] = (struct pollfd){ .fd = d->notify_fd[q], .events = POLLIN };
+	p[nq] = (struct pollfd){ .fd = b->stop_fd, .events = POLLIN };
+	for (;;) {
+		if (poll(p, nq + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("virtio-blk %s: I/O thread: poll: %s", b->cfg->path, strerror(errno));
+			return NULL;
+		}
+		if (p[nq].revents)
+			return NULL;
+		for (unsigned int q = 0; q < nq; q++) {
+			if (!(p[q].revents & POLLIN) || read(p[q].fd, &n, sizeof(n)) != sizeof(n))
+				continue;
+			pthread_mutex_lock(&d->lock);
+			while (d->vq_enabled[q] && (d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+			       !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET)) {
+				serve_queue(d, q);
+				virtio_rearm(d, q);
+				if (!serve_queue(d, q))
+					break;
+			}
+			pthread_mutex_unlock(&d->lock);
+		}
+	}
+}
+
+static void blk_stop(void *arg)
+{
+	struct virtio_blk *b = arg;
+	uint64_t one = 1;
+
+	if (!b->io_thread_started)
+		return;
+	if (write(b->stop_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("virtio-blk: cannot stop the I/O thread: %s", strerror(errno));
+	pthread_join(b->io_thread, NULL);
+	b->io_thread_started = false;
+}
+
+/* Normal mode only: deterministic mode serves notifications at their exits, on the vCPU. */
+static int start_io_thread(struct vm *vm, struct virtio_blk *b)
+{
+	struct virtio_dev *d = &b->vdev;
+	int r;
+
+	for (unsigned int q = 0; q < d->ops->num_queues; q++) {
+		r = virtio_notify_eventfd(d, q);
+		if (r < 0) {
+			log_warn("virtio-blk %s: no ioeventfd (%s): notifications exit",
+				 b->cfg->path, strerror(-r));
+			return 0;
+		}
+	}
+	b->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (b->stop_fd < 0 || vm_on_stop(vm, blk_stop, b))
+		return -ENOMEM;
+	r = pthread_create(&b->io_thread, NULL, blk_io_thread, b);
+	if (r)
+		return -r;
+	b->io_thread_started = true;
+	return 0;
 }
 
 static void blk_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
@@ -399,10 +488,16 @@ static void blk_free(void *arg)
 {
 	struct virtio_blk *b = arg;
 
+	blk_stop(b);
 	if (b->ring_ok)
 		io_uring_queue_exit(&b->ring);
 	if (b->fd >= 0)
 		close(b->fd);
+	if (b->stop_fd >= 0)
+		close(b->stop_fd);
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (b->vdev.notify_fd[q] >= 0)
+			close(b->vdev.notify_fd[q]);
 	free(b->bounce);
 	free(b->reqs);
 	free(b);
@@ -417,6 +512,9 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 	if (!b)
 		return -ENOMEM;
 	b->fd = -1;
+	b->stop_fd = -1;
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		b->vdev.notify_fd[q] = -1;
 	b->cfg = cfg;
 	if (getenv("DEJAVM_TEST_BLK_EIO"))
 		b->fail_nth = strtoul(getenv("DEJAVM_TEST_BLK_EIO"), NULL, 10);
@@ -457,5 +555,8 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 		ops->features |= 1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
 	if (cfg->num_queues > 1)
 		ops->features |= 1ULL << VIRTIO_BLK_F_MQ;
-	return virtio_pci_add(vm, &b->vdev, ops, b);
+	r = virtio_pci_add(vm, &b->vdev, ops, b);
+	if (!r && !vm->cfg->deterministic && vm->vm_fd >= 0)
+		r = start_io_thread(vm, b);
+	return r;
 }

@@ -11,6 +11,9 @@
 #include "virtio_pci.h"
 
 #include <errno.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
@@ -199,9 +202,8 @@ static uint64_t le_get(const uint8_t *data, uint32_t len)
 	return v;
 }
 
-static void bar_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, uint32_t len)
 {
-	struct virtio_dev *d = opaque;
 	uint64_t v = 0;
 
 	memset(data, 0, len);
@@ -221,10 +223,9 @@ static void bar_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	memcpy(data, &v, len < 8 ? len : 8);
 }
 
-static void bar_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+static void bar_write_locked(struct virtio_dev *d, uint64_t off, const uint8_t *data,
+			     uint32_t len)
 {
-	struct virtio_dev *d = opaque;
-
 	if (off < ISR_OFF) {
 		common_write(d, off, le_get(data, len));
 	} else if (off >= DEVICE_OFF && off < NOTIFY_OFF) {
@@ -244,13 +245,61 @@ static void bar_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t 
 			 * avail_event we publish: ask for the next one. (The vCPU that notified
 			 * is the one running this, so no buffer can slip in meanwhile.)
 			 */
-			if (!d->vq[q].broken && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET))
-				vq_set_notify(&d->vq[q], &d->vm->mem, true);
+			virtio_rearm(d, q);
 		}
 	}
 }
 
+static void bar_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_dev *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	bar_read_locked(d, off, data, len);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void bar_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct virtio_dev *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	bar_write_locked(d, off, data, len);
+	pthread_mutex_unlock(&d->lock);
+}
+
 static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_write };
+
+static int ioeventfd(struct virtio_dev *d, unsigned int q, uint64_t bar, bool assign)
+{
+	struct kvm_ioeventfd e = { .addr = bar + NOTIFY_OFF + NOTIFY_MULT * q, .len = 2,
+				   .fd = d->notify_fd[q],
+				   .flags = assign ? 0 : 1u << kvm_ioeventfd_flag_nr_deassign };
+
+	return ioctl(d->vm->vm_fd, KVM_IOEVENTFD, &e) ? -errno : 0;
+}
+
+int virtio_notify_eventfd(struct virtio_dev *d, unsigned int q)
+{
+	int r;
+
+	d->notify_fd[q] = eventfd(0, EFD_CLOEXEC);
+	if (d->notify_fd[q] < 0)
+		return -errno;
+	r = d->bar_addr ? ioeventfd(d, q, d->bar_addr, true) : 0;
+	if (r) {
+		close(d->notify_fd[q]);
+		d->notify_fd[q] = -1;
+		return r;
+	}
+	return d->notify_fd[q];
+}
+
+void virtio_rearm(struct virtio_dev *d, unsigned int q)
+{
+	if (!d->vq[q].broken && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		vq_set_notify(&d->vq[q], &d->vm->mem, true);
+}
 
 static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_t new_addr)
 {
@@ -258,6 +307,9 @@ static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_
 
 	if (bar)
 		return;
+	for (unsigned int q = 0; q < d->ops->num_queues; q++)
+		if (d->notify_fd[q] >= 0 && old_addr)
+			ioeventfd(d, q, old_addr, false);
 	if (old_addr)
 		bus_unregister(&d->vm->mmio_bus, old_addr, d);
 	d->bar_addr = 0;
@@ -269,6 +321,10 @@ static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_
 		else
 			d->bar_addr = new_addr;
 	}
+	for (unsigned int q = 0; q < d->ops->num_queues; q++)
+		if (d->notify_fd[q] >= 0 && d->bar_addr && ioeventfd(d, q, d->bar_addr, true))
+			log_warn("%s: KVM_IOEVENTFD: %s; queue %u notifications still exit",
+				 d->ops->name, strerror(errno), q);
 }
 
 static const struct pci_device_ops pci_ops = { .bar_moved = bar_moved };
@@ -296,6 +352,9 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 	d->vm = vm;
 	d->ops = ops;
 	d->priv = priv;
+	pthread_mutex_init(&d->lock, NULL);
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		d->notify_fd[q] = -1;
 	pci_device_init(&d->pci, VIRTIO_VENDOR, VIRTIO_PCI_ID + ops->device_id, ops->class_code,
 			VIRTIO_VENDOR, ops->device_id, 1);
 	d->pci.ops = &pci_ops;

@@ -8,6 +8,7 @@
 #ifndef DEJAVM_VIRTIO_PCI_H
 #define DEJAVM_VIRTIO_PCI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,6 +45,9 @@ struct virtio_dev {
 	uint8_t irq_line;
 	bool irq_level;
 	uint64_t bar_addr; /* where BAR 0 decodes now, 0: nowhere */
+	/* Held by the vCPU (BAR accesses) and by a device's I/O thread, when it has one. */
+	pthread_mutex_t lock;
+	int notify_fd[VIRTIO_MAX_QUEUES]; /* ioeventfd for a queue's notify address, -1: none */
 
 	/* common configuration */
 	uint32_t dfselect, gfselect;
@@ -67,6 +71,15 @@ void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t w
 /* The two halves, for a batch: several virtio_used(), then one virtio_interrupt(). */
 bool virtio_used(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written);
 void virtio_interrupt(struct virtio_dev *d, unsigned int q);
+/*
+ * Normal mode: queue q's notifications become an eventfd (KVM_IOEVENTFD on its notify address,
+ * kept there when the BAR moves) for the device's I/O thread, instead of exits. Returns the fd
+ * or -errno.
+ */
+int virtio_notify_eventfd(struct virtio_dev *d, unsigned int q);
+/* After serving queue q outside a notify exit: ask for the next kick (EVENT_IDX). */
+void virtio_rearm(struct virtio_dev *d, unsigned int q);
+
 /*
  * Writes data into the device-writable part of d->chain and into the trace (dma_write). In a
  * replay with --feed, data is first replaced by the recorded bytes.

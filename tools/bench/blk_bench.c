@@ -165,6 +165,7 @@ int main(int argc, char **argv)
 	memset(&vm, 0, sizeof(vm));
 	vm.cfg = &cfg;
 	vm.rng_fd = -1;
+	vm.vm_fd = -1; /* no KVM here: no ioeventfd, no I/O thread; requests run on notify */
 	bus_init(&vm.pio_bus, "pio");
 	bus_init(&vm.mmio_bus, "mmio");
 	vm.pci = calloc(1, sizeof(*vm.pci));
