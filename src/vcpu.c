@@ -489,7 +489,8 @@ int vcpu_start(struct vcpu *v)
 
 void vcpu_kick(struct vcpu *v)
 {
-	if (!v->started || pthread_equal(v->thread, pthread_self()))
+	/* A vCPU stopping itself needs no signal; v->thread is set once started reads true. */
+	if (current_vcpu == v || !atomic_load(&v->started))
 		return;
 	pthread_kill(v->thread, SIG_KICK);
 }

@@ -18,7 +18,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	bool started;
+	_Atomic bool started; /* read by other threads to kick it */
 	struct kvm_cpuid2 *cpuid; /* the table given to the guest (the trace header records it) */
 	uint64_t last_exit_seq;	  /* trace seq of the last exit event (landmarks refer to it) */
 	_Atomic uint64_t exits;	  /* exits so far: the deterministic-mode watchdog reads it */
