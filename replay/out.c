@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "stats.h"
 
 #define OUT_CHUNK (1u << 16)
@@ -368,21 +369,13 @@ void out_event_json(struct out *o, const struct trace_ev *ev)
 	out_c(o, '}');
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 void progress_init(struct progress *p, const struct trace_reader *r, const char *what)
 {
 	memset(p, 0, sizeof(*p));
 	p->on = isatty(STDERR_FILENO) && !getenv("DEJAVM_NO_PROGRESS");
 	p->total = trace_reader_status(r)->file_size;
 	p->what = what;
-	p->last_ns = now_ns();
+	p->last_ns = monotonic_ns();
 }
 
 void progress_tick(struct progress *p, const struct trace_reader *r)
@@ -393,7 +386,7 @@ void progress_tick(struct progress *p, const struct trace_reader *r)
 
 	if (!p->on || (++p->ticks & 0x3fff))
 		return;
-	t = now_ns();
+	t = monotonic_ns();
 	if (t - p->last_ns < 100000000)
 		return;
 	p->last_ns = t;

@@ -812,14 +812,6 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Builds and runs the VM, comparing as it goes; prints the result. Returns the exit status. */
 static int replay_run(struct replayer *rp, const struct replay_opts *o,
 		      const struct vm_config *cfg)
@@ -843,11 +835,11 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 	trace_set_sink(vm.trace, on_event, rp);
 	record_use_virtual_time(&vm);
 	next_expected(rp);
-	t0 = now_s();
+	t0 = monotonic_ns() / 1e9;
 	record_boot_writes(&vm);
 	status = vm_run(&vm);
 	record_finish(&vm, status);
-	wall = now_s() - t0;
+	wall = monotonic_ns() / 1e9 - t0;
 	if (!rp->diverged && rp->have_exp)
 		diverge(rp, &rp->exp, NULL, "the replay ended (%s) before the recording did",
 			vm.stop_reason);

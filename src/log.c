@@ -28,6 +28,14 @@ void log_close(void)
 	log_file = NULL;
 }
 
+uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 void log_start_clock(void)
 {
 	clock_gettime(CLOCK_MONOTONIC, &log_t0);

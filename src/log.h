@@ -3,6 +3,7 @@
 #ifndef DEJAVM_LOG_H
 #define DEJAVM_LOG_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -14,6 +15,8 @@ int log_open(const char *path);
 void log_close(void);
 /* Marks t=0 for the "+x.xxxs" prefix (the moment the first vCPU starts). */
 void log_start_clock(void);
+/* CLOCK_MONOTONIC in nanoseconds: the one host clock for durations (stats, latencies). */
+uint64_t monotonic_ns(void);
 /* Nanoseconds since log_start_clock(). */
 unsigned long long log_elapsed_ns(void);
 

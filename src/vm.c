@@ -416,14 +416,6 @@ static bool setup_terminal_input(void)
 	return true;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /*
  * Deterministic mode: a vCPU that made no exit for a whole --exit-budget is kicked out of
  * KVM_RUN (a forced exit, recorded as a landmark). Called when poll() times out.
@@ -472,7 +464,7 @@ int vm_run(struct vm *vm)
 	log_start_clock();
 	if (vm->trace && !vm->det) /* deterministic: virtual time, set by record_start() */
 		trace_start_clock(vm->trace);
-	t0 = now_ns();
+	t0 = monotonic_ns();
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		int r = vcpu_start(&vm->vcpus[i]);
 
@@ -529,7 +521,7 @@ int vm_run(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_stoppers; i++)
 		vm->stoppers[i].fn(vm->stoppers[i].arg);
 	vm->nr_stoppers = 0;
-	vm->stats.run_ns = now_ns() - t0;
+	vm->stats.run_ns = monotonic_ns() - t0;
 	close(sfd);
 	restore_terminal();
 	if (vm->serial)

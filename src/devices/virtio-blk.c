@@ -61,14 +61,6 @@ struct virtio_blk {
 	struct blk_req *reqs;	     /* one batch: queue_size requests */
 };
 
-static uint64_t host_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /* DISCARD / WRITE_ZEROES on the backend: rare, so plain fallocate for both engines. */
 static int backend_fallocate(struct virtio_blk *b, uint32_t type, uint64_t off, uint64_t len)
 {
@@ -170,7 +162,7 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 
 	memset(r, 0, offsetof(struct blk_req, iov));
 	r->head = c->head;
-	r->t0 = d->vm->trace ? host_ns() : 0; /* only the trace wants the latency */
+	r->t0 = d->vm->trace ? monotonic_ns() : 0; /* only the trace wants the latency */
 	r->status = VIRTIO_BLK_S_IOERR;
 	r->type = UINT32_MAX;
 	/* A request: the 16-byte header readable, the status byte the last writable one. */
@@ -315,7 +307,7 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 		trace_io_done(d->vm->trace, d->pci.slot, q, r->head, r->type,
 			      r->io ? r->sector * SECTOR : 0,
 			      r->status == VIRTIO_BLK_S_OK ? r->data_len : 0, r->status,
-			      d->vm->det ? 0 : host_ns() - r->t0);
+			      d->vm->det ? 0 : monotonic_ns() - r->t0);
 	virtio_used(d, q, r->head, r->written + (r->status_byte != NULL));
 }
 

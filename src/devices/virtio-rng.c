@@ -24,14 +24,6 @@ struct virtio_rng {
 	const char *path;
 };
 
-static uint64_t host_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static void rng_notify(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_rng *r = d->priv;
@@ -39,7 +31,7 @@ static void rng_notify(struct virtio_dev *d, unsigned int q)
 	int got;
 
 	while ((got = virtio_pop(d, q)) > 0) {
-		uint64_t t0 = host_ns();
+		uint64_t t0 = monotonic_ns();
 		size_t want = d->chain.in_bytes < sizeof(buf) ? d->chain.in_bytes : sizeof(buf);
 		ssize_t n = want ? read(r->fd, buf, want) : 0;
 		size_t done = 0;
@@ -53,7 +45,7 @@ static void rng_notify(struct virtio_dev *d, unsigned int q)
 			done = virtio_write_chain(d, 0, buf, n);
 		if (d->vm->trace)
 			trace_io_done(d->vm->trace, d->pci.slot, q, d->chain.head, 0, 0, done, 0,
-				      d->vm->det ? 0 : host_ns() - t0);
+				      d->vm->det ? 0 : monotonic_ns() - t0);
 		virtio_push(d, q, d->chain.head, done);
 	}
 }
