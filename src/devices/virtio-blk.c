@@ -61,17 +61,23 @@ struct virtio_blk {
 	struct blk_req *reqs;	     /* one batch: queue_size requests */
 };
 
+/* $DEJAVM_TEST_BLK_EIO=N: true for the N-th backend I/O, which then fails with EIO. */
+static bool injected_eio(struct virtio_blk *b)
+{
+	if (!b->fail_nth || ++b->ios != b->fail_nth)
+		return false;
+	log_warn("test failure switch: backend I/O %lu of %s fails with EIO", b->ios, b->cfg->path);
+	return true;
+}
+
 /* DISCARD / WRITE_ZEROES on the backend: rare, so plain fallocate for both engines. */
 static int backend_fallocate(struct virtio_blk *b, uint32_t type, uint64_t off, uint64_t len)
 {
 	int mode = FALLOC_FL_KEEP_SIZE |
 		   (type == VIRTIO_BLK_T_DISCARD ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
 
-	if (b->fail_nth && ++b->ios == b->fail_nth) {
-		log_warn("test failure switch: backend I/O %lu of %s fails with EIO", b->ios,
-			 b->cfg->path);
+	if (injected_eio(b))
 		return -EIO;
-	}
 	if (b->fd < 0)
 		return 0; /* replay --feed: no image */
 	return fallocate(b->fd, mode, off, len) ? -errno : 0;
@@ -227,9 +233,7 @@ static void run_batch(struct virtio_blk *b, struct blk_req *reqs, unsigned int n
 
 		if (!r->io)
 			continue;
-		if (b->fail_nth && ++b->ios == b->fail_nth) {
-			log_warn("test failure switch: backend I/O %lu of %s fails with EIO",
-				 b->ios, b->cfg->path);
+		if (injected_eio(b)) {
 			r->res = -EIO;
 			r->io = false;
 			continue;
