@@ -485,6 +485,16 @@ static bool ignored(const struct trace_ev *ev, unsigned int i)
 	       !strcmp(ev->desc->fields[i].name, "stall_ns");
 }
 
+void out_field_diff(struct out *o, int *n, const char *name, const msgpack_object *a,
+		    const msgpack_object *b)
+{
+	out_printf(o, "%s%s (A ", (*n)++ ? ", " : "", name);
+	out_json_obj(o, a);
+	out_s(o, ", B ");
+	out_json_obj(o, b);
+	out_c(o, ')');
+}
+
 int trace_ev_diff(const struct trace_ev *a, const struct trace_ev *b, struct out *o)
 {
 	int n = 0;
@@ -496,19 +506,15 @@ int trace_ev_diff(const struct trace_ev *a, const struct trace_ev *b, struct out
 	if (a->stream != b->stream)
 		out_printf(o, "%sstream (A %u, B %u)", n++ ? ", " : "", a->stream, b->stream);
 	for (uint32_t i = 0; i < a->nfields && i < b->nfields; i++) {
+		char name[32];
+
 		if (ignored(a, i) || msgpack_object_equal(a->fields[i], b->fields[i]))
 			continue;
-		if (n++)
-			out_s(o, ", ");
 		if (a->desc && i < a->desc->nfields)
-			out_s(o, a->desc->fields[i].name);
+			snprintf(name, sizeof(name), "%s", a->desc->fields[i].name);
 		else
-			out_printf(o, "field %u", TRACE_HEADER_FIELDS + i);
-		out_s(o, " (A ");
-		out_json_obj(o, &a->fields[i]);
-		out_s(o, ", B ");
-		out_json_obj(o, &b->fields[i]);
-		out_c(o, ')');
+			snprintf(name, sizeof(name), "field %u", TRACE_HEADER_FIELDS + i);
+		out_field_diff(o, &n, name, &a->fields[i], &b->fields[i]);
 	}
 	if (a->nfields != b->nfields)
 		out_printf(o, "%snumber of fields (A %u, B %u)", n++ ? ", " : "", a->nfields,

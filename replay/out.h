@@ -75,5 +75,8 @@ int cmd_schema(int argc, char **argv);
  * each differing part to o and returns how many differ (0: equal).
  */
 int trace_ev_diff(const struct trace_ev *a, const struct trace_ev *b, struct out *o);
+/* One differing part, as trace_ev_diff writes it: "name (A x, B y)", after ", " unless *n is 0. */
+void out_field_diff(struct out *o, int *n, const char *name, const msgpack_object *a,
+		    const msgpack_object *b);
 
 #endif

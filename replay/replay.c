@@ -164,11 +164,7 @@ static int compare(const struct replayer *rp, const struct trace_ev *e, const st
 		    (e->type == TRACE_end && i >= 2) ||
 		    msgpack_object_equal(e->fields[i], a->fields[i]))
 			continue;
-		out_printf(o, "%s%s (A ", n++ ? ", " : "", name);
-		out_json_obj(o, &e->fields[i]);
-		out_s(o, ", B ");
-		out_json_obj(o, &a->fields[i]);
-		out_c(o, ')');
+		out_field_diff(o, &n, name, &e->fields[i], &a->fields[i]);
 	}
 	return n;
 }
