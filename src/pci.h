@@ -27,6 +27,9 @@
 /* The default windows: [3 GiB, 3.5 GiB) stays clear of the test device, IOAPIC and LAPIC. */
 #define PCI_WIN_MMIO32_BASE 0xc0000000ULL
 #define PCI_WIN_MMIO32_SIZE 0x20000000ULL
+/* 64-bit BARs: from 64 GiB (or the first GiB above RAM), 64 GiB of room. */
+#define PCI_WIN_MMIO64_BASE 0x1000000000ULL
+#define PCI_WIN_MMIO64_SIZE 0x1000000000ULL
 #define PCI_WIN_IO_BASE	    0x1000
 #define PCI_WIN_IO_SIZE	    0xf000
 

@@ -122,6 +122,11 @@
 	F(REG, r12, "r12") F(REG, r13, "r13") F(REG, r14, "r14") F(REG, r15, "r15")                \
 	F(REG, rflags, "rflags")
 
+#define TRACE_FIELDS_msi(F)                                                                        \
+	F(UINT, dev, "PCI slot of the device")                                                     \
+	F(UINT, vector, "the MSI-X vector")                                                        \
+	F(UINT, data, "the vector's message data (its low byte is the guest's interrupt vector)")
+
 /* E(type, name, doc) */
 #define TRACE_EVENTS(E)                                                                            \
 	E(1, exit, "A VM exit as KVM reported it, recorded before the VMM handles it.")            \
@@ -136,7 +141,8 @@
 	E(10, intr, "Deterministic mode: an interrupt injected before the guest ran on.")          \
 	E(11, landmark, "Deterministic mode: the VMM stopped a vCPU that ran too long without exits.") \
 	E(12, regs, "Deterministic mode: the general registers at the exit recorded just before.") \
-	E(13, dma_write, "A virtio device wrote data from outside the VM into guest buffers.")
+	E(13, dma_write, "A virtio device wrote data from outside the VM into guest buffers.")    \
+	E(14, msi, "Normal mode: a device's MSI-X vector fired (a masked one fires on unmask).")
 
 #define TRACE_TYPE_MAX 16
 #define TRACE_VCPU_NONE 255

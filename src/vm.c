@@ -102,8 +102,18 @@ static int setup_irqchip(struct vm *vm)
 	return 0;
 }
 
+/* The 64-bit window: at PCI_WIN_MMIO64_BASE, or at the first GiB boundary above RAM. */
+static uint64_t mmio64_base(const struct vm *vm)
+{
+	const struct mem_region *top = &vm->mem.regions[vm->mem.nr - 1];
+	uint64_t end = (top->gpa + top->size + (1ULL << 30) - 1) & ~((1ULL << 30) - 1);
+
+	return end > PCI_WIN_MMIO64_BASE ? end : PCI_WIN_MMIO64_BASE;
+}
+
 /*
- * PCI segment 0, bus 0, before the devices that live on it. BARs go in the 32-bit MMIO hole.
+ * PCI segment 0, bus 0, before the devices that live on it. 32-bit BARs go in the MMIO hole
+ * below 4 GiB, 64-bit ones (the virtio devices') above RAM, as on cloud-hypervisor.
  * Deterministic mode: the INTx lines virtio devices use are level-triggered in the PIC's ELCR
  * (IRQ 5, 9, 10, 11), as a PC's firmware leaves them for PCI.
  */
@@ -115,8 +125,8 @@ static int setup_pci(struct vm *vm)
 	vm->pci = vm_own(vm, calloc(1, sizeof(*vm->pci)));
 	if (!vm->pci)
 		return -ENOMEM;
-	r = pci_bus_init(vm->pci, &vm->pio_bus, PCI_WIN_MMIO32_BASE, PCI_WIN_MMIO32_SIZE, 0, 0,
-			 PCI_WIN_IO_BASE, PCI_WIN_IO_SIZE);
+	r = pci_bus_init(vm->pci, &vm->pio_bus, PCI_WIN_MMIO32_BASE, PCI_WIN_MMIO32_SIZE,
+			 mmio64_base(vm), PCI_WIN_MMIO64_SIZE, PCI_WIN_IO_BASE, PCI_WIN_IO_SIZE);
 	if (r) {
 		vm->pci = NULL;
 		return r;
@@ -159,6 +169,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->kvm_fd = vm->vm_fd = vm->done_fd = vm->rng_fd = -1;
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
+	pthread_mutex_init(&vm->msi_lock, NULL);
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -371,6 +382,72 @@ int vm_coalesce_writes(struct vm *vm, bool pio, uint64_t addr, uint32_t len)
 						  KVM_CAP_COALESCED_PIO) <= 0))
 		return -ENOTSUP;
 	return ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) ? -errno : 0;
+}
+
+int vm_msi_gsi_alloc(struct vm *vm)
+{
+	int gsi = -ENOSPC;
+
+	pthread_mutex_lock(&vm->msi_lock);
+	if (vm->nr_msi_routes < VM_MAX_MSI_ROUTES) {
+		gsi = VM_MSI_GSI_BASE + vm->nr_msi_routes;
+		/* address 0: no route yet (KVM drops a GSI without one) */
+		vm->msi_routes[vm->nr_msi_routes++] = (struct vm_msi_route){ .gsi = gsi };
+	}
+	pthread_mutex_unlock(&vm->msi_lock);
+	return gsi;
+}
+
+/*
+ * KVM_SET_GSI_ROUTING replaces the whole table, so it always holds KVM's default irqchip routes
+ * (GSI 0-15 to both PICs and the IOAPIC, 16-23 to the IOAPIC) and then the MSI ones.
+ */
+int vm_msi_route(struct vm *vm, unsigned int gsi, uint64_t addr, uint32_t data)
+{
+	enum { NR_IRQCHIP = 16 * 2 + 8 };
+	struct kvm_irq_routing *r;
+	unsigned int n = 0;
+	int ret = 0;
+
+	r = calloc(1, sizeof(*r) + (NR_IRQCHIP + VM_MAX_MSI_ROUTES) * sizeof(r->entries[0]));
+	if (!r)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < 24; i++) {
+		if (i < 16)
+			r->entries[n++] = (struct kvm_irq_routing_entry){
+				.gsi = i,
+				.type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+					       i % 8 }
+			};
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = i, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = { KVM_IRQCHIP_IOAPIC, i }
+		};
+	}
+	pthread_mutex_lock(&vm->msi_lock);
+	for (unsigned int i = 0; i < vm->nr_msi_routes; i++) {
+		struct vm_msi_route *m = &vm->msi_routes[i];
+
+		if (m->gsi == gsi) {
+			m->addr = addr;
+			m->data = data;
+		}
+		if (!m->addr)
+			continue;
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = m->gsi,
+			.type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = { .address_lo = (uint32_t)m->addr,
+				   .address_hi = m->addr >> 32,
+				   .data = m->data }
+		};
+	}
+	r->nr = n;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r))
+		ret = -errno;
+	pthread_mutex_unlock(&vm->msi_lock);
+	free(r);
+	return ret;
 }
 
 void vm_set_irq(struct vm *vm, unsigned int irq, bool level)

@@ -29,6 +29,9 @@ struct tracer;
 struct determ;
 struct pci_bus;
 
+#define VM_MAX_MSI_ROUTES 64
+#define VM_MSI_GSI_BASE	  24 /* after the IOAPIC's 24 pins */
+
 /*
  * How `dejavm replay` (replay/replay.c) steers a run; the events themselves are compared as the
  * tracer emits them. NULL hooks are skipped.
@@ -77,7 +80,7 @@ struct vm {
 	struct {
 		void (*fn)(void *arg);
 		void *arg;
-	} cleanups[MAX_DISKS + 4], stoppers[MAX_DISKS]; /* vm_on_destroy(), vm_on_stop() */
+	} cleanups[MAX_DISKS + 16], stoppers[MAX_DISKS]; /* vm_on_destroy(), vm_on_stop() */
 	unsigned int nr_cleanups, nr_stoppers;
 	struct exit_stats stats;
 	struct vm_image images[2];
@@ -97,6 +100,14 @@ struct vm {
 	int exit_status;
 	char stop_reason[128];
 	int done_fd; /* eventfd: the vCPU thread has returned */
+
+	/* MSI routes (normal mode), set with the irqchip's own in KVM_SET_GSI_ROUTING */
+	pthread_mutex_t msi_lock;
+	struct vm_msi_route {
+		uint32_t gsi, data;
+		uint64_t addr;
+	} msi_routes[VM_MAX_MSI_ROUTES];
+	unsigned int nr_msi_routes;
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg);
@@ -118,6 +129,12 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 int vm_on_destroy(struct vm *vm, void (*fn)(void *arg), void *arg);
 /* fn(arg) runs when the vCPUs have stopped, before the trace is closed: stop device threads. */
 int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg);
+/*
+ * Normal mode: a GSI of its own for one MSI-X vector (-ENOSPC when all are taken), and
+ * (re)pointing it at an MSI address/data pair. Both take msi_lock; any thread may call them.
+ */
+int vm_msi_gsi_alloc(struct vm *vm);
+int vm_msi_route(struct vm *vm, unsigned int gsi, uint64_t addr, uint32_t data);
 /* Hands ptr to the VM, which frees it in vm_destroy(); returns ptr (NULL if it could not). */
 void *vm_own(struct vm *vm, void *ptr);
 /*

@@ -370,8 +370,7 @@ static void *blk_io_thread(void *arg)
 			if (!(p[q].revents & POLLIN) || read(p[q].fd, &n, sizeof(n)) != sizeof(n))
 				continue;
 			pthread_mutex_lock(&d->lock);
-			while (d->vq_enabled[q] && (d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-			       !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET)) {
+			while (virtio_queue_ready(d, q)) {
 				serve_queue(d, q);
 				virtio_rearm(d, q);
 				if (!serve_queue(d, q))

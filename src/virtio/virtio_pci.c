@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio 1.x modern PCI transport. BAR 0 (16 KiB, 32-bit memory) holds:
+ * virtio 1.x modern PCI transport. BAR 0 (32 KiB, 64-bit memory) holds:
  *   0x0000 common configuration (struct virtio_pci_common_cfg)
  *   0x1000 ISR status (reading it acknowledges the interrupt)
  *   0x2000 device-specific configuration
  *   0x3000 notifications: queue q at 0x3000 + 4 * q
- * Interrupts are legacy INTx (the guest kernel here has no MSI), level-triggered on the line
- * written in the device's Interrupt Line register.
+ *   0x4000 MSI-X table, 0x5000 MSI-X pending bits (normal mode)
+ * Interrupts: MSI-X once the driver enables it, else legacy INTx, level-triggered on the line
+ * written in the device's Interrupt Line register. Deterministic mode offers no MSI-X: its
+ * interrupts go through the VMM's PIC, at exits.
  */
 #include "virtio_pci.h"
 
@@ -25,11 +27,13 @@
 #include "../trace.h"
 #include "../vm.h"
 
-#define BAR_SIZE	0x4000
+#define BAR_SIZE	0x8000
 #define COMMON_OFF	0x0000
 #define ISR_OFF		0x1000
 #define DEVICE_OFF	0x2000
 #define NOTIFY_OFF	0x3000
+#define MSIX_TABLE_OFF	0x4000
+#define MSIX_PBA_OFF	0x5000
 #define NOTIFY_MULT	4
 #define VIRTIO_VENDOR	0x1af4
 #define VIRTIO_PCI_ID	0x1040 /* + device type: a modern-only device */
@@ -45,7 +49,7 @@ static const uint8_t isa_lines[] = { 10, 11, 9, 5 };
 
 static void update_irq(struct virtio_dev *d)
 {
-	bool level = d->isr != 0;
+	bool level = d->isr != 0 && !msix_enabled(&d->msix);
 
 	if (level != d->irq_level) {
 		d->irq_level = level;
@@ -60,12 +64,26 @@ static void device_reset(struct virtio_dev *d)
 	d->status = 0;
 	d->isr = 0;
 	d->queue_select = 0;
+	d->config_vector = VIRTIO_MSI_NO_VECTOR;
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		d->queue_vector[i] = VIRTIO_MSI_NO_VECTOR;
 	memset(d->vq, 0, sizeof(d->vq));
 	memset(d->vq_enabled, 0, sizeof(d->vq_enabled));
 	for (unsigned int i = 0; i < d->ops->num_queues; i++)
 		d->vq[i].size = d->ops->queue_max;
 	if (d->ops->reset)
 		d->ops->reset(d);
+	update_irq(d);
+}
+
+static void config_interrupt(struct virtio_dev *d)
+{
+	if (msix_enabled(&d->msix)) {
+		if (d->config_vector != VIRTIO_MSI_NO_VECTOR)
+			msix_signal(&d->msix, d->config_vector);
+		return;
+	}
+	d->isr |= ISR_CONFIG;
 	update_irq(d);
 }
 
@@ -76,8 +94,7 @@ static void needs_reset(struct virtio_dev *d, const char *why)
 		log_warn("%s at 00:%02x.0: %s; the device needs a reset", d->ops->name, d->pci.slot,
 			 why);
 	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	d->isr |= ISR_CONFIG;
-	update_irq(d);
+	config_interrupt(d);
 }
 
 static uint64_t device_features(const struct virtio_dev *d)
@@ -101,13 +118,13 @@ static uint64_t common_read(struct virtio_dev *d, uint64_t off)
 	case VIRTIO_PCI_COMMON_GFSELECT: return d->gfselect;
 	case VIRTIO_PCI_COMMON_GF:
 		return d->gfselect < 2 ? (uint32_t)(d->driver_features >> (32 * d->gfselect)) : 0;
-	case VIRTIO_PCI_COMMON_MSIX: return VIRTIO_MSI_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_MSIX: return d->config_vector;
 	case VIRTIO_PCI_COMMON_NUMQ: return d->ops->num_queues;
 	case VIRTIO_PCI_COMMON_STATUS: return d->status;
 	case VIRTIO_PCI_COMMON_CFGGENERATION: return d->config_generation;
 	case VIRTIO_PCI_COMMON_Q_SELECT: return d->queue_select;
 	case VIRTIO_PCI_COMMON_Q_SIZE: return q ? q->size : 0;
-	case VIRTIO_PCI_COMMON_Q_MSIX: return VIRTIO_MSI_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_Q_MSIX: return q ? d->queue_vector[d->queue_select] : VIRTIO_MSI_NO_VECTOR;
 	case VIRTIO_PCI_COMMON_Q_ENABLE: return q ? d->vq_enabled[d->queue_select] : 0;
 	case VIRTIO_PCI_COMMON_Q_NOFF: return q ? d->queue_select : 0;
 	case VIRTIO_PCI_COMMON_Q_DESCLO: return q ? (uint32_t)q->desc_gpa : 0;
@@ -151,6 +168,11 @@ static void set_status(struct virtio_dev *d, uint8_t status)
 	d->status = status | (d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
+static uint16_t msix_vector(const struct virtio_dev *d, uint32_t val)
+{
+	return (uint16_t)val < d->msix.nr ? (uint16_t)val : VIRTIO_MSI_NO_VECTOR;
+}
+
 static void common_write(struct virtio_dev *d, uint64_t off, uint32_t val)
 {
 	struct vq *q = selected(d);
@@ -164,6 +186,12 @@ static void common_write(struct virtio_dev *d, uint64_t off, uint32_t val)
 			set_half(&d->driver_features, d->gfselect, val);
 		break;
 	case VIRTIO_PCI_COMMON_STATUS: set_status(d, val); break;
+	/* A vector the table does not have reads back as NO_VECTOR: the driver checks (4.1.5.1.2). */
+	case VIRTIO_PCI_COMMON_MSIX: d->config_vector = msix_vector(d, val); break;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		if (q)
+			d->queue_vector[d->queue_select] = msix_vector(d, val);
+		break;
 	case VIRTIO_PCI_COMMON_Q_SELECT: d->queue_select = val; break;
 	case VIRTIO_PCI_COMMON_Q_SIZE:
 		/* A power of two no bigger than the maximum; anything else is kept out. */
@@ -190,7 +218,7 @@ static void common_write(struct virtio_dev *d, uint64_t off, uint32_t val)
 			set_half(&q->used_gpa, off == VIRTIO_PCI_COMMON_Q_USEDHI, val);
 		break;
 	default:
-		break; /* read-only fields, MSI-X vectors (there is no MSI-X) */
+		break; /* read-only fields */
 	}
 }
 
@@ -219,6 +247,12 @@ static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, u
 		    len <= d->ops->config_size - off)
 			d->ops->config_read(d, off, data, len);
 		return;
+	} else if (off >= MSIX_TABLE_OFF && d->msix.nr) {
+		if (off < MSIX_PBA_OFF)
+			msix_table_read(&d->msix, off - MSIX_TABLE_OFF, data, len);
+		else
+			msix_pba_read(&d->msix, off - MSIX_PBA_OFF, data, len);
+		return;
 	}
 	memcpy(data, &v, len < 8 ? len : 8);
 }
@@ -233,12 +267,13 @@ static void bar_write_locked(struct virtio_dev *d, uint64_t off, const uint8_t *
 		if (d->ops->config_write && off < d->ops->config_size &&
 		    len <= d->ops->config_size - off)
 			d->ops->config_write(d, off, data, len);
+	} else if (off >= MSIX_TABLE_OFF) {
+		if (off < MSIX_PBA_OFF && d->msix.nr)
+			msix_table_write(&d->msix, off - MSIX_TABLE_OFF, data, len);
 	} else if (off >= NOTIFY_OFF) {
 		unsigned int q = (off - NOTIFY_OFF) / NOTIFY_MULT;
 
-		if (q < d->ops->num_queues && d->vq_enabled[q] &&
-		    (d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-		    !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && d->ops->notify) {
+		if (virtio_queue_ready(d, q) && d->ops->notify) {
 			d->ops->notify(d, q);
 			/*
 			 * With EVENT_IDX the driver kicks only when its avail index passes the
@@ -295,6 +330,12 @@ int virtio_notify_eventfd(struct virtio_dev *d, unsigned int q)
 	return d->notify_fd[q];
 }
 
+bool virtio_queue_ready(const struct virtio_dev *d, unsigned int q)
+{
+	return q < d->ops->num_queues && d->vq_enabled[q] &&
+	       (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
 void virtio_rearm(struct virtio_dev *d, unsigned int q)
 {
 	if (!d->vq[q].broken && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET))
@@ -327,7 +368,19 @@ static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_
 				 d->ops->name, strerror(errno), q);
 }
 
-static const struct pci_device_ops pci_ops = { .bar_moved = bar_moved };
+/* Config space is written by the vCPU's 0xCFC accesses: the MSI-X enable and mask bits. */
+static void cfg_write(void *opaque, uint32_t off, uint32_t val, unsigned int len)
+{
+	struct virtio_dev *d = opaque;
+
+	(void)val;
+	pthread_mutex_lock(&d->lock);
+	msix_cfg_write(&d->msix, off, len);
+	update_irq(d); /* INTx is off while MSI-X is enabled */
+	pthread_mutex_unlock(&d->lock);
+}
+
+static const struct pci_device_ops pci_ops = { .bar_moved = bar_moved, .cfg_write = cfg_write };
 
 static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t len)
 {
@@ -340,6 +393,11 @@ static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t l
 		c.notify_off_multiplier = NOTIFY_MULT;
 	}
 	pci_cap_add(&d->pci, PCI_CAP_ID_VNDR, &c, c.cap.cap_len);
+}
+
+static void msix_free_cb(void *m)
+{
+	msix_free(m);
 }
 
 int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops *ops, void *priv)
@@ -359,17 +417,25 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 			VIRTIO_VENDOR, ops->device_id, 1);
 	d->pci.ops = &pci_ops;
 	d->pci.opaque = d;
-	if (pci_bar_init(&d->pci, 0, BAR_SIZE, PCI_BAR_MEM32))
+	if (pci_bar_init(&d->pci, 0, BAR_SIZE, PCI_BAR_MEM64 | PCI_BAR_PREFETCH))
 		return -EINVAL;
 	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFF, sizeof(struct virtio_pci_common_cfg));
 	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, 4);
 	if (ops->config_size)
 		add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFF, ops->config_size);
 	add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
+	if (!vm->det) {
+		if (msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0, MSIX_TABLE_OFF,
+			      MSIX_PBA_OFF))
+			return -EINVAL;
+		if (vm_on_destroy(vm, msix_free_cb, &d->msix))
+			return -ENOSPC;
+	}
 	device_reset(d);
 	slot = pci_bus_add(vm->pci, &d->pci);
 	if (slot < 0)
 		return slot;
+	d->msix.slot = slot;
 	d->irq_line = vm->det ? isa_lines[(slot - 1) % sizeof(isa_lines)] : 16 + (slot - 1) % 4;
 	pci_set_irq_pin(&d->pci, 1, d->irq_line);
 	return 0;
@@ -411,10 +477,15 @@ bool virtio_used(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t w
 
 void virtio_interrupt(struct virtio_dev *d, unsigned int q)
 {
-	if (vq_need_notify(&d->vq[q], &d->vm->mem)) {
-		d->isr |= ISR_QUEUE;
-		update_irq(d);
+	if (!vq_need_notify(&d->vq[q], &d->vm->mem))
+		return;
+	if (msix_enabled(&d->msix)) {
+		if (d->queue_vector[q] != VIRTIO_MSI_NO_VECTOR)
+			msix_signal(&d->msix, d->queue_vector[q]);
+		return;
 	}
+	d->isr |= ISR_QUEUE;
+	update_irq(d);
 }
 
 void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The virtio 1.x modern PCI transport: one BAR with the common, ISR, device-config and notify
- * structures (described by vendor capabilities), split virtqueues (virtqueue.h) and a legacy
- * INTx interrupt. A device model supplies a struct virtio_ops; everything runs on the vCPU
- * thread that made the access, so it works alike in normal and deterministic mode.
+ * structures (described by vendor capabilities), split virtqueues (virtqueue.h), and MSI-X
+ * (normal mode: a vector per queue plus one for configuration changes) or a legacy INTx line
+ * (deterministic mode, or a driver without MSI-X). A device model supplies a struct virtio_ops;
+ * BAR accesses run on the vCPU thread that made them, under the device's lock.
  */
 #ifndef DEJAVM_VIRTIO_PCI_H
 #define DEJAVM_VIRTIO_PCI_H
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../msix.h"
 #include "../pci.h"
 #include "virtqueue.h"
 
@@ -54,6 +56,8 @@ struct virtio_dev {
 	uint64_t driver_features;
 	uint8_t status, config_generation, isr;
 	uint16_t queue_select;
+	uint16_t config_vector, queue_vector[VIRTIO_MAX_QUEUES]; /* MSI-X vectors */
+	struct msix msix; /* msix.nr 0: none (deterministic mode) */
 	struct vq vq[VIRTIO_MAX_QUEUES];
 	bool vq_enabled[VIRTIO_MAX_QUEUES];
 	struct vq_chain chain; /* scratch for the device's vq_pop() */
@@ -77,6 +81,8 @@ void virtio_interrupt(struct virtio_dev *d, unsigned int q);
  * or -errno.
  */
 int virtio_notify_eventfd(struct virtio_dev *d, unsigned int q);
+/* Queue q may be served: enabled, DRIVER_OK, and the device not waiting for a reset. */
+bool virtio_queue_ready(const struct virtio_dev *d, unsigned int q);
 /* After serving queue q outside a notify exit: ask for the next kick (EVENT_IDX). */
 void virtio_rearm(struct virtio_dev *d, unsigned int q);
 

@@ -155,8 +155,9 @@ gdt_desc:
 	.quad	gdt			/* 32-bit lgdt reads the low 4 bytes */
 
 /*
- * Static page tables: identity map 0..4 GiB with 2 MiB pages.
- * PML4[0] -> PDPT, PDPT[0..3] -> PD0..PD3, PDs: 2048 large-page entries.
+ * Static page tables: identity map 0..4 GiB and 64..65 GiB (the VMM's 64-bit PCI window, where
+ * the virtio BARs are) with 2 MiB pages.
+ * PML4[0] -> PDPT, PDPT[0..3] -> PD0..PD3, PDPT[64] -> PD4, PDs: 2560 large-page entries.
  * Flags: 0x3 = present|writable, 0x83 = present|writable|PS.
  */
 	.section .data.pagetables, "aw"
@@ -169,10 +170,17 @@ pdpt:
 	.quad	pd + 0x1000 + 0x3
 	.quad	pd + 0x2000 + 0x3
 	.quad	pd + 0x3000 + 0x3
-	.fill	508, 8, 0
+	.fill	60, 8, 0
+	.quad	pd + 0x4000 + 0x3
+	.fill	447, 8, 0
 pd:
 	page = 0
 	.rept 2048
+	.quad	(page << 21) | 0x83
+	page = page + 1
+	.endr
+	page = 64 << 9
+	.rept 512
 	.quad	(page << 21) | 0x83
 	page = page + 1
 	.endr

@@ -52,6 +52,8 @@ static inline int virtio_find(unsigned int slot, unsigned int type)
 		return -1;
 	outl(0xcf8, 0x80000000u | slot << 11 | 0x10);
 	vbar = inl(0xcfc) & ~0xfu;
+	outl(0xcf8, 0x80000000u | slot << 11 | 0x14); /* BAR 0 is 64-bit: the upper half */
+	vbar |= (uint64_t)inl(0xcfc) << 32;
 	return 0;
 }
 
