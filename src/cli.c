@@ -226,7 +226,8 @@ static void usage(FILE *f)
 	      "                         a virtio-blk PCI device on a raw image (several allowed)\n"
 	      "  --rng src=PATH         a virtio-rng PCI device fed from PATH (e.g. /dev/urandom)\n"
 	      "  --console MODE         a virtio-console (hvc0): off (default), null, tty,\n"
-	      "                         file=PATH\n"
+	      "                         file=PATH, pty (output and input on a new pty, whose\n"
+	      "                         path is printed)\n"
 	      "  --deterministic        one vCPU, PIC/PIT/RTC in the VMM on a virtual clock,\n"
 	      "                         interrupts only at exits: the same guest gives the same trace\n"
 	      "  --rtc-epoch SECONDS    deterministic: the guest's RTC at boot, in Unix seconds\n"
@@ -320,13 +321,15 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				cfg->console_path = optarg + 5;
 			} else if (!strcmp(optarg, "tty") || !strcmp(optarg, "null")) {
 				cfg->console = optarg[0] == 't' ? CONSOLE_TTY : CONSOLE_NULL;
+			} else if (!strcmp(optarg, "pty")) {
+				cfg->console = CONSOLE_PTY;
 			} else if (!strcmp(optarg, "off")) {
 				cfg->console = CONSOLE_OFF;
 				break;
 			} else {
-				fprintf(err, "dejavm: --console: '%s': expected off, null, tty or "
-					     "file=PATH%s\n",
-					optarg, !strcmp(optarg, "pty") ? " (pty is not supported yet)" : "");
+				fprintf(err, "dejavm: --console: '%s': expected off, null, tty, pty or "
+					     "file=PATH\n",
+					optarg);
 				return CLI_USAGE;
 			}
 			cfg->console_order = cfg->nr_virtio++;
@@ -429,6 +432,11 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 	}
 	if (!cfg->kernel) {
 		fprintf(err, "dejavm: --kernel PATH is required (try --help)\n");
+		return CLI_USAGE;
+	}
+	if (cfg->deterministic && cfg->console == CONSOLE_PTY) {
+		fprintf(err, "dejavm: --console pty: input arrives at any time, which deterministic "
+			     "mode cannot schedule; use null, tty or file=PATH\n");
 		return CLI_USAGE;
 	}
 	return CLI_RUN;

@@ -9,7 +9,7 @@
 struct kvm_cpuid2;
 
 enum serial_mode { SERIAL_TTY, SERIAL_FILE, SERIAL_NULL, SERIAL_OFF };
-enum console_mode { CONSOLE_OFF, CONSOLE_NULL, CONSOLE_TTY, CONSOLE_FILE };
+enum console_mode { CONSOLE_OFF, CONSOLE_NULL, CONSOLE_TTY, CONSOLE_FILE, CONSOLE_PTY };
 enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 
 #define DEFAULT_MEM_SIZE (64ULL << 20)

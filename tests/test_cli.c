@@ -440,6 +440,9 @@ static const struct bad_case bad_cases[] = {
 	{ { "--kernel", "k", "--exit-budget", "10ms", NULL }, "--exit-budget", NULL },
 	{ { "--kernel", "k", "--rng", "/dev/urandom", NULL }, "--rng", "src=PATH" },
 	{ { "--kernel", "k", "--rng", "src=", NULL }, "--rng", NULL },
+	{ { "--kernel", "k", "--console", "pts", NULL }, "--console", "pty" },
+	{ { "--kernel", "k", "--console", "pty", "--deterministic", NULL }, "--console pty",
+	  "deterministic" },
 };
 
 START_TEST(test_bad_command_lines)

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
  * virtio-console (virtio type 3), one port, no multiport: hvc0 in Linux. Queue 1 (transmit)
- * carries the guest's output to --console null|tty|file=PATH and into the trace (a `serial`
- * event with port 0x10000 + PCI slot). Queue 0 (receive) gets no input yet: its buffers stay
- * with the device until the guest resets it.
+ * carries the guest's output to --console null|tty|file=PATH|pty and into the trace (a `serial`
+ * event with port 0x10000 + PCI slot). Queue 0 (receive) carries input, with --console pty only:
+ * a thread reads the pty and fills the guest's receive buffers (recorded as dma_write). With the
+ * other modes its buffers stay with the device until the guest resets it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <termios.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,22 +22,139 @@
 #include "../virtio/virtio_pci.h"
 #include "../vm.h"
 
+#define RX_QUEUE	0
 #define TX_QUEUE	1
 #define CHUNK		4096
 #define TRACE_PORT_BASE 0x10000 /* serial events: virtio consoles are 0x10000 + PCI slot */
 
 struct virtio_console {
 	struct virtio_dev vdev;
-	int fd; /* -1: discard */
+	int fd; /* output, -1: discard */
+	/* --console pty: the master (in and out) and a slave kept open, so the master never hangs up */
+	int pty_fd, pty_slave_fd;
+	int wake_fd, stop_fd; /* eventfds: the guest posted receive buffers / the VM stops */
+	pthread_t input_thread;
+	bool input_thread_started;
+	uint8_t in[CHUNK]; /* input read from the pty that no receive buffer has taken yet */
+	size_t in_len, in_off;
 };
+
+/* Gives pending input to the guest's receive buffers; returns true when all of it went. */
+static bool deliver_input(struct virtio_console *c)
+{
+	struct virtio_dev *d = &c->vdev;
+	bool pushed = false;
+
+	while (c->in_off < c->in_len && virtio_queue_ready(d, RX_QUEUE) &&
+	       virtio_pop(d, RX_QUEUE) > 0) {
+		size_t n = virtio_write_chain(d, 0, c->in + c->in_off, c->in_len - c->in_off);
+
+		c->in_off += n;
+		virtio_used(d, RX_QUEUE, d->chain.head, n);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_interrupt(d, RX_QUEUE);
+	return c->in_off == c->in_len;
+}
+
+/*
+ * Reads the pty while the guest has room for input; when it has none, waits for its next
+ * receive notification (wake_fd) and leaves the rest in the pty, whose buffer then fills.
+ */
+static void *console_input_thread(void *arg)
+{
+	struct virtio_console *c = arg;
+	struct pollfd p[3] = { { .fd = c->stop_fd, .events = POLLIN },
+			       { .fd = c->wake_fd, .events = POLLIN },
+			       { .fd = c->pty_fd, .events = POLLIN } };
+	bool drained = true;
+	uint64_t n;
+
+	for (;;) {
+		if (poll(p, drained ? 3 : 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("virtio-console: input thread: poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (p[0].revents)
+			return NULL;
+		if ((p[1].revents & POLLIN) && read(c->wake_fd, &n, sizeof(n)) < 0)
+			continue;
+		pthread_mutex_lock(&c->vdev.lock);
+		if (drained && (p[2].revents & POLLIN)) {
+			ssize_t r = read(c->pty_fd, c->in, sizeof(c->in));
+
+			c->in_off = 0;
+			c->in_len = r > 0 ? (size_t)r : 0;
+		}
+		drained = deliver_input(c);
+		pthread_mutex_unlock(&c->vdev.lock);
+		p[2].revents = 0;
+	}
+}
+
+static void console_stop(void *arg)
+{
+	struct virtio_console *c = arg;
+	uint64_t one = 1;
+
+	if (!c->input_thread_started)
+		return;
+	if (write(c->stop_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("virtio-console: cannot stop the input thread: %s", strerror(errno));
+	pthread_join(c->input_thread, NULL);
+	c->input_thread_started = false;
+}
+
+/* A new pty in raw mode; its path goes to stderr, as QEMU's and cloud-hypervisor's do. */
+static int open_pty(struct vm *vm, struct virtio_console *c)
+{
+	struct termios t;
+	const char *name;
+	int r;
+
+	c->pty_fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (c->pty_fd < 0 || grantpt(c->pty_fd) || unlockpt(c->pty_fd) ||
+	    !(name = ptsname(c->pty_fd)))
+		goto fail;
+	c->pty_slave_fd = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (c->pty_slave_fd < 0 || tcgetattr(c->pty_slave_fd, &t))
+		goto fail;
+	cfmakeraw(&t);
+	if (tcsetattr(c->pty_slave_fd, TCSANOW, &t))
+		goto fail;
+	c->fd = c->pty_fd; /* output: dropped when nobody reads and the pty is full */
+	c->wake_fd = eventfd(0, EFD_CLOEXEC);
+	c->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (c->wake_fd < 0 || c->stop_fd < 0)
+		goto fail;
+	if (vm_on_stop(vm, console_stop, c))
+		return -ENOMEM;
+	r = pthread_create(&c->input_thread, NULL, console_input_thread, c);
+	if (r)
+		return -r;
+	c->input_thread_started = true;
+	fprintf(stderr, "dejavm: virtio-console (hvc0) on %s\n", name);
+	return 0;
+fail:
+	r = -errno;
+	log_err("--console pty: %s", strerror(errno));
+	return r;
+}
 
 static void console_notify(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_console *c = d->priv;
 	uint8_t buf[CHUNK];
 
-	if (q != TX_QUEUE)
-		return; /* receive buffers wait for input we do not have yet */
+	if (q == RX_QUEUE) {
+		/* New receive buffers: the input thread may go on (without one, they wait). */
+		if (c->wake_fd >= 0 && write(c->wake_fd, &(uint64_t){ 1 }, 8) != 8)
+			log_warn("virtio-console: eventfd: %s", strerror(errno));
+		return;
+	}
 	while (virtio_pop(d, q) > 0) {
 		for (uint64_t off = 0; off < d->chain.out_bytes;) {
 			size_t n = vq_chain_read(&d->chain, &d->vm->mem, off, buf, sizeof(buf));
@@ -40,7 +163,10 @@ static void console_notify(struct virtio_dev *d, unsigned int q)
 				break;
 			if (d->vm->trace)
 				trace_serial(d->vm->trace, TRACE_PORT_BASE + d->pci.slot, buf, n);
-			if (c->fd >= 0 && write(c->fd, buf, n) != (ssize_t)n) {
+			if (c->fd == c->pty_fd && c->fd >= 0) {
+				if (write(c->fd, buf, n) < 0 && errno != EAGAIN)
+					log_debug("virtio-console: pty: %s", strerror(errno));
+			} else if (c->fd >= 0 && write(c->fd, buf, n) != (ssize_t)n) {
 				log_warn("virtio-console: output write failed: %s; further output "
 					 "dropped",
 					 strerror(errno));
@@ -65,8 +191,12 @@ static void console_free(void *arg)
 {
 	struct virtio_console *c = arg;
 
-	if (c->fd > 2)
+	console_stop(c);
+	if (c->fd > 2 && c->fd != c->pty_fd)
 		close(c->fd);
+	for (int *fd = &c->pty_fd; fd <= &c->stop_fd; fd++)
+		if (*fd >= 0)
+			close(*fd);
 	free(c);
 }
 
@@ -83,6 +213,13 @@ int virtio_console_init(struct vm *vm)
 		return -ENOMEM;
 	}
 	c->fd = cfg->console == CONSOLE_TTY ? STDOUT_FILENO : -1;
+	c->pty_fd = c->pty_slave_fd = c->wake_fd = c->stop_fd = -1;
+	if (cfg->console == CONSOLE_PTY) {
+		int r = open_pty(vm, c);
+
+		if (r)
+			return r;
+	}
 	if (cfg->console == CONSOLE_FILE) {
 		c->fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (c->fd < 0) {
