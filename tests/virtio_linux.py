@@ -3,8 +3,9 @@
 
 Checks, from the guest's own boot log and from the trace:
   - the host bridge at 00:00.0 (8086:0d57), virtio-blk at 00:01.0 (1af4:1042, class 018000) and
-    virtio-rng at 00:02.0 (1af4:1044, class ff0000), in command-line order, with BARs in the
-    32-bit window, and in normal mode INTA routed through the MP table to IOAPIC pins 16, 17;
+    virtio-rng at 00:02.0 (1af4:1044, class ff0000), in command-line order, with 64-bit BARs in
+    the window at 64 GiB; in normal mode their interrupts are MSI-X (msi events in the trace, a
+    vector per queue, and no INTx line raised), in deterministic mode INTx on the VMM's PIC;
   - Linux finds the partition on /dev/vda, and the bytes the disk gave it are the image's;
   - init (tools/guest-kernel/init.c) sees the PCI devices, reads the disk's serial from sysfs,
     reads /dev/vda and writes to it (the image on the host changes there and nowhere else), gets
@@ -98,6 +99,20 @@ def check_data(trace, pool):
     return len(given)
 
 
+def check_msix(trace):
+    """Normal mode: completions interrupt through MSI-X vectors (vector 0 is for config
+    changes, queue 0 has vector 1), and no device raised an INTx line."""
+    msi = dump(trace, "msi")
+    for dev in (1, 2):
+        done = [e for e in dump(trace, "io_done") if e["dev"] == dev]
+        got = [e for e in msi if e["dev"] == dev]
+        assert got and {e["vector"] for e in got} == {1}, (dev, got)
+        assert 0 < len(got) <= len(done), (dev, len(got), len(done))
+        assert all(e["data"] == got[0]["data"] for e in got)
+    lines = {e["line"] for e in dump(trace, "irq")}
+    assert not lines & {16, 17, 18, 19}, "INTx raised although MSI-X is on: %s" % lines
+
+
 def main():
     if not LINUX:
         if os.environ.get("DEJAVM_REQUIRE_LINUX") == "1":
@@ -121,13 +136,12 @@ def main():
     trace, log = boot(tmp, "normal", source, image, False)
     for want in ("pci 0000:00:00.0: [8086:0d57] type 00 class 0x060000",
                  "pci 0000:00:01.0: [1af4:1042] type 00 class 0x018000",
-                 "pci 0000:00:01.0: BAR 0 [mem 0xc0000000-0xc0003fff]",
+                 "pci 0000:00:01.0: BAR 0 [mem 0x1000000000-0x1000007fff 64bit pref]",
                  "pci 0000:00:02.0: [1af4:1044] type 00 class 0xff0000",
-                 "pci 0000:00:02.0: BAR 0 [mem 0xc0004000-0xc0007fff]",
-                 "virtio-pci 0000:00:01.0: PCI->APIC IRQ transform: INT A -> IRQ 16",
-                 "virtio-pci 0000:00:02.0: PCI->APIC IRQ transform: INT A -> IRQ 17",
+                 "pci 0000:00:02.0: BAR 0 [mem 0x1000008000-0x100000ffff 64bit pref]",
                  "[vda] 2048 512-byte logical blocks", " vda: vda1"):
         assert want in log, "normal mode: the boot log lacks %r" % want
+    check_msix(trace)
     reads, n = check_disk(trace, IMAGE), check_data(trace, pool)
     print("normal mode: devices at the expected BDFs; %d disk reads with the image's bytes; "
           "%d entropy bytes, all from the source" % (reads, n))
