@@ -13,6 +13,7 @@
 #include "trace.h"
 
 #include "config.h"
+#include "probes.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -229,6 +230,7 @@ static int write_frame(struct tracer *t, const void *data, size_t len, const str
 							c->nevents };
 	if (write_all(t, t->zbuf, csize))
 		return -1;
+	DEJAVM_PROBE(trace_flush, len, csize);
 	t->nframes++;
 	return 0;
 }

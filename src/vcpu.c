@@ -12,6 +12,7 @@
 
 #include "determ.h"
 #include "log.h"
+#include "probes.h"
 #include "trace.h"
 #include "vm.h"
 
@@ -442,6 +443,7 @@ static void *vcpu_thread(void *arg)
 				break;
 			}
 		}
+		DEJAVM_PROBE(exit_received, v->id, v->run->exit_reason);
 		if (v->run->exit_reason == KVM_EXIT_DEBUG && (stepping || v->irq_stepping)) {
 			struct kvm_regs regs;
 
@@ -459,6 +461,7 @@ static void *vcpu_thread(void *arg)
 		stepping = false;
 		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
 		vcpu_dispatch_exit(v);
+		DEJAVM_PROBE(exit_handled, v->id, v->run->exit_reason, DEJAVM_EXIT_ADDR(v->run));
 	}
 	drain_coalesced(v); /* writes posted after the last exit still count */
 	if (write(vm->done_fd, &one, sizeof(one)) < 0)

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "../probes.h"
 #include "../trace.h"
 #include "../virtio/virtio_pci.h"
 #include "../vm.h"
@@ -216,6 +217,7 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 		return;
 	}
 	(void)q;
+	DEJAVM_PROBE(req_submit, d->pci.slot, q, r->head, r->type);
 	if (n >= 0) {
 		r->niov = n;
 		r->io = true;
@@ -312,6 +314,7 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 			      r->io ? r->sector * SECTOR : 0,
 			      r->status == VIRTIO_BLK_S_OK ? r->data_len : 0, r->status,
 			      d->vm->det ? 0 : monotonic_ns() - r->t0);
+	DEJAVM_PROBE(req_complete, d->pci.slot, q, r->head, r->status);
 	virtio_used(d, q, r->head, r->written + (r->status_byte != NULL));
 }
 
@@ -369,6 +372,7 @@ static void *blk_io_thread(void *arg)
 		for (unsigned int q = 0; q < nq; q++) {
 			if (!(p[q].revents & POLLIN) || read(p[q].fd, &n, sizeof(n)) != sizeof(n))
 				continue;
+			DEJAVM_PROBE(vq_notify, d->pci.slot, q);
 			pthread_mutex_lock(&d->lock);
 			while (virtio_queue_ready(d, q)) {
 				serve_queue(d, q);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "../probes.h"
 #include "../trace.h"
 #include "../vm.h"
 
@@ -274,6 +275,7 @@ static void bar_write_locked(struct virtio_dev *d, uint64_t off, const uint8_t *
 		unsigned int q = (off - NOTIFY_OFF) / NOTIFY_MULT;
 
 		if (virtio_queue_ready(d, q) && d->ops->notify) {
+			DEJAVM_PROBE(vq_notify, d->pci.slot, q);
 			d->ops->notify(d, q);
 			/*
 			 * With EVENT_IDX the driver kicks only when its avail index passes the
@@ -479,6 +481,7 @@ void virtio_interrupt(struct virtio_dev *d, unsigned int q)
 {
 	if (!vq_need_notify(&d->vq[q], &d->vm->mem))
 		return;
+	DEJAVM_PROBE(irq_inject, d->pci.slot, q);
 	if (msix_enabled(&d->msix)) {
 		if (d->queue_vector[q] != VIRTIO_MSI_NO_VECTOR)
 			msix_signal(&d->msix, d->queue_vector[q]);
