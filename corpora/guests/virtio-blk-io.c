@@ -4,6 +4,10 @@
  * request, "virtio-blk-io: <what>: status <s>" (0 OK, 1 IOERR, 2 UNSUPP), plus what it read
  * back, and ends with "virtio-blk-io: done". The test (tests/test_guests.c) compares the lines
  * and then the image itself. See docs/guest-abi.md.
+ *
+ * With reads=M on the command line it does only M 4 KiB reads (sectors 0, 8, 16, ... within
+ * the disk) and prints "virtio-blk-io: M reads, K failed": exactly M requests, M backend I/Os
+ * (tests/lat_test.py counts them with dejavm-lat).
  */
 #include "rt.h"
 #include "virtio.h"
@@ -53,9 +57,9 @@ int main(const char *cmdline)
 {
 	uint8_t *data = (uint8_t *)DATA;
 	uint64_t capacity;
+	unsigned long reads = rt_arg_ulong(cmdline, "reads", 0);
 	int bad = 0;
 
-	(void)cmdline;
 	if (virtio_find(1, 2)) {
 		rt_printf("virtio-blk-io: no virtio-blk at 00:01.0 (run with --disk path=...)\n");
 		return 1;
@@ -65,6 +69,14 @@ int main(const char *cmdline)
 	capacity = vr32(VC_DEVCFG) | (uint64_t)vr32(VC_DEVCFG + 4) << 32;
 	rt_printf("virtio-blk-io: capacity %lu sectors, read-only %u\n", (unsigned long)capacity,
 		  (vr32(VC_DF) >> 5) & 1);
+	if (reads) {
+		unsigned long failed = 0;
+
+		for (unsigned long i = 0; i < reads; i++)
+			failed += request("read", T_IN, (i * 8) % (capacity & ~7UL), 4096, 1) != 0;
+		rt_printf("virtio-blk-io: %lu reads, %lu failed\n", reads, failed);
+		return failed ? 1 : 0;
+	}
 
 	memset(data, 0, 32);
 	request("get id", T_GET_ID, 0, 20, 1);
