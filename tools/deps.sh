@@ -8,7 +8,7 @@ packages=(
 	gcc meson ninja-build pkg-config
 	libzstd-dev libmsgpack-dev liburing-dev check
 	# bpf/ (optional feature)
-	libbpf-dev clang bpftool systemtap-sdt-dev
+	libbpf-dev clang bpftool systemtap-sdt-dev bpftrace
 	# tiny Linux guest (tools/guest-kernel)
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4 make
 	# trace checks and the peer for benchmarks
