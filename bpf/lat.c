@@ -586,7 +586,8 @@ static int preflight(struct lat_bpf *skel, bool *exits_ok, bool *uring_ok)
 	return 0;
 }
 
-static int attach_tp(struct bpf_program *prog, const char *what)
+/* The link goes into the skeleton's slot, so lat_bpf__destroy() detaches and frees it. */
+static int attach_tp(struct bpf_program *prog, struct bpf_link **slot, const char *what)
 {
 	struct bpf_link *l = bpf_program__attach(prog);
 
@@ -594,6 +595,7 @@ static int attach_tp(struct bpf_program *prog, const char *what)
 		note(missing, sizeof(missing), "%s (attach: %s)", what, strerror(errno));
 		return -1;
 	}
+	*slot = l;
 	note(used, sizeof(used), "%s", what);
 	return 0;
 }
@@ -602,12 +604,13 @@ static int attach_usdts(struct lat_bpf *skel, pid_t pid)
 {
 	struct {
 		struct bpf_program *prog;
+		struct bpf_link **slot;
 		const char *name;
 	} u[] = {
-		{ skel->progs.vq_notify, "vq_notify" },
-		{ skel->progs.req_submit, "req_submit" },
-		{ skel->progs.req_complete, "req_complete" },
-		{ skel->progs.irq_inject, "irq_inject" },
+		{ skel->progs.vq_notify, &skel->links.vq_notify, "vq_notify" },
+		{ skel->progs.req_submit, &skel->links.req_submit, "req_submit" },
+		{ skel->progs.req_complete, &skel->links.req_complete, "req_complete" },
+		{ skel->progs.irq_inject, &skel->links.irq_inject, "irq_inject" },
 	};
 	char exe[64], path[PATH_MAX];
 	ssize_t n;
@@ -631,6 +634,7 @@ static int attach_usdts(struct lat_bpf *skel, pid_t pid)
 			     strerror(errno));
 			continue;
 		}
+		*u[i].slot = l;
 		note(used, sizeof(used), "usdt dejavm:%s", u[i].name);
 		ok++;
 	}
@@ -704,12 +708,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (exits_ok) {
-		attach_tp(skel->progs.kvm_userspace_exit, "tp_btf/kvm_userspace_exit");
-		attach_tp(skel->progs.sys_enter, "tp_btf/sys_enter (ioctl KVM_RUN)");
+		attach_tp(skel->progs.kvm_userspace_exit, &skel->links.kvm_userspace_exit,
+			  "tp_btf/kvm_userspace_exit");
+		attach_tp(skel->progs.sys_enter, &skel->links.sys_enter,
+			  "tp_btf/sys_enter (ioctl KVM_RUN)");
 	}
 	if (uring_ok) {
-		attach_tp(skel->progs.io_uring_submit_req, "tp_btf/io_uring_submit_req");
-		attach_tp(skel->progs.io_uring_complete, "tp_btf/io_uring_complete");
+		attach_tp(skel->progs.io_uring_submit_req, &skel->links.io_uring_submit_req,
+			  "tp_btf/io_uring_submit_req");
+		attach_tp(skel->progs.io_uring_complete, &skel->links.io_uring_complete,
+			  "tp_btf/io_uring_complete");
 	}
 	if (o.usdt)
 		attach_usdts(skel, pid);
