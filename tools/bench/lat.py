@@ -2,9 +2,11 @@
 """What dejavm-lat and the USDT probes cost, in one run, on the pio-storm guest.
 
 Each configuration runs pio-storm with two round-trip counts; the time per round trip is
-(t2 - t1) / (n2 - n1), so process start-up, BPF loading and VM creation cancel out. The
-configurations alternate within every repetition, so drift on the (shared) machine hits all
-alike; best of --reps. Ratios are against the plain dejavm measured in the same run:
+(t2 - t1) / (n2 - n1), so process start-up, BPF loading and VM creation cancel out. Every
+repetition measures plain dejavm first and last and the other configurations in between, and
+divides each by the mean of its two plain measurements: a ratio per repetition, taken on the
+same stretch of a shared, noisy machine. Printed: the median ratio over --reps (and all of
+them). Ratios are against the plain dejavm measured in the same run:
 
   (a) dejavm-lat attached (tracepoints only, --no-usdt) / plain        goal <= 1.10
   (b) the USDT probes compiled in but not attached: build / -Dusdt=disabled build
@@ -17,6 +19,7 @@ The -Dusdt=disabled build is set up (dejavm only) if it does not exist.
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -75,31 +78,46 @@ def main():
         prog = BPFTRACE_PROG % (dejavm, dejavm)
         configs["bpftrace on exit USDT"] = lambda n: [
             bpftrace, "-q", "-e", prog, "-c", " ".join(vm(dejavm, n))]
-    per_trip = {k: [] for k in configs}
+    def per_trip(cmd):
+        t1 = timed(cmd(a.n1))
+        t2 = timed(cmd(a.n2))
+        return (t2 - t1) / (a.n2 - a.n1)
+
+    others = [k for k in configs if k != "plain"]
+    times = {k: [] for k in configs}
+    ratios = {k: [] for k in others}
     for _ in range(a.reps):
-        for name, cmd in configs.items():
-            t1 = timed(cmd(a.n1))
-            t2 = timed(cmd(a.n2))
-            per_trip[name].append((t2 - t1) / (a.n2 - a.n1))
-    best = {k: min(v) for k, v in per_trip.items()}
-    print("pio-storm, time per round trip (n=%d..%d, best of %d; all configurations "
-          "interleaved):" % (a.n1, a.n2, a.reps))
-    for name, v in best.items():
-        print("    %-28s %6.3f us   (all: %s)" % (name, v * 1e6,
-                                                 " ".join("%.3f" % (x * 1e6) for x in per_trip[name])))
-    base = best["plain"]
-    print("(a) dejavm-lat attached, tracepoints only / plain   = %.3f   (goal <= 1.10)"
-          % (best["dejavm-lat (tracepoints)"] / base))
-    print("(b) USDT probes compiled in, not attached / compiled out = %.3f"
-          % (base / best["usdt compiled out"]))
+        before = per_trip(configs["plain"])
+        rep = {k: per_trip(configs[k]) for k in others}
+        after = per_trip(configs["plain"])
+        times["plain"] += [before, after]
+        for k in others:
+            times[k].append(rep[k])
+            ratios[k].append(rep[k] / ((before + after) / 2))
+    med = {k: statistics.median(v) for k, v in ratios.items()}
+    print("pio-storm, time per round trip (n=%d..%d, %d repetitions):" % (a.n1, a.n2, a.reps))
+    for name, v in times.items():
+        print("    %-28s median %6.3f us   (all: %s)" % (
+            name, statistics.median(v) * 1e6, " ".join("%.2f" % (x * 1e6) for x in v)))
+
+    def line(label, k, extra=""):
+        print("%s = %.3f  (per repetition: %s)%s" % (
+            label, med[k], " ".join("%.3f" % r for r in ratios[k]), extra))
+
+    line("(a) dejavm-lat attached, tracepoints only / plain ", "dejavm-lat (tracepoints)",
+         "   goal <= 1.10")
+    # (b) is the other way round: plain has the probes, the other build has none.
+    print("(b) USDT compiled in (NOPs) / compiled out         = %.3f  (per repetition: %s)" % (
+        1 / med["usdt compiled out"],
+        " ".join("%.3f" % (1 / r) for r in ratios["usdt compiled out"])))
     if bpftrace:
-        print("(c) exit USDT probes enabled (bpftrace) / plain    = %.3f   (+%.2f us per round trip, one exit)"
-              % (best["bpftrace on exit USDT"] / base,
-                 (best["bpftrace on exit USDT"] - base) * 1e6))
+        k = "bpftrace on exit USDT"
+        line("(c) exit USDT probes enabled (bpftrace) / plain   ", k,
+             "   +%.2f us per round trip (one exit, two probes)" % (
+                 (statistics.median(times[k]) - statistics.median(times["plain"])) * 1e6))
     else:
         print("(c) skipped: no bpftrace")
-    print("(d) dejavm-lat with its virtio USDT probes / plain  = %.3f"
-          % (best["dejavm-lat (+ virtio USDT)"] / base))
+    line("(d) dejavm-lat with its virtio USDT too / plain   ", "dejavm-lat (+ virtio USDT)")
 
 
 if __name__ == "__main__":
