@@ -32,6 +32,7 @@
 #include "hist_fmt.h"
 #include "lat.h"
 #include "lat.skel.h"
+#include "stats.h"
 
 #define EXIT_UNAVAILABLE 77
 
@@ -76,21 +77,15 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-static const char *const exit_names[] = {
-	"UNKNOWN", "EXCEPTION", "IO", "HYPERCALL", "DEBUG", "HLT", "MMIO", "IRQ_WINDOW_OPEN",
-	"SHUTDOWN", "FAIL_ENTRY", "INTR", "SET_TPR", "TPR_ACCESS", "S390_SIEIC", "S390_RESET",
-	"DCR", "NMI", "INTERNAL_ERROR", "OSI", "PAPR_HCALL", "S390_UCONTROL", "WATCHDOG",
-	"S390_TSCH", "EPR", "SYSTEM_EVENT", "S390_STSI", "IOAPIC_EOI", "HYPERV", "ARM_NISV",
-	"X86_RDMSR", "X86_WRMSR", "DIRTY_RING_FULL", "AP_RESET_HOLD", "X86_BUS_LOCK", "XEN",
-	"RISCV_SBI", "RISCV_CSR", "NOTIFY", "LOONGARCH_IOCSR", "MEMORY_FAULT",
-};
-
+/* dejavm's names (src/stats.c, as in --stats and dejavm-trace stats): "io", "mmio", ... */
 static void exit_name(unsigned int reason, char *buf, size_t size)
 {
-	if (reason < sizeof(exit_names) / sizeof(exit_names[0]))
-		snprintf(buf, size, "KVM_EXIT_%s", exit_names[reason]);
+	const char *name = exit_reason_name(reason);
+
+	if (strcmp(name, "other"))
+		snprintf(buf, size, "%s", name);
 	else
-		snprintf(buf, size, "KVM_EXIT_%u", reason);
+		snprintf(buf, size, "reason %u", reason);
 }
 
 /* dejavm's port I/O devices (src/devices/, src/pci.c). */

@@ -6,6 +6,7 @@
     writes are coalesced, no exit), every device's PIO histogram holds exactly the PIO exits the
     trace has for that device's ports, exits by reason plus "not re-entered" equal the
     trace's exit counts; the JSON parses and the text report says the same.
+  - mmio-storm: the MMIO histogram holds exactly the trace's MMIO exits, all to test-mmio.
   - virtio-blk-io reads=M, normal and deterministic mode: M samples in the virtio request
     histograms (service, total) and M io_uring READV samples; with --no-usdt no virtio
     histograms, still M io_uring samples, and no usdt probe among those used.
@@ -105,9 +106,9 @@ def test_pio_storm(tmp, n=3000):
     # Every exit is in the histograms or still waiting to be re-entered (the last one: the
     # guest's test-exit write ends the VM), by reason ...
     nr = j["not_reentered"]
-    assert nr == {"KVM_EXIT_IO": 1}, nr
-    assert set(j["exit"]) == {"KVM_EXIT_IO"}, j["exit"].keys()
-    assert j["exit"]["KVM_EXIT_IO"]["count"] + nr["KVM_EXIT_IO"] == stats["exits"]["io"]
+    assert nr == {"io": 1}, nr
+    assert set(j["exit"]) == {"io"}, j["exit"].keys()
+    assert j["exit"]["io"]["count"] + nr["io"] == stats["exits"]["io"]
     # ... and by device: exactly the trace's PIO exits to that device's ports.
     assert ports[-1] == 0x501
     seen = set()
@@ -117,7 +118,7 @@ def test_pio_storm(tmp, n=3000):
         assert got == want, (dev, got, want)
         seen.add(dev)
     assert set(j["pio"]) <= seen, j["pio"].keys()
-    assert sum(v["hist"]["count"] for v in j["pio"].values()) == j["exit"]["KVM_EXIT_IO"]["count"]
+    assert sum(v["hist"]["count"] for v in j["pio"].values()) == j["exit"]["io"]["count"]
 
     # The text report: the same numbers, and which probes were used.
     p = lat(["--", BIN, "--kernel", guest("pio-storm"), "--cmdline", "n=%d" % n])
@@ -126,6 +127,22 @@ def test_pio_storm(tmp, n=3000):
     text = p.stdout.split("test-reg (port 0x510)\n", 1)[1]
     assert "     count %d, mean " % n in text.split("\n\n")[0], text[:2000]
     print("pio-storm n=%d: %d PIO exits in the trace, all in the histograms" % (n, len(ports)))
+
+
+def test_mmio_storm(tmp, n=500):
+    trace = os.path.join(tmp, "mmio.trace")
+    p = lat(["--json", "--", BIN, "--kernel", guest("mmio-storm"), "--cmdline", "n=%d" % n,
+             "--record", trace])
+    assert "mismatches=0" in p.stdout, p.stdout
+    j = last_json(p)
+    stats = json.loads(run([TOOL, "stats", trace, "--json"]).stdout)
+    mmio = stats["exits"]["mmio"]
+    assert mmio >= n, stats["exits"]
+    # Every MMIO exit went to the test device's window (the last exit, test-exit, is PIO).
+    assert j["exit"]["mmio"]["count"] == mmio, (j["exit"], stats["exits"])
+    assert set(j["mmio"]) == {"test-mmio"} and j["mmio"]["test-mmio"]["count"] == mmio, j["mmio"]
+    check_hist(j["mmio"]["test-mmio"])
+    print("mmio-storm n=%d: %d MMIO exits in the trace and in the histogram" % (n, mmio))
 
 
 def test_virtio(tmp, m=40):
@@ -182,6 +199,7 @@ def main():
     assert pre.returncode == 0, pre.stderr
     with tempfile.TemporaryDirectory() as tmp:
         test_pio_storm(tmp)
+        test_mmio_storm(tmp)
         test_virtio(tmp)
         test_pid(tmp)
     if os.geteuid() == 0:

@@ -99,20 +99,36 @@ START_TEST(test_add_merge_quantile)
 }
 END_TEST
 
-static char *render(void (*fn)(FILE *, const struct lat_hist *, const char *),
-		    void (*json)(FILE *, const struct lat_hist *), const struct lat_hist *h)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+/* Output captured in memory: mem_open(), print to m.f, then mem_text() (caller frees). */
+struct mem {
+	char *buf;
+	size_t len;
+	FILE *f;
+};
 
-	ck_assert_ptr_nonnull(f);
-	if (fn)
-		fn(f, h, "nsecs");
+static FILE *mem_open(struct mem *m)
+{
+	m->buf = NULL;
+	m->f = open_memstream(&m->buf, &m->len);
+	ck_assert_ptr_nonnull(m->f);
+	return m->f;
+}
+
+static char *mem_text(struct mem *m)
+{
+	fclose(m->f);
+	return m->buf;
+}
+
+static char *render(const struct lat_hist *h, bool json)
+{
+	struct mem m;
+
+	if (json)
+		lat_hist_json(mem_open(&m), h);
 	else
-		json(f, h);
-	fclose(f);
-	return buf;
+		lat_hist_print(mem_open(&m), h, "nsecs");
+	return mem_text(&m);
 }
 
 START_TEST(test_text)
@@ -120,13 +136,13 @@ START_TEST(test_text)
 	struct lat_hist h = { 0 };
 	char *s;
 
-	s = render(lat_hist_print, NULL, &h);
+	s = render(&h, false);
 	ck_assert_str_eq(s, "     (no samples)\n");
 	free(s);
 	for (int i = 0; i < 4; i++)
 		lat_hist_add(&h, 600); /* [512, 1023] */
 	lat_hist_add(&h, 3000);	       /* [2048, 4095], with an empty slot between */
-	s = render(lat_hist_print, NULL, &h);
+	s = render(&h, false);
 	ck_assert_str_eq(s,
 			 "         nsecs           : count     distribution\n"
 			 "       512 -> 1023       : 4        |****************************************|\n"
@@ -136,7 +152,7 @@ START_TEST(test_text)
 	free(s);
 	memset(&h, 0, sizeof(h));
 	lat_hist_add(&h, UINT64_MAX); /* the open-ended last slot */
-	s = render(lat_hist_print, NULL, &h);
+	s = render(&h, false);
 	ck_assert_ptr_nonnull(strstr(s, "4611686018427387904 -> inf"));
 	free(s);
 }
@@ -147,14 +163,14 @@ START_TEST(test_json)
 	struct lat_hist h = { 0 };
 	char *s;
 
-	s = render(NULL, lat_hist_json, &h);
+	s = render(&h, true);
 	ck_assert_str_eq(s, "{\"count\":0,\"sum\":0,\"mean\":0,\"buckets\":[]}");
 	free(s);
 	lat_hist_add(&h, 0);
 	lat_hist_add(&h, 600);
 	lat_hist_add(&h, 700);
 	lat_hist_add(&h, 3000);
-	s = render(NULL, lat_hist_json, &h);
+	s = render(&h, true);
 	/* Empty slots between used ones are left out; each bucket is [lo, hi, count]. */
 	ck_assert_str_eq(s, "{\"count\":4,\"sum\":4300,\"mean\":1075,\"buckets\":"
 			    "[[0,0,1],[512,1023,2],[2048,4095,1]]}");
@@ -164,12 +180,11 @@ END_TEST
 
 START_TEST(test_json_str)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	struct mem m;
+	char *buf;
 
-	lat_json_str(f, "a\"b\\c\n");
-	fclose(f);
+	lat_json_str(mem_open(&m), "a\"b\\c\n");
+	buf = mem_text(&m);
 	ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\u000a\"");
 	free(buf);
 }
