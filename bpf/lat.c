@@ -238,7 +238,8 @@ static int collect(struct lat_bpf *skel, struct rows *rs, bool clear)
 			if (bpf_map_delete_elem(fd, &next))
 				break;
 	}
-	qsort(rs->r, rs->n, sizeof(rs->r[0]), by_label);
+	if (rs->n) /* qsort(NULL, 0, ...) is undefined */
+		qsort(rs->r, rs->n, sizeof(rs->r[0]), by_label);
 	return 0;
 }
 
