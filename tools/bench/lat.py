@@ -14,7 +14,7 @@ them). Ratios are against the plain dejavm measured in the same run:
   (d) dejavm-lat with its USDT probes too (none fires on pio-storm: a check) / plain
 
 Needs root (BPF). Usage: lat.py [--build build] [--nousdt-build build-nousdt] [--reps 5]
-The -Dusdt=disabled build is set up (dejavm only) if it does not exist.
+The -Dusdt=disabled build is set up if it does not exist; both builds are brought up to date.
 """
 import argparse
 import os
@@ -55,13 +55,13 @@ def main():
         sys.exit("no %s: build with the bpf feature (libbpf, clang, bpftool)" % lat)
     if os.geteuid() != 0:
         sys.exit("needs root (BPF)")
-    if not os.path.exists(os.path.join(a.nousdt_build, "dejavm")):
-        if not os.path.exists(a.nousdt_build):
-            subprocess.run(["meson", "setup", a.nousdt_build, "-Dusdt=disabled",
-                            "-Dtests=disabled", "-Dbpf=disabled"], check=True,
-                           stdout=subprocess.DEVNULL)
-        subprocess.run(["ninja", "-C", a.nousdt_build, "dejavm"], check=True,
+    if not os.path.exists(a.nousdt_build):
+        subprocess.run(["meson", "setup", a.nousdt_build, "-Dusdt=disabled",
+                        "-Dtests=disabled", "-Dbpf=disabled"], check=True,
                        stdout=subprocess.DEVNULL)
+    # Always: the two builds must be of the same sources.
+    for build in (a.build, a.nousdt_build):
+        subprocess.run(["ninja", "-C", build, "dejavm"], check=True, stdout=subprocess.DEVNULL)
     nousdt = os.path.join(a.nousdt_build, "dejavm")
     bpftrace = shutil.which("bpftrace")
 
