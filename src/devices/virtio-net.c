@@ -67,9 +67,9 @@ struct virtio_net {
 	const struct net_config *cfg;
 	int tap; /* -1: none (replay) */
 	struct virtio_net_config config;
-	uint8_t *frame;	   /* header + frame, as the guest gets it */
-	size_t frame_len;  /* a frame from the tap waiting for a receive buffer; 0: none */
-	bool rx_stalled;   /* ... and the guest has none posted: the tap is not read meanwhile */
+	uint8_t *frame;	  /* header + frame, as the guest gets it */
+	size_t frame_len; /* a frame from the tap waiting for a receive buffer; 0: none */
+	bool rx_stalled;  /* ... and the guest has none posted: the tap is not read meanwhile */
 	unsigned int warned, det_waits;
 	pthread_t thread; /* normal mode: serves the tap and the queues' ioeventfds */
 	bool thread_started;
@@ -118,8 +118,8 @@ static void tap_send(struct virtio_net *n)
 		pos += c->bufs[i].len;
 		if (skip >= c->bufs[i].len)
 			continue;
-		iov[niov].iov_base = gpa_to_hva(&n->vdev.vm->mem, c->bufs[i].gpa + skip,
-						c->bufs[i].len - skip);
+		iov[niov].iov_base =
+			gpa_to_hva(&n->vdev.vm->mem, c->bufs[i].gpa + skip, c->bufs[i].len - skip);
 		iov[niov++].iov_len = c->bufs[i].len - skip;
 	}
 	if (writev(n->tap, iov, niov) < 0)
@@ -184,25 +184,26 @@ static bool tap_receive(struct virtio_net *n)
 static uint32_t rx_fill(struct virtio_net *n)
 {
 	const struct vq_chain *c = &n->vdev.chain;
+	uint32_t written;
 
 	if (c->n_out) {
 		bad_chain(n, NET_RXQ, "%u of its %u buffers are device-readable", c->n_out, c->n);
 		return 0; /* the frame waits for the next chain */
 	}
 	if (c->in_bytes < NET_HDR_LEN) {
-		bad_chain(n, NET_RXQ, "%" PRIu64 " bytes, less than the %d-byte header", c->in_bytes,
-			  NET_HDR_LEN);
+		bad_chain(n, NET_RXQ, "%" PRIu64 " bytes, less than the %d-byte header",
+			  c->in_bytes, NET_HDR_LEN);
 		return 0;
 	}
 	if (n->frame_len > c->in_bytes) {
-		bad_chain(n, NET_RXQ, "a frame of %zu bytes does not fit its %" PRIu64
-				      " bytes; the frame is dropped",
+		bad_chain(n, NET_RXQ,
+			  "a frame of %zu bytes does not fit its %" PRIu64
+			  " bytes; the frame is dropped",
 			  n->frame_len - NET_HDR_LEN, c->in_bytes - NET_HDR_LEN);
 		n->frame_len = 0;
 		return 0;
 	}
-	uint32_t written = virtio_write_chain(&n->vdev, 0, n->frame, n->frame_len);
-
+	written = virtio_write_chain(&n->vdev, 0, n->frame, n->frame_len);
 	n->frame_len = 0;
 	return written;
 }
@@ -308,9 +309,11 @@ static void *net_thread(void *arg)
 	struct virtio_net *n = arg;
 	struct virtio_dev *d = &n->vdev;
 	struct pollfd p[5] = {
-		{ .fd = n->tap }, { .fd = d->notify_fd[NET_RXQ], .events = POLLIN },
+		{ .fd = n->tap },
+		{ .fd = d->notify_fd[NET_RXQ], .events = POLLIN },
 		{ .fd = d->notify_fd[NET_TXQ], .events = POLLIN },
-		{ .fd = n->wake_fd, .events = POLLIN }, { .fd = n->stop_fd, .events = POLLIN },
+		{ .fd = n->wake_fd, .events = POLLIN },
+		{ .fd = n->stop_fd, .events = POLLIN },
 	};
 	uint64_t v;
 
@@ -321,11 +324,13 @@ static void *net_thread(void *arg)
 		live = queue_live(d, NET_RXQ);
 		p[0].events = live && !n->rx_stalled ? POLLIN : 0;
 		pthread_mutex_unlock(&d->lock);
-		/* Not live yet: nothing tells this thread when the driver is ready, so look again. */
+		/* Not live yet: nothing tells this thread when the driver is ready, so look again.
+		 */
 		if (poll(p, 5, live ? -1 : 100) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_err("virtio-net %s: I/O thread: poll: %s", n->cfg->tap, strerror(errno));
+			log_err("virtio-net %s: I/O thread: poll: %s", n->cfg->tap,
+				strerror(errno));
 			return NULL;
 		}
 		if (p[4].revents)
@@ -441,7 +446,7 @@ static int tap_open(struct virtio_net *n)
 	if (ioctl(n->tap, TUNSETIFF, &ifr)) {
 		log_err("--net tap=%s: cannot open or create the tap (TUNSETIFF): %s%s", cfg->tap,
 			strerror(errno),
-			errno == EPERM ? " (it needs CAP_NET_ADMIN, or a tap owned by this user)"
+			errno == EPERM	  ? " (it needs CAP_NET_ADMIN, or a tap owned by this user)"
 			: errno == EINVAL ? " (is it a tun device, not a tap?)"
 					  : "");
 		return -errno;
