@@ -141,6 +141,11 @@ def main():
         skip("cannot create a network namespace: " + p.stderr.strip())
     tmp = tempfile.mkdtemp(prefix="dejavm-net-linux-")
     try:
+        # An interface of that name that is not a tap: a clear error naming it, exit 1.
+        p = run(["ip", "netns", "exec", NS, BIN, "--kernel", os.path.join(
+            os.environ["DEJAVM_GUEST_DIR"], "hello.elf"), "--net", "tap=lo"], timeout=60)
+        assert p.returncode == 1 and "--net tap=lo: cannot open or create the tap" in p.stderr, \
+            (p.returncode, p.stderr)
         bad_guest(tmp, False)
         bad_trace = bad_guest(tmp, True)
         print("virtio-net-bad: malformed transmit and receive chains returned unused, in normal "

@@ -447,7 +447,7 @@ static int tap_open(struct virtio_net *n)
 		log_err("--net tap=%s: cannot open or create the tap (TUNSETIFF): %s%s", cfg->tap,
 			strerror(errno),
 			errno == EPERM	  ? " (it needs CAP_NET_ADMIN, or a tap owned by this user)"
-			: errno == EINVAL ? " (is it a tun device, not a tap?)"
+			: errno == EINVAL ? " (an interface of that name that is not a tap?)"
 					  : "");
 		return -errno;
 	}
