@@ -30,7 +30,7 @@
 #define CONTEXT		  5	  /* matching events shown before a divergence */
 #define DEFAULT_MAX_STEPS 5000000 /* single-steps allowed to find one landmark */
 #define NREGS		  17	  /* the regs event's fields */
-#define MAX_HDR_STRINGS	  (5 + 2 * MAX_DISKS)
+#define MAX_HDR_STRINGS	  (5 + 2 * MAX_DISKS + MAX_NETS)
 
 static const char *const reg_names[NREGS] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
 					      "rsp", "rbp", "r8",  "r9",  "r10", "r11",
@@ -308,6 +308,28 @@ static void feed_dma(void *ctx, void *data, size_t len)
 	o = trace_ev_field(&rp->exp, "data");
 	if (o && o->type == MSGPACK_OBJECT_BIN && o->via.bin.size == len)
 		memcpy(data, o->via.bin.ptr, len); /* else the comparison reports it */
+}
+
+/* --feed, a device without backend: did the recording take a chain of dev's queue q here? */
+static bool feed_chain_next(void *ctx, unsigned int dev, unsigned int q)
+{
+	struct replayer *rp = ctx;
+
+	return rp->feed && !rp->diverged && rp->have_exp && rp->exp.type == TRACE_vq_chain &&
+	       field_u64(&rp->exp, "dev") == dev && field_u64(&rp->exp, "queue") == q;
+}
+
+/* --feed: the length of the recorded dma_write of dev that comes next, 0 if none does. */
+static size_t feed_dma_next(void *ctx, unsigned int dev)
+{
+	struct replayer *rp = ctx;
+	const msgpack_object *o;
+
+	if (!rp->feed || rp->diverged || !rp->have_exp || rp->exp.type != TRACE_dma_write ||
+	    field_u64(&rp->exp, "dev") != dev)
+		return 0;
+	o = trace_ev_field(&rp->exp, "data");
+	return o && o->type == MSGPACK_OBJECT_BIN ? o->via.bin.size : 0;
 }
 
 /* --feed: the guest reads what it read when recorded (the device model's answer was compared). */
@@ -736,6 +758,47 @@ static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 	return 0;
 }
 
+/*
+ * The network devices, in their recorded order. No tap is opened: what the guest sends goes
+ * nowhere, and with --feed it receives the recorded frames where the recording did.
+ */
+static int nets_from_header(struct replayer *rp, struct vm_config *cfg)
+{
+	const msgpack_object *a = trace_obj_get(trace_reader_header(rp->r), "config.net");
+
+	for (uint32_t i = 0; a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size; i++) {
+		const msgpack_object *m = &a->via.array.ptr[i];
+		struct net_config *n = &cfg->nets[cfg->nr_nets];
+		const char *s, *mac;
+		size_t len, mac_len;
+		char buf[18];
+		uint64_t v;
+
+		if (cfg->nr_nets == MAX_NETS || !trace_obj_str(trace_obj_get(m, "tap"), &s, &len) ||
+		    !trace_obj_str(trace_obj_get(m, "mac"), &mac, &mac_len) ||
+		    mac_len >= sizeof(buf) || rp->nstrings == MAX_HDR_STRINGS) {
+			fprintf(stderr, "dejavm replay: %s: config.net[%u] cannot be used\n", rp->path,
+				i);
+			return -1;
+		}
+		memset(n, 0, sizeof(*n));
+		memcpy(buf, mac, mac_len);
+		buf[mac_len] = '\0';
+		if (parse_mac(buf, n->mac)) {
+			fprintf(stderr, "dejavm replay: %s: config.net[%u].mac %s is not a MAC\n",
+				rp->path, i, buf);
+			return -1;
+		}
+		n->tap = rp->strings[rp->nstrings++] = strndup(s, len);
+		n->mac_set = true;
+		n->no_tap = true;
+		n->order = trace_obj_u64(trace_obj_get(m, "order"), &v) ? v : cfg->nr_virtio;
+		cfg->nr_nets++;
+		cfg->nr_virtio++;
+	}
+	return 0;
+}
+
 /* The VM configuration from the header (paths overridable), or -1 with a message. */
 static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 			      struct vm_config *cfg)
@@ -798,7 +861,7 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		if (hdr_u64(rp->r, "config.console_order", &v))
 			cfg->console_order = v;
 	}
-	if (disks_from_header(rp, cfg))
+	if (disks_from_header(rp, cfg) || nets_from_header(rp, cfg))
 		return -1;
 	cfg->cpuid = hdr_cpuid(rp->r);
 	if (!cfg->cpuid)
@@ -813,7 +876,8 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 		      const struct vm_config *cfg)
 {
 	static const struct vm_replay_hooks hooks_template = {
-		.read = feed_read, .dma = feed_dma, .before_run = before_run, .debug_exit = debug_exit
+		.read = feed_read, .dma = feed_dma, .before_run = before_run, .debug_exit = debug_exit,
+		.chain_next = feed_chain_next, .dma_next = feed_dma_next,
 	};
 	struct vm_replay_hooks hooks = hooks_template;
 	struct vm vm;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -196,6 +197,84 @@ static int disk_kv(void *ctx, const char *key, const char *val)
 	return 0;
 }
 
+int parse_mac(const char *s, uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++) {
+		unsigned int v = 0;
+
+		for (int j = 0; j < 2; j++, s++) {
+			unsigned int c = (unsigned char)*s;
+
+			if (c >= '0' && c <= '9')
+				v = v * 16 + c - '0';
+			else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+				v = v * 16 + (c | 0x20) - 'a' + 10;
+			else
+				return -1;
+		}
+		if (*s != (i < 5 ? ':' : '\0'))
+			return -1;
+		s++;
+		mac[i] = v;
+	}
+	return 0;
+}
+
+void default_mac(const char *tap, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u; /* FNV-1a 32 of the tap name */
+
+	for (; *tap; tap++)
+		h = (h ^ (uint8_t)*tap) * 16777619u;
+	mac[0] = 0x52; /* locally administered, unicast */
+	mac[1] = 0x54;
+	mac[2] = 0x00;
+	mac[3] = h >> 16;
+	mac[4] = h >> 8;
+	mac[5] = h;
+}
+
+static int net_kv(void *ctx, const char *key, const char *val)
+{
+	struct kv_ctx *c = ctx;
+	struct net_config *n = &c->cfg->nets[c->cfg->nr_nets];
+	struct in_addr a;
+
+	if (!key)
+		return bad_kv(c, key, val, "expected key=value (tap=NAME, mac=MAC, ip=, mask=)");
+	if (!strcmp(key, "tap")) {
+		if (!*val || strlen(val) >= NET_IFNAMSIZ)
+			return bad_kv(c, key, val, "a tap name is 1 to 15 bytes (IFNAMSIZ)");
+		if (strpbrk(val, "/: \t\n") || !strcmp(val, ".") || !strcmp(val, ".."))
+			return bad_kv(c, key, val, "not a valid interface name");
+		n->tap = val;
+		return 0;
+	}
+	if (!strcmp(key, "mac")) {
+		if (parse_mac(val, n->mac))
+			return bad_kv(c, key, val, "expected a MAC address like 52:54:00:12:34:56");
+		if (n->mac[0] & 1)
+			return bad_kv(c, key, val, "a multicast MAC cannot be a device's address");
+		n->mac_set = true;
+		return 0;
+	}
+	if (!strcmp(key, "ip") || !strcmp(key, "mask")) {
+		if (inet_pton(AF_INET, val, &a) != 1)
+			return bad_kv(c, key, val, "expected an IPv4 address like 192.168.249.1");
+		if (!strcmp(key, "mask")) {
+			uint32_t m = ntohl(a.s_addr);
+
+			if (m & (~m >> 1))
+				return bad_kv(c, key, val, "not a netmask (contiguous ones)");
+			n->mask = val;
+		} else {
+			n->ip = val;
+		}
+		return 0;
+	}
+	return bad_kv(c, key, val, "unknown option (tap, mac, ip, mask)");
+}
+
 /* --disk values stay valid for the whole run (the last parse's); argv is not written to. */
 static char *keep_copy(const char *s, unsigned int slot)
 {
@@ -225,6 +304,9 @@ static void usage(FILE *f)
 	      "         [,queue_size=N][,id=NAME][,io_engine=io_uring|sync]\n"
 	      "                         a virtio-blk PCI device on a raw image (several allowed)\n"
 	      "  --rng src=PATH         a virtio-rng PCI device fed from PATH (e.g. /dev/urandom)\n"
+	      "  --net tap=NAME[,mac=MAC][,ip=A.B.C.D][,mask=A.B.C.D]\n"
+	      "                         a virtio-net PCI device on a tap device (created if it does\n"
+	      "                         not exist; ip/mask go to the host side of the tap)\n"
 	      "  --console MODE         a virtio-console (hvc0): off (default), null, tty,\n"
 	      "                         file=PATH, pty (output and input on a new pty, whose\n"
 	      "                         path is printed)\n"
@@ -245,7 +327,7 @@ static void usage(FILE *f)
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
        OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
-       OPT_EXIT_BUDGET, OPT_RNG, OPT_DISK, OPT_CONSOLE };
+       OPT_EXIT_BUDGET, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -265,6 +347,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "rng", required_argument, NULL, OPT_RNG },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "net", required_argument, NULL, OPT_NET },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -359,6 +442,43 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			}
 			d->order = cfg->nr_virtio++;
 			cfg->nr_disks++;
+			break;
+		}
+		case OPT_NET: {
+			static char pool[MAX_NETS][256]; /* the values stay valid for the run */
+			struct net_config *n = &cfg->nets[cfg->nr_nets];
+
+			kv.flag = "--net";
+			if (cfg->nr_nets == MAX_NETS) {
+				fprintf(err, "dejavm: --net: at most %d network devices\n", MAX_NETS);
+				return CLI_USAGE;
+			}
+			if (strlen(optarg) >= sizeof(pool[0])) {
+				fprintf(err, "dejavm: --net: too long\n");
+				return CLI_USAGE;
+			}
+			memset(n, 0, sizeof(*n));
+			if (for_each_kv(strcpy(pool[cfg->nr_nets], optarg), net_kv, &kv))
+				return CLI_USAGE;
+			if (!n->tap) {
+				fprintf(err, "dejavm: --net: tap=NAME is required\n");
+				return CLI_USAGE;
+			}
+			if (n->mask && !n->ip) {
+				fprintf(err, "dejavm: --net: mask=%s without ip=\n", n->mask);
+				return CLI_USAGE;
+			}
+			for (unsigned int i = 0; i < cfg->nr_nets; i++)
+				if (!strcmp(cfg->nets[i].tap, n->tap)) {
+					fprintf(err, "dejavm: --net: tap=%s: given twice\n", n->tap);
+					return CLI_USAGE;
+				}
+			if (n->ip && !n->mask)
+				n->mask = "255.255.255.0";
+			if (!n->mac_set)
+				default_mac(n->tap, n->mac);
+			n->order = cfg->nr_virtio++;
+			cfg->nr_nets++;
 			break;
 		}
 		case OPT_RNG:

@@ -20,5 +20,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
  * or a missing number.
  */
 int parse_size(const char *s, uint64_t *bytes);
+/* "52:54:00:12:34:56" -> 6 bytes; 0 or -1. */
+int parse_mac(const char *s, uint8_t mac[6]);
+/* --net without mac=: 52:54:00 and 3 bytes of a hash of the tap name (stable across runs). */
+void default_mac(const char *tap, uint8_t mac[6]);
 
 #endif

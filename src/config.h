@@ -18,6 +18,8 @@ enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 #define MAX_CPUS	 1 /* SMP lands later */
 #define DEFAULT_RTC_EPOCH 1577836800 /* 2020-01-01T00:00:00Z */
 #define MAX_DISKS	  4
+#define MAX_NETS	  2
+#define NET_IFNAMSIZ	  16 /* IFNAMSIZ: a tap name is at most 15 bytes */
 #define VIRTIO_BLK_ID_BYTES 20 /* GET_ID answers at most this much (virtio spec, Linux) */
 #define DEFAULT_EXIT_BUDGET_MS 10000 /* tiny Linux: longest exit-free stretch 3.2 s here */
 
@@ -31,6 +33,17 @@ struct disk_config {
 	unsigned int num_queues, queue_size;
 	unsigned int order; /* position among the virtio devices on the command line */
 	uint64_t feed_size; /* replay --feed: no image; the recorded size in bytes */
+};
+
+/* --net tap=NAME[,mac=MAC][,ip=A.B.C.D][,mask=A.B.C.D] */
+struct net_config {
+	const char *tap;    /* host tap device; created if it does not exist */
+	const char *ip;	    /* NULL: the host side of the tap is left as it is */
+	const char *mask;   /* with ip: its netmask (default 255.255.255.0) */
+	uint8_t mac[6];	    /* the guest's MAC */
+	unsigned int order; /* position among the virtio devices on the command line */
+	bool mac_set;	    /* mac= was given */
+	bool no_tap;	    /* replay: no tap is opened; received frames come from the trace */
 };
 
 struct vm_config {
@@ -56,6 +69,8 @@ struct vm_config {
 	unsigned int console_order;
 	struct disk_config disks[MAX_DISKS];
 	unsigned int nr_disks;
+	struct net_config nets[MAX_NETS];
+	unsigned int nr_nets;
 	unsigned int nr_virtio; /* virtio devices on the command line */
 };
 

@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -106,7 +107,8 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 {
 	static const char *const serial[] = { "tty", "file", "null", "off" };
 
-	msgpack_pack_map(pk, 16);
+	/* "net" only when there is one: traces without it stay as they were */
+	msgpack_pack_map(pk, 16 + (cfg->nr_nets > 0));
 	pack_kv_str(pk, "kernel", cfg->kernel);
 	pack_kv_str(pk, "initramfs", cfg->initramfs);
 	pack_kv_str(pk, "cmdline", cfg->cmdline);
@@ -142,6 +144,23 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 	pack_kv_u64(pk, "rng_order", cfg->rng_order);
 	pack_kv_u64(pk, "console", cfg->console != CONSOLE_OFF);
 	pack_kv_u64(pk, "console_order", cfg->console_order);
+	if (!cfg->nr_nets)
+		return;
+	pack_str(pk, "net");
+	msgpack_pack_array(pk, cfg->nr_nets);
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *n = &cfg->nets[i];
+		char mac[18];
+
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
+			 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+		msgpack_pack_map(pk, 5);
+		pack_kv_str(pk, "tap", n->tap);
+		pack_kv_str(pk, "mac", mac);
+		pack_kv_str(pk, "ip", n->ip);
+		pack_kv_str(pk, "mask", n->mask);
+		pack_kv_u64(pk, "order", n->order);
+	}
 }
 
 static void pack_header(msgpack_packer *pk, void *ctx)

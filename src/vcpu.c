@@ -357,9 +357,13 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 		handle_system_event(v);
 		break;
 	case KVM_EXIT_HLT:
-		if (!vm->det)
+		if (!vm->det) {
 			guest_failure(v, "KVM_EXIT_HLT (the guest halted with nothing to wake it)");
-		else if (!determ_hlt(v, &why))
+			break;
+		}
+		for (unsigned int i = 0; i < vm->nr_hlt_hooks; i++)
+			vm->hlt_hooks[i].fn(vm->hlt_hooks[i].arg);
+		if (!determ_hlt(v, &why))
 			guest_failure(v, why);
 		break;
 	case KVM_EXIT_IRQ_WINDOW_OPEN:

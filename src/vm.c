@@ -325,6 +325,15 @@ int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
+int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg)
+{
+	if (vm->nr_hlt_hooks == sizeof(vm->hlt_hooks) / sizeof(vm->hlt_hooks[0]))
+		return -ENOSPC;
+	vm->hlt_hooks[vm->nr_hlt_hooks].fn = fn;
+	vm->hlt_hooks[vm->nr_hlt_hooks++].arg = arg;
+	return 0;
+}
+
 /* The virtio devices, on the PCI bus in command-line order (00:01.0, 00:02.0, ...). */
 static int virtio_devices_init(struct vm *vm)
 {
@@ -340,6 +349,9 @@ static int virtio_devices_init(struct vm *vm)
 		for (unsigned int i = 0; i < cfg->nr_disks; i++)
 			if (cfg->disks[i].order == order)
 				r = virtio_blk_add(vm, &cfg->disks[i]);
+		for (unsigned int i = 0; i < cfg->nr_nets; i++)
+			if (cfg->nets[i].order == order)
+				r = virtio_net_add(vm, &cfg->nets[i]);
 		if (r)
 			return r;
 	}

@@ -46,6 +46,14 @@ struct vm_replay_hooks {
 	void (*dma)(void *ctx, void *data, size_t len);
 	/* KVM_EXIT_DEBUG: true when the vCPU stands at the landmark (regs filled in). */
 	bool (*debug_exit)(void *ctx, struct vcpu *v, struct kvm_regs *regs);
+	/*
+	 * A device without its backend (virtio-net: no tap) asks whether the recording took a
+	 * chain from its queue q at this point: true when the next recorded event is a vq_chain of
+	 * device dev (PCI slot), queue q. Only with --feed.
+	 */
+	bool (*chain_next)(void *ctx, unsigned int dev, unsigned int q);
+	/* Then: the length of the recorded dma_write of dev that follows, 0 if none follows. */
+	size_t (*dma_next)(void *ctx, unsigned int dev);
 };
 
 /* An image the guest was built from; its hash goes into the trace header. */
@@ -80,8 +88,9 @@ struct vm {
 	struct {
 		void (*fn)(void *arg);
 		void *arg;
-	} cleanups[MAX_DISKS + 16], stoppers[MAX_DISKS]; /* vm_on_destroy(), vm_on_stop() */
-	unsigned int nr_cleanups, nr_stoppers;
+	} cleanups[MAX_DISKS + MAX_NETS + 16], stoppers[MAX_DISKS + MAX_NETS],
+		hlt_hooks[MAX_NETS]; /* vm_on_destroy(), vm_on_stop(), vm_on_hlt() */
+	unsigned int nr_cleanups, nr_stoppers, nr_hlt_hooks;
 	struct exit_stats stats;
 	struct vm_image images[2];
 	unsigned int nr_images;
@@ -135,6 +144,12 @@ int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg);
  */
 int vm_msi_gsi_alloc(struct vm *vm);
 int vm_msi_route(struct vm *vm, unsigned int gsi, uint64_t addr, uint32_t data);
+/*
+ * Deterministic mode: fn(arg) runs on the vCPU at every HLT exit, before the VMM looks for a
+ * pending interrupt: a device with input from outside (virtio-net) takes it in there, at a
+ * synchronous exit. Returns 0 or -ENOSPC.
+ */
+int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg);
 /* Hands ptr to the VM, which frees it in vm_destroy(); returns ptr (NULL if it could not). */
 void *vm_own(struct vm *vm, void *ptr);
 /*
@@ -167,5 +182,6 @@ int testdev_init(struct vm *vm);
 int virtio_rng_init(struct vm *vm);
 int virtio_console_init(struct vm *vm);
 int virtio_blk_add(struct vm *vm, const struct disk_config *cfg);
+int virtio_net_add(struct vm *vm, const struct net_config *cfg);
 
 #endif

@@ -262,6 +262,43 @@ START_TEST(test_deterministic_flags)
 }
 END_TEST
 
+START_TEST(test_net_flags)
+{
+	struct run rn;
+	uint8_t mac[6];
+
+	ck_assert_int_eq(run(&rn, "--kernel", "k", "--rng", "src=/dev/urandom", "--net",
+			     "tap=dvtap0,ip=10.77.0.1,mask=255.255.0.0,mac=52:54:00:AA:bb:cc",
+			     "--net", "tap=t1", NULL),
+			 CLI_RUN);
+	ck_assert_uint_eq(rn.err_len, 0);
+	ck_assert_uint_eq(rn.cfg.nr_nets, 2);
+	ck_assert_uint_eq(rn.cfg.nr_virtio, 3);
+	ck_assert_uint_eq(rn.cfg.rng_order, 0);
+	ck_assert_str_eq(rn.cfg.nets[0].tap, "dvtap0");
+	ck_assert_str_eq(rn.cfg.nets[0].ip, "10.77.0.1");
+	ck_assert_str_eq(rn.cfg.nets[0].mask, "255.255.0.0");
+	ck_assert_uint_eq(rn.cfg.nets[0].order, 1);
+	ck_assert_mem_eq(rn.cfg.nets[0].mac, "\x52\x54\x00\xaa\xbb\xcc", 6);
+	/* no mac=: a fixed, locally administered unicast one derived from the tap name */
+	ck_assert_str_eq(rn.cfg.nets[1].tap, "t1");
+	ck_assert_ptr_null(rn.cfg.nets[1].ip);
+	ck_assert_ptr_null(rn.cfg.nets[1].mask);
+	ck_assert_uint_eq(rn.cfg.nets[1].order, 2);
+	default_mac("t1", mac);
+	ck_assert_mem_eq(rn.cfg.nets[1].mac, mac, 6);
+	ck_assert_mem_eq(mac, "\x52\x54\x00", 3);
+	run_free(&rn);
+	/* ip= alone: the mask defaults to /24 */
+	ck_assert_int_eq(run(&rn, "--kernel", "k", "--net", "tap=t0,ip=192.168.249.1", NULL),
+			 CLI_RUN);
+	ck_assert_str_eq(rn.cfg.nets[0].mask, "255.255.255.0");
+	default_mac("t0", mac);
+	ck_assert_mem_ne(rn.cfg.nets[0].mac, "\x52\x54\x00\x00\x00\x00", 6);
+	run_free(&rn);
+}
+END_TEST
+
 START_TEST(test_serial_modes)
 {
 	static const struct {
@@ -374,7 +411,7 @@ END_TEST
 /* ------------------------------------------------------------------ bad command lines */
 
 struct bad_case {
-	const char *args[6];
+	const char *args[10];
 	const char *needle;  /* must appear in the error message */
 	const char *needle2; /* optional second substring */
 };
@@ -443,12 +480,28 @@ static const struct bad_case bad_cases[] = {
 	{ { "--kernel", "k", "--console", "pts", NULL }, "--console", "pty" },
 	{ { "--kernel", "k", "--console", "pty", "--deterministic", NULL }, "--console pty",
 	  "deterministic" },
+	{ { "--kernel", "k", "--net", "mac=52:54:00:00:00:01", NULL }, "--net", "tap=NAME" },
+	{ { "--kernel", "k", "--net", "tap=", NULL }, "--net", "tap=" },
+	{ { "--kernel", "k", "--net", "tap=a-name-of-16-bytes", NULL }, "tap=", "IFNAMSIZ" },
+	{ { "--kernel", "k", "--net", "tap=a/b", NULL }, "tap=a/b", NULL },
+	{ { "--kernel", "k", "--net", "tap=t0,mac=52:54:00:aa:bb", NULL }, "mac=", NULL },
+	{ { "--kernel", "k", "--net", "tap=t0,mac=52:54:00:aa:bb:cc:dd", NULL }, "mac=", NULL },
+	{ { "--kernel", "k", "--net", "tap=t0,mac=52-54-00-aa-bb-cc", NULL }, "mac=", NULL },
+	{ { "--kernel", "k", "--net", "tap=t0,mac=01:00:5e:00:00:01", NULL }, "mac=", "multicast" },
+	{ { "--kernel", "k", "--net", "tap=t0,ip=10.0.0.256", NULL }, "ip=", "IPv4" },
+	{ { "--kernel", "k", "--net", "tap=t0,ip=10.0.0.1,mask=255.0.255.0", NULL }, "mask=",
+	  "netmask" },
+	{ { "--kernel", "k", "--net", "tap=t0,mask=255.255.255.0", NULL }, "mask=", "ip=" },
+	{ { "--kernel", "k", "--net", "tap=t0,queues=2", NULL }, "queues=", "unknown" },
+	{ { "--kernel", "k", "--net", "tap=t0", "--net", "tap=t0", NULL }, "--net", "twice" },
+	{ { "--kernel", "k", "--net", "tap=t0", "--net", "tap=t1", "--net", "tap=t2", NULL },
+	  "--net", "at most" },
 };
 
 START_TEST(test_bad_command_lines)
 {
 	const struct bad_case *c = &bad_cases[_i];
-	char *args[8];
+	char *args[10];
 	char desc[256] = "";
 	int argc = 0;
 	struct run rn;
@@ -566,6 +619,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_all_flags_equals);
 	tcase_add_test(tc, test_deterministic_flags);
 	tcase_add_test(tc, test_serial_modes);
+	tcase_add_test(tc, test_net_flags);
 	tcase_add_test(tc, test_stats_forms);
 	tcase_add_test(tc, test_memory_and_cpus_values);
 	tcase_add_test(tc, test_argv_not_modified);

@@ -33,6 +33,11 @@ typedef long ssize_t;
 #define SYS_pread64 17
 #define SYS_pwrite64 18
 #define SYS_fsync 74
+#define SYS_ioctl 16
+#define SYS_socket 41
+#define SYS_sendto 44
+#define SYS_recvfrom 45
+#define SYS_setsockopt 54
 
 #define O_RDONLY 0
 #define O_RDWR 2
@@ -43,6 +48,20 @@ typedef long ssize_t;
 #define EBUSY 16
 #define EEXIST 17
 #define EINTR 4
+#define EAGAIN 11
+
+#define AF_INET 2
+#define SOCK_DGRAM 2
+#define SOCK_RAW 3
+#define IPPROTO_ICMP 1
+#define SOL_SOCKET 1
+#define SO_RCVTIMEO 20
+#define SIOCGIFFLAGS 0x8913
+#define SIOCSIFFLAGS 0x8914
+#define SIOCSIFADDR 0x8916
+#define SIOCSIFNETMASK 0x891c
+#define SIOCGIFHWADDR 0x8927
+#define IFF_UP 0x1
 
 #define LINUX_REBOOT_MAGIC1 0xfee1deadUL
 #define LINUX_REBOOT_MAGIC2 672274793UL
@@ -395,6 +414,277 @@ static void check_devices(void)
 	}
 }
 
+/* ---- network (only with dejavm.ip= and dejavm.ping= on the command line) ---- */
+
+/*
+ * From the command line: "dejavm.ip=A.B.C.D/NN" (eth0's address and prefix length) and
+ * "dejavm.ping=A.B.C.D" (whom to ping). Addresses are kept in network byte order as the
+ * 4 bytes in memory. Parsed from the buffer show_file() read /proc/cmdline into, so the path
+ * without these options makes no system call it did not make before.
+ */
+static unsigned char net_ip[4], net_peer[4];
+static unsigned int net_prefix;
+static int net_have_ip, net_have_peer;
+
+/* Parses "A.B.C.D" at s into ip; returns the end or 0. */
+static const char *parse_ipv4(const char *s, unsigned char ip[4])
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned int v = 0;
+		int digits = 0;
+
+		if (i && *s++ != '.')
+			return 0;
+		while (*s >= '0' && *s <= '9' && digits < 4) {
+			v = v * 10 + (unsigned int)(*s++ - '0');
+			digits++;
+		}
+		if (!digits || v > 255)
+			return 0;
+		ip[i] = (unsigned char)v;
+	}
+	return s;
+}
+
+static int has_prefix(const char *s, const char *end, const char *prefix)
+{
+	size_t n = str_len(prefix);
+
+	return (size_t)(end - s) >= n && !memcmp(s, prefix, n);
+}
+
+/* The command line is the first line of buf. */
+static void parse_net_args(const char *buf, size_t size)
+{
+	const char *end = buf, *s = buf;
+
+	while ((size_t)(end - buf) < size && *end != '\n' && *end)
+		end++;
+	while (s < end) {
+		const char *w = s, *p;
+
+		while (w < end && *w != ' ')
+			w++;
+		if (has_prefix(s, w, "dejavm.ip=")) {
+			p = parse_ipv4(s + 10, net_ip);
+			if (p && p < w && *p == '/') {
+				unsigned int v = 0;
+
+				for (p++; p < w && *p >= '0' && *p <= '9' && v <= 32; p++)
+					v = v * 10 + (unsigned int)(*p - '0');
+				net_prefix = v;
+				net_have_ip = p == w && v <= 32;
+			}
+			if (!net_have_ip)
+				say("init: bad dejavm.ip= (want A.B.C.D/NN)");
+		} else if (has_prefix(s, w, "dejavm.ping=")) {
+			p = parse_ipv4(s + 12, net_peer);
+			net_have_peer = p == w;
+			if (!net_have_peer)
+				say("init: bad dejavm.ping= (want A.B.C.D)");
+		}
+		s = w + 1;
+	}
+}
+
+static void put_ipv4(const unsigned char ip[4])
+{
+	for (int i = 0; i < 4; i++) {
+		if (i)
+			puts_(".");
+		put_ulong(ip[i]);
+	}
+}
+
+struct sockaddr_in_ {
+	unsigned short family;
+	unsigned short port;
+	unsigned char addr[4];
+	unsigned char zero[8];
+};
+
+struct ifreq_ {
+	char name[16];
+	union {
+		struct sockaddr_in_ addr;
+		struct {
+			unsigned short family;
+			unsigned char data[14];
+		} hwaddr;
+		short flags;
+		char pad[24];
+	};
+};
+
+struct timeval_ {
+	long sec, usec;
+};
+
+static long ifreq_ioctl(long fd, unsigned long req, struct ifreq_ *ifr, const char *what)
+{
+	long r = sys3(SYS_ioctl, fd, req, ifr);
+
+	if (r < 0)
+		error("ioctl", what, r);
+	return r;
+}
+
+/* eth0: prints its MAC, sets the address and netmask, brings it up; 0 or -errno. */
+static long net_configure(void)
+{
+	struct ifreq_ ifr;
+	unsigned int mask = net_prefix ? ~0u << (32 - net_prefix) : 0;
+	long fd = sys3(SYS_socket, AF_INET, SOCK_DGRAM, 0), r;
+
+	if (fd < 0) {
+		error("socket", "AF_INET", fd);
+		return fd;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.name, "eth0", 5);
+	if ((r = ifreq_ioctl(fd, SIOCGIFHWADDR, &ifr, "SIOCGIFHWADDR eth0")) < 0)
+		goto out;
+	puts_("init: eth0 mac ");
+	for (int i = 0; i < 6; i++) {
+		if (i)
+			puts_(":");
+		put_hex(ifr.hwaddr.data + i, 1);
+	}
+	flush_line();
+
+	memset(&ifr.addr, 0, sizeof(ifr.addr));
+	ifr.addr.family = AF_INET;
+	memcpy(ifr.addr.addr, net_ip, 4);
+	if ((r = ifreq_ioctl(fd, SIOCSIFADDR, &ifr, "SIOCSIFADDR eth0")) < 0)
+		goto out;
+	for (int i = 0; i < 4; i++)
+		ifr.addr.addr[i] = (unsigned char)(mask >> (24 - 8 * i));
+	if ((r = ifreq_ioctl(fd, SIOCSIFNETMASK, &ifr, "SIOCSIFNETMASK eth0")) < 0)
+		goto out;
+	if ((r = ifreq_ioctl(fd, SIOCGIFFLAGS, &ifr, "SIOCGIFFLAGS eth0")) < 0)
+		goto out;
+	ifr.flags |= IFF_UP;
+	if ((r = ifreq_ioctl(fd, SIOCSIFFLAGS, &ifr, "SIOCSIFFLAGS eth0")) < 0)
+		goto out;
+	puts_("init: eth0 ");
+	put_ipv4(net_ip);
+	puts_("/");
+	put_ulong(net_prefix);
+	puts_(" up");
+	flush_line();
+out:
+	sys1(SYS_close, fd);
+	return r < 0 ? r : 0;
+}
+
+static unsigned short icmp_checksum(const unsigned char *p, size_t n)
+{
+	unsigned long sum = 0;
+
+	for (; n > 1; p += 2, n -= 2)
+		sum += (unsigned long)(p[0] << 8 | p[1]);
+	if (n)
+		sum += (unsigned long)p[0] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (unsigned short)~sum;
+}
+
+#define PING_COUNT 3
+#define PING_ID 0xd17a
+#define PING_DATA 56
+
+/*
+ * Three ICMP echo requests to net_peer over a raw socket, each waiting up to ~3 s (SO_RCVTIMEO)
+ * for its reply. Prints "init: ping reply from A.B.C.D: icmp_seq=N ttl=T" per reply and then
+ * "init: ping A.B.C.D: N/3 replies".
+ */
+static void net_ping(void)
+{
+	static unsigned char pkt[8 + PING_DATA], buf[1024];
+	struct timeval_ tv = { 3, 0 };
+	struct sockaddr_in_ to;
+	int replies = 0;
+	long fd = sys3(SYS_socket, AF_INET, SOCK_RAW, IPPROTO_ICMP), r;
+
+	if (fd < 0) {
+		error("socket", "SOCK_RAW", fd);
+		goto done;
+	}
+	r = syscall6(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)&tv, sizeof(tv), 0);
+	if (r < 0)
+		error("setsockopt", "SO_RCVTIMEO", r);
+	memset(&to, 0, sizeof(to));
+	to.family = AF_INET;
+	memcpy(to.addr, net_peer, 4);
+	for (unsigned int seq = 1; seq <= PING_COUNT; seq++) {
+		unsigned short sum;
+
+		memset(pkt, 0, sizeof(pkt));
+		pkt[0] = 8; /* echo request */
+		pkt[4] = PING_ID >> 8;
+		pkt[5] = PING_ID & 0xff;
+		pkt[7] = (unsigned char)seq;
+		for (int i = 0; i < PING_DATA; i++)
+			pkt[8 + i] = (unsigned char)i;
+		sum = icmp_checksum(pkt, sizeof(pkt));
+		pkt[2] = (unsigned char)(sum >> 8);
+		pkt[3] = (unsigned char)sum;
+		r = syscall6(SYS_sendto, fd, (long)pkt, sizeof(pkt), 0, (long)&to, sizeof(to));
+		if (r < 0) {
+			error("sendto", "icmp", r);
+			continue;
+		}
+		/* Other ICMP (a late reply to an earlier request...) may come first: a few tries. */
+		for (int tries = 0; tries < 4; tries++) {
+			size_t ihl;
+
+			r = syscall6(SYS_recvfrom, fd, (long)buf, sizeof(buf), 0, 0, 0);
+			if (r == -EINTR)
+				continue;
+			if (r < 0) {
+				if (r != -EAGAIN)
+					error("recvfrom", "icmp", r);
+				break;
+			}
+			ihl = (size_t)(buf[0] & 15) * 4;
+			if ((size_t)r < ihl + 8 || memcmp(buf + 12, net_peer, 4) || buf[ihl] != 0 ||
+			    buf[ihl + 4] != PING_ID >> 8 || buf[ihl + 5] != (PING_ID & 0xff) ||
+			    buf[ihl + 6] != 0 || buf[ihl + 7] != seq)
+				continue;
+			replies++;
+			puts_("init: ping reply from ");
+			put_ipv4(net_peer);
+			puts_(": icmp_seq=");
+			put_ulong(seq);
+			puts_(" ttl=");
+			put_ulong(buf[8]);
+			puts_(" bytes=");
+			put_ulong((unsigned long)r - ihl);
+			flush_line();
+			break;
+		}
+	}
+	sys1(SYS_close, fd);
+done:
+	puts_("init: ping ");
+	put_ipv4(net_peer);
+	puts_(": ");
+	put_ulong((unsigned long)replies);
+	puts_("/");
+	put_ulong(PING_COUNT);
+	puts_(" replies");
+	flush_line();
+}
+
+static void check_net(void)
+{
+	if (!net_have_ip || !net_have_peer)
+		return;
+	if (net_configure() == 0)
+		net_ping();
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void setup_console(void)
@@ -434,9 +724,11 @@ __attribute__((noreturn, used)) void init_main(void)
 
 	show_file("/proc/version", "proc/version", 1000);
 	show_file("/proc/cmdline", "proc/cmdline", 1000);
+	parse_net_args(filebuf, sizeof(filebuf)); /* no system calls */
 	show_file("/proc/meminfo", "proc/meminfo", 5);
 	show_dir("/sys/bus", "sys/bus");
 	check_devices();
+	check_net();
 
 	say("dejavm-guest: rebooting");
 	r = sys4(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
