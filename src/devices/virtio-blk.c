@@ -56,9 +56,7 @@ struct virtio_blk {
 	struct virtio_blk_config config;
 	struct virtio_ops ops; /* queue count and size differ per disk */
 	unsigned long fail_nth, ios; /* $DEJAVM_TEST_BLK_EIO=N: the N-th backend I/O fails */
-	pthread_t io_thread;	     /* normal mode: serves ioeventfd notifications */
-	bool io_thread_started;
-	int stop_fd;
+	struct virtio_thread io; /* normal mode: serves ioeventfd notifications */
 	struct blk_req *reqs;	     /* one batch: queue_size requests */
 };
 
@@ -359,7 +357,7 @@ static void *blk_io_thread(void *arg)
 
 	for (unsigned int q = 0; q < nq; q++)
 		p[q] = (struct pollfd){ .fd = d->notify_fd[q], .events = POLLIN };
-	p[nq] = (struct pollfd){ .fd = b->stop_fd, .events = POLLIN };
+	p[nq] = (struct pollfd){ .fd = b->io.stop_fd, .events = POLLIN };
 	for (;;) {
 		if (poll(p, nq + 1, -1) < 0) {
 			if (errno == EINTR)
@@ -385,19 +383,6 @@ static void *blk_io_thread(void *arg)
 	}
 }
 
-static void blk_stop(void *arg)
-{
-	struct virtio_blk *b = arg;
-	uint64_t one = 1;
-
-	if (!b->io_thread_started)
-		return;
-	if (write(b->stop_fd, &one, sizeof(one)) != sizeof(one))
-		log_warn("virtio-blk: cannot stop the I/O thread: %s", strerror(errno));
-	pthread_join(b->io_thread, NULL);
-	b->io_thread_started = false;
-}
-
 /* Normal mode only: deterministic mode serves notifications at their exits, on the vCPU. */
 static int start_io_thread(struct vm *vm, struct virtio_blk *b)
 {
@@ -412,14 +397,7 @@ static int start_io_thread(struct vm *vm, struct virtio_blk *b)
 			return 0;
 		}
 	}
-	b->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (b->stop_fd < 0 || vm_on_stop(vm, blk_stop, b))
-		return -ENOMEM;
-	r = pthread_create(&b->io_thread, NULL, blk_io_thread, b);
-	if (r)
-		return -r;
-	b->io_thread_started = true;
-	return 0;
+	return virtio_thread_start(vm, &b->io, "virtio-blk", blk_io_thread, b);
 }
 
 static void blk_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
@@ -487,16 +465,11 @@ static void blk_free(void *arg)
 {
 	struct virtio_blk *b = arg;
 
-	blk_stop(b);
+	virtio_thread_stop(&b->io);
 	if (b->ring_ok)
 		io_uring_queue_exit(&b->ring);
 	if (b->fd >= 0)
 		close(b->fd);
-	if (b->stop_fd >= 0)
-		close(b->stop_fd);
-	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		if (b->vdev.notify_fd[q] >= 0)
-			close(b->vdev.notify_fd[q]);
 	free(b->bounce);
 	free(b->reqs);
 	free(b);
@@ -511,9 +484,6 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 	if (!b)
 		return -ENOMEM;
 	b->fd = -1;
-	b->stop_fd = -1;
-	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		b->vdev.notify_fd[q] = -1;
 	b->cfg = cfg;
 	if (getenv("DEJAVM_TEST_BLK_EIO"))
 		b->fail_nth = strtoul(getenv("DEJAVM_TEST_BLK_EIO"), NULL, 10);

@@ -32,9 +32,8 @@ struct virtio_console {
 	int fd; /* output, -1: discard */
 	/* --console pty: the master (in and out) and a slave kept open, so the master never hangs up */
 	int pty_fd, pty_slave_fd;
-	int wake_fd, stop_fd; /* eventfds: the guest posted receive buffers / the VM stops */
-	pthread_t input_thread;
-	bool input_thread_started;
+	int wake_fd; /* eventfd: the guest posted receive buffers */
+	struct virtio_thread input;
 	uint8_t in[CHUNK]; /* input read from the pty that no receive buffer has taken yet */
 	size_t in_len, in_off;
 };
@@ -65,7 +64,7 @@ static bool deliver_input(struct virtio_console *c)
 static void *console_input_thread(void *arg)
 {
 	struct virtio_console *c = arg;
-	struct pollfd p[3] = { { .fd = c->stop_fd, .events = POLLIN },
+	struct pollfd p[3] = { { .fd = c->input.stop_fd, .events = POLLIN },
 			       { .fd = c->wake_fd, .events = POLLIN },
 			       { .fd = c->pty_fd, .events = POLLIN } };
 	bool drained = true;
@@ -95,21 +94,8 @@ static void *console_input_thread(void *arg)
 	}
 }
 
-static void console_stop(void *arg)
-{
-	struct virtio_console *c = arg;
-	uint64_t one = 1;
-
-	if (!c->input_thread_started)
-		return;
-	if (write(c->stop_fd, &one, sizeof(one)) != sizeof(one))
-		log_warn("virtio-console: cannot stop the input thread: %s", strerror(errno));
-	pthread_join(c->input_thread, NULL);
-	c->input_thread_started = false;
-}
-
 /* A new pty in raw mode; its path goes to stderr, as QEMU's and cloud-hypervisor's do. */
-static int open_pty(struct vm *vm, struct virtio_console *c)
+static int open_pty(struct virtio_console *c)
 {
 	struct termios t;
 	const char *name;
@@ -127,15 +113,8 @@ static int open_pty(struct vm *vm, struct virtio_console *c)
 		goto fail;
 	c->fd = c->pty_fd; /* output: dropped when nobody reads and the pty is full */
 	c->wake_fd = eventfd(0, EFD_CLOEXEC);
-	c->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (c->wake_fd < 0 || c->stop_fd < 0)
+	if (c->wake_fd < 0)
 		goto fail;
-	if (vm_on_stop(vm, console_stop, c))
-		return -ENOMEM;
-	r = pthread_create(&c->input_thread, NULL, console_input_thread, c);
-	if (r)
-		return -r;
-	c->input_thread_started = true;
 	fprintf(stderr, "dejavm: virtio-console (hvc0) on %s\n", name);
 	return 0;
 fail:
@@ -191,10 +170,10 @@ static void console_free(void *arg)
 {
 	struct virtio_console *c = arg;
 
-	console_stop(c);
+	virtio_thread_stop(&c->input);
 	if (c->fd > 2 && c->fd != c->pty_fd)
 		close(c->fd);
-	for (int *fd = &c->pty_fd; fd <= &c->stop_fd; fd++)
+	for (int *fd = &c->pty_fd; fd <= &c->wake_fd; fd++)
 		if (*fd >= 0)
 			close(*fd);
 	free(c);
@@ -204,6 +183,7 @@ int virtio_console_init(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
 	struct virtio_console *c;
+	int r;
 
 	if (cfg->console == CONSOLE_OFF)
 		return 0;
@@ -213,10 +193,9 @@ int virtio_console_init(struct vm *vm)
 		return -ENOMEM;
 	}
 	c->fd = cfg->console == CONSOLE_TTY ? STDOUT_FILENO : -1;
-	c->pty_fd = c->pty_slave_fd = c->wake_fd = c->stop_fd = -1;
+	c->pty_fd = c->pty_slave_fd = c->wake_fd = -1;
 	if (cfg->console == CONSOLE_PTY) {
-		int r = open_pty(vm, c);
-
+		r = open_pty(c);
 		if (r)
 			return r;
 	}
@@ -229,5 +208,9 @@ int virtio_console_init(struct vm *vm)
 			return err;
 		}
 	}
-	return virtio_pci_add(vm, &c->vdev, &console_ops, c);
+	r = virtio_pci_add(vm, &c->vdev, &console_ops, c);
+	/* The input thread takes the device lock, which virtio_pci_add() sets up. */
+	if (!r && c->pty_fd >= 0)
+		r = virtio_thread_start(vm, &c->input, "virtio-console", console_input_thread, c);
+	return r;
 }

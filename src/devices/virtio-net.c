@@ -71,9 +71,8 @@ struct virtio_net {
 	size_t frame_len; /* a frame from the tap waiting for a receive buffer; 0: none */
 	bool rx_stalled;  /* ... and the guest has none posted: the tap is not read meanwhile */
 	unsigned int warned, det_waits;
-	pthread_t thread; /* normal mode: serves the tap and the queues' ioeventfds */
-	bool thread_started;
-	int stop_fd, wake_fd;
+	struct virtio_thread io; /* normal mode: serves the tap and the queues' ioeventfds */
+	int wake_fd;
 };
 
 static void bad_chain(struct virtio_net *n, unsigned int q, const char *fmt, ...)
@@ -259,7 +258,7 @@ static void net_notify(struct virtio_dev *d, unsigned int q)
 		serve_tx(n);
 	n->rx_stalled = false;
 	serve_rx(n);
-	if (n->thread_started && write(n->wake_fd, &one, sizeof(one)) != sizeof(one))
+	if (n->io.started && write(n->wake_fd, &one, sizeof(one)) != sizeof(one))
 		log_warn("virtio-net %s: cannot wake the I/O thread: %s", n->cfg->tap,
 			 strerror(errno));
 }
@@ -307,7 +306,7 @@ static void *net_thread(void *arg)
 		{ .fd = d->notify_fd[NET_RXQ], .events = POLLIN },
 		{ .fd = d->notify_fd[NET_TXQ], .events = POLLIN },
 		{ .fd = n->wake_fd, .events = POLLIN },
-		{ .fd = n->stop_fd, .events = POLLIN },
+		{ .fd = n->io.stop_fd, .events = POLLIN },
 	};
 	uint64_t v;
 
@@ -349,19 +348,6 @@ static void *net_thread(void *arg)
 	}
 }
 
-static void net_stop(void *arg)
-{
-	struct virtio_net *n = arg;
-	uint64_t one = 1;
-
-	if (!n->thread_started)
-		return;
-	if (write(n->stop_fd, &one, sizeof(one)) != sizeof(one))
-		log_warn("virtio-net: cannot stop the I/O thread: %s", strerror(errno));
-	pthread_join(n->thread, NULL);
-	n->thread_started = false;
-}
-
 static int start_thread(struct vm *vm, struct virtio_net *n)
 {
 	int r;
@@ -373,15 +359,10 @@ static int start_thread(struct vm *vm, struct virtio_net *n)
 				 "exit",
 				 n->cfg->tap, q, strerror(-r));
 	}
-	n->stop_fd = eventfd(0, EFD_CLOEXEC);
 	n->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (n->stop_fd < 0 || n->wake_fd < 0 || vm_on_stop(vm, net_stop, n))
-		return -ENOMEM;
-	r = pthread_create(&n->thread, NULL, net_thread, n);
-	if (r)
-		return -r;
-	n->thread_started = true;
-	return 0;
+	if (n->wake_fd < 0)
+		return -errno;
+	return virtio_thread_start(vm, &n->io, "virtio-net", net_thread, n);
 }
 
 /* ip= and mask= on the host side of the tap, and the link up (as cloud-hypervisor does). */
@@ -470,16 +451,11 @@ static void net_free(void *arg)
 {
 	struct virtio_net *n = arg;
 
-	net_stop(n);
+	virtio_thread_stop(&n->io);
 	if (n->tap >= 0)
 		close(n->tap);
-	if (n->stop_fd >= 0)
-		close(n->stop_fd);
 	if (n->wake_fd >= 0)
 		close(n->wake_fd);
-	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		if (n->vdev.notify_fd[q] >= 0)
-			close(n->vdev.notify_fd[q]);
 	free(n->frame);
 	free(n);
 }
@@ -491,9 +467,7 @@ int virtio_net_add(struct vm *vm, const struct net_config *cfg)
 
 	if (!n)
 		return -ENOMEM;
-	n->tap = n->stop_fd = n->wake_fd = -1;
-	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		n->vdev.notify_fd[q] = -1;
+	n->tap = n->wake_fd = -1;
 	n->cfg = cfg;
 	n->frame = malloc(NET_HDR_LEN + NET_MAX_FRAME);
 	if (!n->frame || vm_on_destroy(vm, net_free, n)) {

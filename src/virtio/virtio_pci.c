@@ -397,9 +397,53 @@ static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t l
 	pci_cap_add(&d->pci, PCI_CAP_ID_VNDR, &c, c.cap.cap_len);
 }
 
-static void msix_free_cb(void *m)
+/* With the VM: the queues' ioeventfds and the MSI-X vectors' irqfds. */
+static void virtio_dev_free(void *arg)
 {
-	msix_free(m);
+	struct virtio_dev *d = arg;
+
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (d->notify_fd[q] >= 0)
+			close(d->notify_fd[q]);
+	msix_free(&d->msix);
+}
+
+static void thread_stop_cb(void *t)
+{
+	virtio_thread_stop(t);
+}
+
+int virtio_thread_start(struct vm *vm, struct virtio_thread *t, const char *name,
+			void *(*fn)(void *), void *arg)
+{
+	int r;
+
+	t->name = name;
+	t->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (t->stop_fd < 0)
+		return -errno;
+	r = vm_on_stop(vm, thread_stop_cb, t);
+	if (!r)
+		r = -pthread_create(&t->thread, NULL, fn, arg);
+	if (r) {
+		close(t->stop_fd);
+		return r;
+	}
+	t->started = true;
+	return 0;
+}
+
+void virtio_thread_stop(struct virtio_thread *t)
+{
+	uint64_t one = 1;
+
+	if (!t->started)
+		return;
+	if (write(t->stop_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("%s: cannot stop its thread: %s", t->name, strerror(errno));
+	pthread_join(t->thread, NULL);
+	close(t->stop_fd);
+	t->started = false;
 }
 
 int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops *ops, void *priv)
@@ -426,13 +470,11 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 	if (ops->config_size)
 		add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFF, ops->config_size);
 	add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
-	if (!vm->det) {
-		if (msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0, MSIX_TABLE_OFF,
-			      MSIX_PBA_OFF))
-			return -EINVAL;
-		if (vm_on_destroy(vm, msix_free_cb, &d->msix))
-			return -ENOSPC;
-	}
+	if (!vm->det && msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0, MSIX_TABLE_OFF,
+				  MSIX_PBA_OFF))
+		return -EINVAL;
+	if (vm_on_destroy(vm, virtio_dev_free, d))
+		return -ENOSPC;
 	device_reset(d);
 	slot = pci_bus_add(vm->pci, &d->pci);
 	if (slot < 0)

@@ -63,6 +63,24 @@ struct virtio_dev {
 	struct vq_chain chain; /* scratch for the device's vq_pop() */
 };
 
+/*
+ * A device's own thread (normal mode: I/O, tap, pty), stopped and joined when the VM stops
+ * (vm_on_stop) or when the device is freed, whichever comes first. The thread polls stop_fd
+ * and returns when it becomes readable.
+ */
+struct virtio_thread {
+	pthread_t thread;
+	int stop_fd;
+	bool started;
+	const char *name; /* for messages */
+};
+
+/* Creates stop_fd, arranges the stop and starts fn(arg). Returns 0 or -errno. */
+int virtio_thread_start(struct vm *vm, struct virtio_thread *t, const char *name,
+			void *(*fn)(void *), void *arg);
+/* Stops and joins the thread and closes stop_fd; does nothing when it is not running. */
+void virtio_thread_stop(struct virtio_thread *t);
+
 /* Puts d on the VM's PCI bus (next slot) with its BAR and capabilities. Returns 0 or -errno. */
 int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops *ops, void *priv);
 /*
