@@ -5,7 +5,8 @@ Checks, from the guest's own boot log and from the trace:
   - the host bridge at 00:00.0 (8086:0d57), virtio-blk at 00:01.0 (1af4:1042, class 018000) and
     virtio-rng at 00:02.0 (1af4:1044, class ff0000), in command-line order, with 64-bit BARs in
     the window at 64 GiB; in normal mode their interrupts are MSI-X (msi events in the trace, a
-    vector per queue, and no INTx line raised), in deterministic mode INTx on the VMM's PIC;
+    vector per queue, no INTx line raised, and PCI-MSI lines in the guest's /proc/interrupts),
+    in deterministic mode INTx on the VMM's PIC (XT-PIC lines);
   - Linux finds the partition on /dev/vda, and the bytes the disk gave it are the image's;
   - init (tools/guest-kernel/init.c) sees the PCI devices, reads the disk's serial from sysfs,
     reads /dev/vda and writes to it (the image on the host changes there and nowhere else), gets
@@ -19,6 +20,7 @@ Skips (77) without DEJAVM_LINUX_DIR unless DEJAVM_REQUIRE_LINUX=1.
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -142,6 +144,11 @@ def main():
                  "[vda] 2048 512-byte logical blocks", " vda: vda1"):
         assert want in log, "normal mode: the boot log lacks %r" % want
     check_msix(trace)
+    # init shows /proc/interrupts: a vector per queue, as the driver asked for them
+    for want in (r"PCI-MSI \d+-edge +virtio0-config", r"PCI-MSI \d+-edge +virtio0-req\.0",
+                 r"PCI-MSI \d+-edge +virtio1-input"):
+        assert re.search(r"interrupts: +\d+: +[1-9]\d* +" + want if "config" not in want
+                         else want, log), "normal mode: no %r in /proc/interrupts" % want
     reads, n = check_disk(trace, IMAGE), check_data(trace, pool)
     print("normal mode: devices at the expected BDFs; %d disk reads with the image's bytes; "
           "%d entropy bytes, all from the source" % (reads, n))
@@ -149,7 +156,11 @@ def main():
     traces = []
     for i in range(2):  # each from the pristine image: the guest writes to it
         open(image, "wb").write(IMAGE)
-        traces.append(boot(tmp, "deterministic-%d" % i, source, image, True)[0])
+        trace, log = boot(tmp, "deterministic-%d" % i, source, image, True)
+        traces.append(trace)
+        for want in (r"interrupts: +10: +[1-9]\d* +XT-PIC +virtio0",
+                     r"interrupts: +11: +[1-9]\d* +XT-PIC +virtio1"):
+            assert re.search(want, log), "deterministic mode: no %r in /proc/interrupts" % want
     assert open(traces[0], "rb").read() == open(traces[1], "rb").read(), "recordings differ"
     reads, n = check_disk(traces[0], IMAGE), check_data(traces[0], pool)
     os.unlink(source)

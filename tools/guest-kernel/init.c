@@ -33,6 +33,8 @@ typedef long ssize_t;
 #define SYS_pread64 17
 #define SYS_pwrite64 18
 #define SYS_fsync 74
+#define SYS_clock_gettime 228
+#define SYS_lseek 8
 #define SYS_ioctl 16
 #define SYS_socket 41
 #define SYS_sendto 44
@@ -42,6 +44,7 @@ typedef long ssize_t;
 #define O_RDONLY 0
 #define O_RDWR 2
 #define O_NOCTTY 0400
+#define O_DIRECT 040000
 #define O_DIRECTORY 0200000
 #define O_CLOEXEC 02000000
 #define F_GETFD 1
@@ -232,8 +235,21 @@ static void do_mount(const char *src, const char *dir, const char *type)
 
 static char filebuf[16384];
 
-/* Print up to max_lines lines of a file, each as "<prefix>: <line>". */
-static void show_file(const char *path, const char *prefix, int max_lines)
+static int contains(const char *s, size_t n, const char *what)
+{
+	size_t m = str_len(what);
+
+	for (size_t i = 0; i + m <= n; i++)
+		if (!memcmp(s + i, what, m))
+			return 1;
+	return 0;
+}
+
+/*
+ * Print up to max_lines lines of a file, each as "<prefix>: <line>"; with match, only the lines
+ * that contain it.
+ */
+static void show_lines(const char *path, const char *prefix, int max_lines, const char *match)
 {
 	long fd = sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
 	size_t len = 0;
@@ -263,6 +279,10 @@ static void show_file(const char *path, const char *prefix, int max_lines)
 	for (i = 0, start = 0; i < len && lines < max_lines; i++) {
 		if (filebuf[i] != '\n')
 			continue;
+		if (match && !contains(filebuf + start, i - start, match)) {
+			start = i + 1;
+			continue;
+		}
 		puts_(prefix);
 		puts_(": ");
 		put(filebuf + start, i - start);
@@ -270,6 +290,11 @@ static void show_file(const char *path, const char *prefix, int max_lines)
 		start = i + 1;
 		lines++;
 	}
+}
+
+static void show_file(const char *path, const char *prefix, int max_lines)
+{
+	show_lines(path, prefix, max_lines, 0);
 }
 
 struct linux_dirent64 {
@@ -398,6 +423,8 @@ static void check_devices(void)
 		else
 			say("vda: wrote sector 16");
 	}
+	/* Which interrupts the devices use: MSI-X vectors ("PCI-MSI ... virtio0-requests") or INTx. */
+	show_lines("/proc/interrupts", "interrupts", 16, "virtio");
 	/* ENOENT / ENODEV: no hardware RNG, which is fine */
 	if ((r = show_bytes("/dev/hwrng", 0, 16, "hwrng")) && r != -2 && r != -19)
 		error("read", "/dev/hwrng", r);
@@ -425,6 +452,7 @@ static void check_devices(void)
 static unsigned char net_ip[4], net_peer[4];
 static unsigned int net_prefix;
 static int net_have_ip, net_have_peer;
+static unsigned long blkbench_reads; /* dejavm.blkbench=N: N random 4 KiB reads of /dev/vda */
 
 /* Parses "A.B.C.D" at s into ip; returns the end or 0. */
 static const char *parse_ipv4(const char *s, unsigned char ip[4])
@@ -454,7 +482,7 @@ static int has_prefix(const char *s, const char *end, const char *prefix)
 }
 
 /* The command line is the first line of buf. */
-static void parse_net_args(const char *buf, size_t size)
+static void parse_args(const char *buf, size_t size)
 {
 	const char *end = buf, *s = buf;
 
@@ -477,6 +505,10 @@ static void parse_net_args(const char *buf, size_t size)
 			}
 			if (!net_have_ip)
 				say("init: bad dejavm.ip= (want A.B.C.D/NN)");
+		} else if (has_prefix(s, w, "dejavm.blkbench=")) {
+			for (p = s + 16; p < w && *p >= '0' && *p <= '9' && blkbench_reads < 1000000;
+			     p++)
+				blkbench_reads = blkbench_reads * 10 + (unsigned long)(*p - '0');
 		} else if (has_prefix(s, w, "dejavm.ping=")) {
 			p = parse_ipv4(s + 12, net_peer);
 			net_have_peer = p == w;
@@ -685,6 +717,60 @@ static void check_net(void)
 		net_ping();
 }
 
+/* ---- dejavm.blkbench=N: guest-visible read latency (tools/bench/blk_guest.py) ---- */
+
+struct timespec_ {
+	long sec, nsec;
+};
+
+static unsigned long now_ns(void)
+{
+	struct timespec_ t = { 0, 0 };
+
+	sys2(SYS_clock_gettime, 1 /* CLOCK_MONOTONIC */, &t);
+	return (unsigned long)t.sec * 1000000000UL + (unsigned long)t.nsec;
+}
+
+static unsigned char bench_buf[4096] __attribute__((aligned(4096)));
+
+/* N reads of 4 KiB at random aligned offsets, one at a time, with O_DIRECT: no page cache. */
+static void blkbench(void)
+{
+	unsigned long seed = 1, t0, size;
+	long fd = sys3(SYS_open, "/dev/vda", O_RDONLY | O_DIRECT | O_CLOEXEC, 0), r = 0;
+
+	if (fd < 0) {
+		error("open", "/dev/vda", fd);
+		return;
+	}
+	size = (unsigned long)syscall6(SYS_lseek, fd, 0, 2 /* SEEK_END */, 0, 0, 0);
+	if ((long)size < 4096) {
+		error("lseek", "/dev/vda", (long)size);
+		sys1(SYS_close, fd);
+		return;
+	}
+	t0 = now_ns();
+	for (unsigned long i = 0; i < blkbench_reads && r >= 0; i++) {
+		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+		r = syscall6(SYS_pread64, fd, (long)bench_buf, 4096,
+			     (long)((seed >> 17) % (size / 4096) * 4096), 0, 0);
+		if (r != 4096)
+			r = r < 0 ? r : -5;
+	}
+	t0 = now_ns() - t0;
+	sys1(SYS_close, fd);
+	if (r < 0) {
+		error("pread64", "/dev/vda", r);
+		return;
+	}
+	puts_("blkbench: ");
+	put_ulong(blkbench_reads);
+	puts_(" reads of 4096 B in ");
+	put_ulong(t0);
+	puts_(" ns");
+	flush_line();
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void setup_console(void)
@@ -724,11 +810,13 @@ __attribute__((noreturn, used)) void init_main(void)
 
 	show_file("/proc/version", "proc/version", 1000);
 	show_file("/proc/cmdline", "proc/cmdline", 1000);
-	parse_net_args(filebuf, sizeof(filebuf)); /* no system calls */
+	parse_args(filebuf, sizeof(filebuf)); /* no system calls */
 	show_file("/proc/meminfo", "proc/meminfo", 5);
 	show_dir("/sys/bus", "sys/bus");
 	check_devices();
 	check_net();
+	if (blkbench_reads)
+		blkbench();
 
 	say("dejavm-guest: rebooting");
 	r = sys4(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
