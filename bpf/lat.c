@@ -33,6 +33,7 @@
 #include "lat.h"
 #include "lat.skel.h"
 #include "stats.h"
+#include "virtio/virtio_pci.h"
 
 #define EXIT_UNAVAILABLE 77
 
@@ -110,11 +111,22 @@ static void pio_name(unsigned int port, char *buf, size_t size)
 	snprintf(buf, size, "port 0x%x", port);
 }
 
-/* The test device's window has a name; PCI BARs move, so the rest is named by 4 KiB page. */
+/*
+ * The test device's window, and the virtio BARs where dejavm puts them at boot (slot order in
+ * the 64-bit window, when the guest has less than 64 GiB of RAM and keeps the assignment, as
+ * Linux does), named by device and register block; anything else by its 4 KiB page.
+ */
 static void mmio_name(unsigned long long addr, char *buf, size_t size)
 {
+	static const char *const blocks[] = { "common", "isr", "device-config", "notify",
+					      "msix-table", "msix-pba", "?", "?" };
+	unsigned long long off = addr - PCI_WIN_MMIO64_BASE;
+
 	if (addr >= 0xfe000000ULL && addr < 0xfe001000ULL)
 		snprintf(buf, size, "test-mmio");
+	else if (addr >= PCI_WIN_MMIO64_BASE && off < PCI_MAX_SLOTS * VIRTIO_PCI_BAR_SIZE)
+		snprintf(buf, size, "virtio 00:%02llx.0 %s", off / VIRTIO_PCI_BAR_SIZE + 1,
+			 blocks[off % VIRTIO_PCI_BAR_SIZE / 0x1000]);
 	else
 		snprintf(buf, size, "mmio page 0x%llx", addr & ~0xfffULL);
 }

@@ -163,6 +163,13 @@ def test_virtio(tmp, m=40):
         assert vq["wait"]["count"] == m, (mode, vq["wait"])
         assert j["io_uring"]["READV"]["count"] == m, (mode, j["io_uring"])
         assert set(j["io_uring"]) == {"READV"}, j["io_uring"].keys()
+        # MMIO by device and register block: notifications exit only in deterministic mode
+        # (normal mode: ioeventfd, no exit).
+        labels = set(j["mmio"])
+        assert "virtio 00:01.0 common" in labels and all(
+            l.startswith("virtio 00:01.0 ") for l in labels), labels
+        notify = j["mmio"].get("virtio 00:01.0 notify", {"count": 0})["count"]
+        assert notify >= m if mode else notify == 0, (mode, labels, notify)
     p = lat(["--json", "--no-usdt"] + base)
     j = last_json(p)
     assert "usdt dejavm" not in j["probes"] and j["virtio"] == {}, j

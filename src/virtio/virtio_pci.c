@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio 1.x modern PCI transport. BAR 0 (32 KiB, 64-bit memory) holds:
- *   0x0000 common configuration (struct virtio_pci_common_cfg)
- *   0x1000 ISR status (reading it acknowledges the interrupt)
- *   0x2000 device-specific configuration
- *   0x3000 notifications: queue q at 0x3000 + 4 * q
- *   0x4000 MSI-X table, 0x5000 MSI-X pending bits (normal mode)
+ * virtio 1.x modern PCI transport. BAR 0 (32 KiB, 64-bit memory) holds the common and device
+ * configuration, ISR, notifications and MSI-X: virtio_pci.h has the layout.
  * Interrupts: MSI-X once the driver enables it, else legacy INTx, level-triggered on the line
  * written in the device's Interrupt Line register. Deterministic mode offers no MSI-X: its
  * interrupts go through the VMM's PIC, at exits.
@@ -28,13 +24,13 @@
 #include "../trace.h"
 #include "../vm.h"
 
-#define BAR_SIZE	0x8000
-#define COMMON_OFF	0x0000
-#define ISR_OFF		0x1000
-#define DEVICE_OFF	0x2000
-#define NOTIFY_OFF	0x3000
-#define MSIX_TABLE_OFF	0x4000
-#define MSIX_PBA_OFF	0x5000
+#define BAR_SIZE	VIRTIO_PCI_BAR_SIZE
+#define COMMON_OFF	VIRTIO_PCI_COMMON_OFF
+#define ISR_OFF		VIRTIO_PCI_ISR_OFF
+#define DEVICE_OFF	VIRTIO_PCI_DEVICE_OFF
+#define NOTIFY_OFF	VIRTIO_PCI_NOTIFY_OFF
+#define MSIX_TABLE_OFF	VIRTIO_PCI_MSIX_OFF
+#define MSIX_PBA_OFF	VIRTIO_PCI_PBA_OFF
 #define NOTIFY_MULT	4
 #define VIRTIO_VENDOR	0x1af4
 #define VIRTIO_PCI_ID	0x1040 /* + device type: a modern-only device */

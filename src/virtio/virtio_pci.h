@@ -19,6 +19,15 @@
 
 #define VIRTIO_MAX_QUEUES 8
 
+/* BAR 0 of every virtio device (64-bit, from the 64-bit window in slot order): */
+#define VIRTIO_PCI_BAR_SIZE   0x8000
+#define VIRTIO_PCI_COMMON_OFF 0x0000 /* struct virtio_pci_common_cfg */
+#define VIRTIO_PCI_ISR_OFF    0x1000 /* ISR status (reading it acknowledges the interrupt) */
+#define VIRTIO_PCI_DEVICE_OFF 0x2000 /* device-specific configuration */
+#define VIRTIO_PCI_NOTIFY_OFF 0x3000 /* notifications: queue q at +4 * q */
+#define VIRTIO_PCI_MSIX_OFF   0x4000 /* MSI-X table (normal mode) */
+#define VIRTIO_PCI_PBA_OFF    0x5000 /* MSI-X pending bits */
+
 struct vm;
 struct virtio_dev;
 
