@@ -307,31 +307,31 @@ fail:
 	return -1;
 }
 
+static int add_callback(struct vm_callback *list, unsigned int *nr, unsigned int max,
+			void (*fn)(void *arg), void *arg)
+{
+	if (*nr == max)
+		return -ENOSPC;
+	list[(*nr)++] = (struct vm_callback){ fn, arg };
+	return 0;
+}
+
+#define ADD_CALLBACK(vm, list, fn, arg)                                                            \
+	add_callback((vm)->list, &(vm)->nr_##list, sizeof((vm)->list) / sizeof((vm)->list[0]), fn, arg)
+
 int vm_on_destroy(struct vm *vm, void (*fn)(void *arg), void *arg)
 {
-	if (vm->nr_cleanups == sizeof(vm->cleanups) / sizeof(vm->cleanups[0]))
-		return -ENOSPC;
-	vm->cleanups[vm->nr_cleanups].fn = fn;
-	vm->cleanups[vm->nr_cleanups++].arg = arg;
-	return 0;
+	return ADD_CALLBACK(vm, cleanups, fn, arg);
 }
 
 int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg)
 {
-	if (vm->nr_stoppers == sizeof(vm->stoppers) / sizeof(vm->stoppers[0]))
-		return -ENOSPC;
-	vm->stoppers[vm->nr_stoppers].fn = fn;
-	vm->stoppers[vm->nr_stoppers++].arg = arg;
-	return 0;
+	return ADD_CALLBACK(vm, stoppers, fn, arg);
 }
 
 int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg)
 {
-	if (vm->nr_hlt_hooks == sizeof(vm->hlt_hooks) / sizeof(vm->hlt_hooks[0]))
-		return -ENOSPC;
-	vm->hlt_hooks[vm->nr_hlt_hooks].fn = fn;
-	vm->hlt_hooks[vm->nr_hlt_hooks++].arg = arg;
-	return 0;
+	return ADD_CALLBACK(vm, hlt_hooks, fn, arg);
 }
 
 /* The virtio devices, on the PCI bus in command-line order (00:01.0, 00:02.0, ...). */

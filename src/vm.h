@@ -70,6 +70,11 @@ struct vm_boot_write {
 	const char *what;
 };
 
+struct vm_callback {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
 struct vm {
 	const struct vm_config *cfg;
 	int kvm_fd;
@@ -85,11 +90,9 @@ struct vm {
 	int rng_fd;	     /* --rng source, -1: none */
 	void *owned[32]; /* device state freed with the VM (vm_own) */
 	unsigned int nr_owned;
-	struct {
-		void (*fn)(void *arg);
-		void *arg;
-	} cleanups[MAX_DISKS + MAX_NETS + 16], stoppers[MAX_DISKS + MAX_NETS],
-		hlt_hooks[MAX_NETS]; /* vm_on_destroy(), vm_on_stop(), vm_on_hlt() */
+	/* vm_on_destroy(), vm_on_stop() (device threads: disks, nets, a console pty), vm_on_hlt() */
+	struct vm_callback cleanups[MAX_DISKS + MAX_NETS + 16], stoppers[MAX_DISKS + MAX_NETS + 1],
+		hlt_hooks[MAX_NETS];
 	unsigned int nr_cleanups, nr_stoppers, nr_hlt_hooks;
 	struct exit_stats stats;
 	struct vm_image images[2];

@@ -4,7 +4,8 @@
 The VMM prints the pty's path; a line written there reaches the guest through receive buffers of
 5 bytes (so it is split across chains: the device must keep what one buffer could not take), and
 the guest prints it back on COM1. The trace holds the input as dma_write events, in order, one
-per receive chain. A write before the guest has posted any buffer waits in the pty, not lost.
+per receive chain. A write before the guest has posted any buffer waits in the pty, not lost. The most devices
+with threads of their own (4 disks and a pty console) start and stop cleanly.
 """
 import json
 import os
@@ -49,8 +50,22 @@ def echo(tmp, delay):
     return len(events)
 
 
+def all_device_threads(tmp):
+    disks = []
+    for i in range(4):
+        disks += ["--disk", "path=" + os.path.join(tmp, "d%d.img" % i)]
+        with open(disks[-1][5:], "wb") as f:
+            f.truncate(1 << 20)
+    hello = os.path.join(os.environ["DEJAVM_GUEST_DIR"], "hello.elf")
+    p = subprocess.run([BIN, "--kernel", hello, "--console", "pty", "--rng", "src=/dev/urandom",
+                        "--serial", "null"] + disks, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=120)
+    assert p.returncode == 0, "4 disks + pty console: status %d: %s" % (p.returncode, p.stderr)
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="dejavm-console-") as tmp:
+        all_device_threads(tmp)
         n = echo(tmp, 0)
         print("input written at once: %d receive chains, the line intact in guest and trace" % n)
         n = echo(tmp, 1.0)
