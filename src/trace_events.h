@@ -96,11 +96,11 @@
 	F(UINT, dev, "PCI slot of the device")                                                     \
 	F(UINT, queue, "virtqueue index")                                                          \
 	F(UINT, head, "the request's head descriptor index")                                       \
-	F(UINT, op, "device-specific operation (virtio-blk: VIRTIO_BLK_T_*; entropy: 0)")        \
+	F(UINT, op, "device-specific operation (virtio-blk: VIRTIO_BLK_T_*; entropy: 0; virtio-net: 0 receive, 1 transmit)") \
 	F(UINT, offset, "byte offset on the backing device (0 when it has none)")                  \
-	F(UINT, bytes, "bytes transferred to or from the guest")                                   \
-	F(UINT, status, "device-specific status given to the guest (virtio-blk: VIRTIO_BLK_S_*)") \
-	F(UINT, latency_ns, "host time from taking the request to completing it; 0 when deterministic")
+	F(UINT, bytes, "bytes transferred to or from the guest (virtio-net: the frame, no header)") \
+	F(UINT, status, "device-specific status (virtio-blk: VIRTIO_BLK_S_*; virtio-net: 1 malformed chain)") \
+	F(UINT, latency_ns, "host time from taking the request to completing it; 0 when deterministic and for virtio-net")
 
 #define TRACE_FIELDS_dma_write(F)                                                                  \
 	F(UINT, dev, "PCI slot of the device")                                                     \

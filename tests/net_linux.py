@@ -7,7 +7,8 @@ Checks, from the guest's own boot log and from the trace:
     order; init (tools/guest-kernel/init.c) sees both, eth0 has the MAC given with mac=;
   - with dejavm.ip=10.77.0.2/24 dejavm.ping=10.77.0.1 init configures eth0 and gets 3/3 echo
     replies from the host side of the tap, which dejavm created and configured (ip=, mask=);
-  - the trace holds the transmit and receive chains (vq_chain, queues 1 and 0) and every received
+  - the trace holds the transmit and receive chains (vq_chain, queues 1 and 0), an io_done for
+    each (op 0 receive / 1 transmit, the frame's length, status 0), and every received
     frame as a dma_write: a zeroed 12-byte virtio_net_hdr (num_buffers 1) and an Ethernet frame
     to the guest's MAC, among them the three echo replies;
   - deterministic mode: the recording's ping works too, and `dejavm replay --feed` of it matches
@@ -102,6 +103,15 @@ def check_trace(name, trace):
                 map(int, HOST_IP.split("."))) and frame[14 + (frame[14] & 15) * 4] == 0):
             replies += 1
     assert replies >= 3, "%s: %d ICMP echo replies among the received frames" % (name, replies)
+    # Every chain taken has its completion: the frame's length (received: as recorded in the
+    # dma_write after the 12-byte header), status 0, in the queue's order.
+    done = [e for e in dump(trace, "io_done") if e["dev"] == NET_DEV]
+    for q, op, taken in ((0, 0, rx), (1, 1, tx)):
+        got = [e for e in done if e["queue"] == q]
+        assert [e["head"] for e in got] == [c["head"] for c in taken], (name, q)
+        assert all(e["op"] == op and e["status"] == 0 and e["bytes"] >= 14 for e in got), got
+    assert [e["bytes"] for e in done if e["queue"] == 0] == [
+        len(bytes.fromhex(w["data"])) - 12 for w in dma], name
     return len(tx), len(rx)
 
 

@@ -58,6 +58,9 @@
 #define NET_HDR_LEN    12    /* struct virtio_net_hdr_mrg_rxbuf, always with VERSION_1 */
 #define NET_MAX_FRAME  65550 /* bytes after the header, in either direction */
 #define NET_QUEUE_SIZE 256
+/* io_done events: op 0 a frame received, 1 a frame sent; status 0 done, 1 malformed chain */
+#define NET_OP_RX 0
+#define NET_OP_TX 1
 #define NET_MAX_WARN   10 /* malformed chains logged per device; the rest at debug level */
 #define DET_WAITS      4  /* deterministic mode: HLT exits that wait for the tap after a send */
 #define DET_WAIT_MS    20
@@ -128,6 +131,7 @@ static unsigned int serve_tx(struct virtio_net *n)
 
 	while (virtio_pop(d, NET_TXQ) > 0) {
 		const struct vq_chain *c = &d->chain;
+		bool ok = false;
 
 		if (c->n_out != c->n)
 			bad_chain(n, NET_TXQ, "%u of its %u buffers are device-writable",
@@ -138,8 +142,13 @@ static unsigned int serve_tx(struct virtio_net *n)
 		else if (c->out_bytes - NET_HDR_LEN > NET_MAX_FRAME)
 			bad_chain(n, NET_TXQ, "a frame of %" PRIu64 " bytes (at most %d)",
 				  c->out_bytes - NET_HDR_LEN, NET_MAX_FRAME);
-		else if (n->tap >= 0)
+		else
+			ok = true;
+		if (ok && n->tap >= 0)
 			tap_send(n); /* replay: what the guest sends goes nowhere */
+		if (d->vm->trace)
+			trace_io_done(d->vm->trace, d->pci.slot, NET_TXQ, c->head, NET_OP_TX, 0,
+				      ok ? c->out_bytes - NET_HDR_LEN : 0, !ok, 0);
 		virtio_used(d, NET_TXQ, c->head, 0);
 		done++;
 	}
@@ -241,6 +250,10 @@ static void serve_rx(struct virtio_net *n)
 				break;
 			written = rx_fill(n);
 		}
+		/* written is 0 exactly when the chain was malformed, in a replay too */
+		if (d->vm->trace)
+			trace_io_done(d->vm->trace, d->pci.slot, NET_RXQ, d->chain.head, NET_OP_RX, 0,
+				      written > NET_HDR_LEN ? written - NET_HDR_LEN : 0, !written, 0);
 		virtio_used(d, NET_RXQ, d->chain.head, written);
 		done++;
 	}
