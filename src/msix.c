@@ -98,12 +98,12 @@ static void deliver(struct msix *m, unsigned int vec)
 	int r = m->routed[vec] ? 0 : route(m, vec);
 
 	if (m->vm->trace)
-		trace_msi(m->vm->trace, m->slot, vec, m->table[vec].data);
+		trace_msi(m->vm->trace, m->pci->slot, vec, m->table[vec].data);
 	if (r)
-		log_warn("00:%02x.0 MSI-X vector %u: no KVM route (%s); interrupt lost", m->slot,
+		log_warn("00:%02x.0 MSI-X vector %u: no KVM route (%s); interrupt lost", m->pci->slot,
 			 vec, strerror(-r));
 	else if (write(m->fd[vec], &one, sizeof(one)) != sizeof(one))
-		log_warn("00:%02x.0 MSI-X vector %u: eventfd: %s", m->slot, vec, strerror(errno));
+		log_warn("00:%02x.0 MSI-X vector %u: eventfd: %s", m->pci->slot, vec, strerror(errno));
 }
 
 void msix_signal(struct msix *m, unsigned int vec)

@@ -24,13 +24,6 @@
 #include "../trace.h"
 #include "../vm.h"
 
-#define BAR_SIZE	VIRTIO_PCI_BAR_SIZE
-#define COMMON_OFF	VIRTIO_PCI_COMMON_OFF
-#define ISR_OFF		VIRTIO_PCI_ISR_OFF
-#define DEVICE_OFF	VIRTIO_PCI_DEVICE_OFF
-#define NOTIFY_OFF	VIRTIO_PCI_NOTIFY_OFF
-#define MSIX_TABLE_OFF	VIRTIO_PCI_MSIX_OFF
-#define MSIX_PBA_OFF	VIRTIO_PCI_PBA_OFF
 #define NOTIFY_MULT	4
 #define VIRTIO_VENDOR	0x1af4
 #define VIRTIO_PCI_ID	0x1040 /* + device type: a modern-only device */
@@ -73,14 +66,15 @@ static void device_reset(struct virtio_dev *d)
 	update_irq(d);
 }
 
-static void config_interrupt(struct virtio_dev *d)
+/* The driver's MSI-X vector for it (none: no interrupt), or the INTx line with its ISR bit. */
+static void interrupt(struct virtio_dev *d, uint16_t vector, uint8_t isr_bit)
 {
 	if (msix_enabled(&d->msix)) {
-		if (d->config_vector != VIRTIO_MSI_NO_VECTOR)
-			msix_signal(&d->msix, d->config_vector);
+		if (vector != VIRTIO_MSI_NO_VECTOR)
+			msix_signal(&d->msix, vector);
 		return;
 	}
-	d->isr |= ISR_CONFIG;
+	d->isr |= isr_bit;
 	update_irq(d);
 }
 
@@ -91,7 +85,7 @@ static void needs_reset(struct virtio_dev *d, const char *why)
 		log_warn("%s at 00:%02x.0: %s; the device needs a reset", d->ops->name, d->pci.slot,
 			 why);
 	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	config_interrupt(d);
+	interrupt(d, d->config_vector, ISR_CONFIG);
 }
 
 static uint64_t device_features(const struct virtio_dev *d)
@@ -121,7 +115,8 @@ static uint64_t common_read(struct virtio_dev *d, uint64_t off)
 	case VIRTIO_PCI_COMMON_CFGGENERATION: return d->config_generation;
 	case VIRTIO_PCI_COMMON_Q_SELECT: return d->queue_select;
 	case VIRTIO_PCI_COMMON_Q_SIZE: return q ? q->size : 0;
-	case VIRTIO_PCI_COMMON_Q_MSIX: return q ? d->queue_vector[d->queue_select] : VIRTIO_MSI_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		return q ? d->queue_vector[d->queue_select] : VIRTIO_MSI_NO_VECTOR;
 	case VIRTIO_PCI_COMMON_Q_ENABLE: return q ? d->vq_enabled[d->queue_select] : 0;
 	case VIRTIO_PCI_COMMON_Q_NOFF: return q ? d->queue_select : 0;
 	case VIRTIO_PCI_COMMON_Q_DESCLO: return q ? (uint32_t)q->desc_gpa : 0;
@@ -232,23 +227,23 @@ static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, u
 	uint64_t v = 0;
 
 	memset(data, 0, len);
-	if (off < ISR_OFF) {
+	if (off < VIRTIO_PCI_ISR_OFF) {
 		v = common_read(d, off);
-	} else if (off == ISR_OFF) {
+	} else if (off == VIRTIO_PCI_ISR_OFF) {
 		v = d->isr; /* reading acknowledges: the line drops */
 		d->isr = 0;
 		update_irq(d);
-	} else if (off >= DEVICE_OFF && off < NOTIFY_OFF) {
-		off -= DEVICE_OFF;
+	} else if (off >= VIRTIO_PCI_DEVICE_OFF && off < VIRTIO_PCI_NOTIFY_OFF) {
+		off -= VIRTIO_PCI_DEVICE_OFF;
 		if (d->ops->config_read && off < d->ops->config_size &&
 		    len <= d->ops->config_size - off)
 			d->ops->config_read(d, off, data, len);
 		return;
-	} else if (off >= MSIX_TABLE_OFF && d->msix.nr) {
-		if (off < MSIX_PBA_OFF)
-			msix_table_read(&d->msix, off - MSIX_TABLE_OFF, data, len);
+	} else if (off >= VIRTIO_PCI_MSIX_OFF && d->msix.nr) {
+		if (off < VIRTIO_PCI_PBA_OFF)
+			msix_table_read(&d->msix, off - VIRTIO_PCI_MSIX_OFF, data, len);
 		else
-			msix_pba_read(&d->msix, off - MSIX_PBA_OFF, data, len);
+			msix_pba_read(&d->msix, off - VIRTIO_PCI_PBA_OFF, data, len);
 		return;
 	}
 	memcpy(data, &v, len < 8 ? len : 8);
@@ -257,18 +252,18 @@ static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, u
 static void bar_write_locked(struct virtio_dev *d, uint64_t off, const uint8_t *data,
 			     uint32_t len)
 {
-	if (off < ISR_OFF) {
+	if (off < VIRTIO_PCI_ISR_OFF) {
 		common_write(d, off, le_get(data, len));
-	} else if (off >= DEVICE_OFF && off < NOTIFY_OFF) {
-		off -= DEVICE_OFF;
+	} else if (off >= VIRTIO_PCI_DEVICE_OFF && off < VIRTIO_PCI_NOTIFY_OFF) {
+		off -= VIRTIO_PCI_DEVICE_OFF;
 		if (d->ops->config_write && off < d->ops->config_size &&
 		    len <= d->ops->config_size - off)
 			d->ops->config_write(d, off, data, len);
-	} else if (off >= MSIX_TABLE_OFF) {
-		if (off < MSIX_PBA_OFF && d->msix.nr)
-			msix_table_write(&d->msix, off - MSIX_TABLE_OFF, data, len);
-	} else if (off >= NOTIFY_OFF) {
-		unsigned int q = (off - NOTIFY_OFF) / NOTIFY_MULT;
+	} else if (off >= VIRTIO_PCI_MSIX_OFF) {
+		if (off < VIRTIO_PCI_PBA_OFF && d->msix.nr)
+			msix_table_write(&d->msix, off - VIRTIO_PCI_MSIX_OFF, data, len);
+	} else if (off >= VIRTIO_PCI_NOTIFY_OFF) {
+		unsigned int q = (off - VIRTIO_PCI_NOTIFY_OFF) / NOTIFY_MULT;
 
 		if (virtio_queue_ready(d, q) && d->ops->notify) {
 			DEJAVM_PROBE(vq_notify, d->pci.slot, q);
@@ -305,7 +300,7 @@ static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_write };
 
 static int ioeventfd(struct virtio_dev *d, unsigned int q, uint64_t bar, bool assign)
 {
-	struct kvm_ioeventfd e = { .addr = bar + NOTIFY_OFF + NOTIFY_MULT * q, .len = 2,
+	struct kvm_ioeventfd e = { .addr = bar + VIRTIO_PCI_NOTIFY_OFF + NOTIFY_MULT * q, .len = 2,
 				   .fd = d->notify_fd[q],
 				   .flags = assign ? 0 : 1u << kvm_ioeventfd_flag_nr_deassign };
 
@@ -353,7 +348,7 @@ static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_
 		bus_unregister(&d->vm->mmio_bus, old_addr, d);
 	d->bar_addr = 0;
 	if (new_addr) {
-		if (bus_register(&d->vm->mmio_bus, new_addr, BAR_SIZE, &bar_ops, d, d->ops->name))
+		if (bus_register(&d->vm->mmio_bus, new_addr, VIRTIO_PCI_BAR_SIZE, &bar_ops, d, d->ops->name))
 			log_warn("%s: BAR 0 moved onto another device at 0x%" PRIx64
 				 ": not decoded",
 				 d->ops->name, new_addr);
@@ -459,15 +454,15 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 			VIRTIO_VENDOR, ops->device_id, 1);
 	d->pci.ops = &pci_ops;
 	d->pci.opaque = d;
-	if (pci_bar_init(&d->pci, 0, BAR_SIZE, PCI_BAR_MEM64 | PCI_BAR_PREFETCH))
+	if (pci_bar_init(&d->pci, 0, VIRTIO_PCI_BAR_SIZE, PCI_BAR_MEM64 | PCI_BAR_PREFETCH))
 		return -EINVAL;
-	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFF, sizeof(struct virtio_pci_common_cfg));
-	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, 4);
+	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF, sizeof(struct virtio_pci_common_cfg));
+	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 4);
 	if (ops->config_size)
-		add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFF, ops->config_size);
-	add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
-	if (!vm->det && msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0, MSIX_TABLE_OFF,
-				  MSIX_PBA_OFF))
+		add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF, ops->config_size);
+	add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
+	if (!vm->det && msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0, VIRTIO_PCI_MSIX_OFF,
+				  VIRTIO_PCI_PBA_OFF))
 		return -EINVAL;
 	if (vm_on_destroy(vm, virtio_dev_free, d))
 		return -ENOSPC;
@@ -475,7 +470,6 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 	slot = pci_bus_add(vm->pci, &d->pci);
 	if (slot < 0)
 		return slot;
-	d->msix.slot = slot;
 	d->irq_line = vm->det ? isa_lines[(slot - 1) % sizeof(isa_lines)] : 16 + (slot - 1) % 4;
 	pci_set_irq_pin(&d->pci, 1, d->irq_line);
 	return 0;
@@ -520,13 +514,7 @@ void virtio_interrupt(struct virtio_dev *d, unsigned int q)
 	if (!vq_need_notify(&d->vq[q], &d->vm->mem))
 		return;
 	DEJAVM_PROBE(irq_inject, d->pci.slot, q);
-	if (msix_enabled(&d->msix)) {
-		if (d->queue_vector[q] != VIRTIO_MSI_NO_VECTOR)
-			msix_signal(&d->msix, d->queue_vector[q]);
-		return;
-	}
-	d->isr |= ISR_QUEUE;
-	update_irq(d);
+	interrupt(d, d->queue_vector[q], ISR_QUEUE);
 }
 
 void virtio_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t written)
