@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>

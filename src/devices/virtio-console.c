@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <termios.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,7 +31,6 @@ struct virtio_console {
 	int fd; /* output, -1: discard */
 	/* --console pty: the master (in and out) and a slave kept open, so the master never hangs up */
 	int pty_fd, pty_slave_fd;
-	int wake_fd; /* eventfd: the guest posted receive buffers */
 	struct virtio_thread input;
 	uint8_t in[CHUNK]; /* input read from the pty that no receive buffer has taken yet */
 	size_t in_len, in_off;
@@ -59,13 +57,13 @@ static bool deliver_input(struct virtio_console *c)
 
 /*
  * Reads the pty while the guest has room for input; when it has none, waits for its next
- * receive notification (wake_fd) and leaves the rest in the pty, whose buffer then fills.
+ * receive notification (input.wake_fd) and leaves the rest in the pty, whose buffer then fills.
  */
 static void *console_input_thread(void *arg)
 {
 	struct virtio_console *c = arg;
 	struct pollfd p[3] = { { .fd = c->input.stop_fd, .events = POLLIN },
-			       { .fd = c->wake_fd, .events = POLLIN },
+			       { .fd = c->input.wake_fd, .events = POLLIN },
 			       { .fd = c->pty_fd, .events = POLLIN } };
 	bool drained = true;
 	uint64_t n;
@@ -79,7 +77,7 @@ static void *console_input_thread(void *arg)
 		}
 		if (p[0].revents)
 			return NULL;
-		if ((p[1].revents & POLLIN) && read(c->wake_fd, &n, sizeof(n)) < 0)
+		if ((p[1].revents & POLLIN) && read(c->input.wake_fd, &n, sizeof(n)) < 0)
 			continue;
 		pthread_mutex_lock(&c->vdev.lock);
 		if (drained && (p[2].revents & POLLIN)) {
@@ -112,9 +110,6 @@ static int open_pty(struct virtio_console *c)
 	if (tcsetattr(c->pty_slave_fd, TCSANOW, &t))
 		goto fail;
 	c->fd = c->pty_fd; /* output: dropped when nobody reads and the pty is full */
-	c->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (c->wake_fd < 0)
-		goto fail;
 	fprintf(stderr, "dejavm: virtio-console (hvc0) on %s\n", name);
 	return 0;
 fail:
@@ -130,8 +125,7 @@ static void console_notify(struct virtio_dev *d, unsigned int q)
 
 	if (q == RX_QUEUE) {
 		/* New receive buffers: the input thread may go on (without one, they wait). */
-		if (c->wake_fd >= 0 && write(c->wake_fd, &(uint64_t){ 1 }, 8) != 8)
-			log_warn("virtio-console: eventfd: %s", strerror(errno));
+		virtio_thread_wake(&c->input);
 		return;
 	}
 	while (virtio_pop(d, q) > 0) {
@@ -173,9 +167,10 @@ static void console_free(void *arg)
 	virtio_thread_stop(&c->input);
 	if (c->fd > 2 && c->fd != c->pty_fd)
 		close(c->fd);
-	for (int *fd = &c->pty_fd; fd <= &c->wake_fd; fd++)
-		if (*fd >= 0)
-			close(*fd);
+	if (c->pty_fd >= 0)
+		close(c->pty_fd);
+	if (c->pty_slave_fd >= 0)
+		close(c->pty_slave_fd);
 	free(c);
 }
 
@@ -193,7 +188,7 @@ int virtio_console_init(struct vm *vm)
 		return -ENOMEM;
 	}
 	c->fd = cfg->console == CONSOLE_TTY ? STDOUT_FILENO : -1;
-	c->pty_fd = c->pty_slave_fd = c->wake_fd = -1;
+	c->pty_fd = c->pty_slave_fd = -1;
 	if (cfg->console == CONSOLE_PTY) {
 		r = open_pty(c);
 		if (r)

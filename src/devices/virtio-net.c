@@ -42,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -75,7 +74,6 @@ struct virtio_net {
 	bool rx_stalled;  /* ... and the guest has none posted: the tap is not read meanwhile */
 	unsigned int warned, det_waits;
 	struct virtio_thread io; /* normal mode: serves the tap and the queues' ioeventfds */
-	int wake_fd;
 };
 
 static void bad_chain(struct virtio_net *n, unsigned int q, const char *fmt, ...)
@@ -265,15 +263,12 @@ static void serve_rx(struct virtio_net *n)
 static void net_notify(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_net *n = d->priv;
-	uint64_t one = 1;
 
 	if (q == NET_TXQ)
 		serve_tx(n);
 	n->rx_stalled = false;
 	serve_rx(n);
-	if (n->io.started && write(n->wake_fd, &one, sizeof(one)) != sizeof(one))
-		log_warn("virtio-net %s: cannot wake the I/O thread: %s", n->cfg->tap,
-			 strerror(errno));
+	virtio_thread_wake(&n->io);
 }
 
 /* Deterministic mode, at HLT: what the tap holds (after a send, wait for the answer a little). */
@@ -318,7 +313,7 @@ static void *net_thread(void *arg)
 		{ .fd = n->tap },
 		{ .fd = d->notify_fd[NET_RXQ], .events = POLLIN },
 		{ .fd = d->notify_fd[NET_TXQ], .events = POLLIN },
-		{ .fd = n->wake_fd, .events = POLLIN },
+		{ .fd = n->io.wake_fd, .events = POLLIN },
 		{ .fd = n->io.stop_fd, .events = POLLIN },
 	};
 	uint64_t v;
@@ -372,9 +367,6 @@ static int start_thread(struct vm *vm, struct virtio_net *n)
 				 "exit",
 				 n->cfg->tap, q, strerror(-r));
 	}
-	n->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (n->wake_fd < 0)
-		return -errno;
 	return virtio_thread_start(vm, &n->io, "virtio-net", net_thread, n);
 }
 
@@ -467,8 +459,6 @@ static void net_free(void *arg)
 	virtio_thread_stop(&n->io);
 	if (n->tap >= 0)
 		close(n->tap);
-	if (n->wake_fd >= 0)
-		close(n->wake_fd);
 	free(n->frame);
 	free(n);
 }
@@ -480,7 +470,7 @@ int virtio_net_add(struct vm *vm, const struct net_config *cfg)
 
 	if (!n)
 		return -ENOMEM;
-	n->tap = n->wake_fd = -1;
+	n->tap = -1;
 	n->cfg = cfg;
 	n->frame = malloc(NET_HDR_LEN + NET_MAX_FRAME);
 	if (!n->frame || vm_on_destroy(vm, net_free, n)) {

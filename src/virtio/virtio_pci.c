@@ -411,29 +411,43 @@ int virtio_thread_start(struct vm *vm, struct virtio_thread *t, const char *name
 
 	t->name = name;
 	t->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (t->stop_fd < 0)
-		return -errno;
-	r = vm_on_stop(vm, thread_stop_cb, t);
+	t->wake_fd = eventfd(0, EFD_CLOEXEC);
+	r = t->stop_fd < 0 || t->wake_fd < 0 ? -errno : vm_on_stop(vm, thread_stop_cb, t);
 	if (!r)
 		r = -pthread_create(&t->thread, NULL, fn, arg);
 	if (r) {
-		close(t->stop_fd);
+		if (t->stop_fd >= 0)
+			close(t->stop_fd);
+		if (t->wake_fd >= 0)
+			close(t->wake_fd);
 		return r;
 	}
 	t->started = true;
 	return 0;
 }
 
-void virtio_thread_stop(struct virtio_thread *t)
+static void signal_fd(const struct virtio_thread *t, int fd, const char *what)
 {
 	uint64_t one = 1;
 
+	if (write(fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("%s: cannot %s its thread: %s", t->name, what, strerror(errno));
+}
+
+void virtio_thread_wake(struct virtio_thread *t)
+{
+	if (t->started)
+		signal_fd(t, t->wake_fd, "wake");
+}
+
+void virtio_thread_stop(struct virtio_thread *t)
+{
 	if (!t->started)
 		return;
-	if (write(t->stop_fd, &one, sizeof(one)) != sizeof(one))
-		log_warn("%s: cannot stop its thread: %s", t->name, strerror(errno));
+	signal_fd(t, t->stop_fd, "stop");
 	pthread_join(t->thread, NULL);
 	close(t->stop_fd);
+	close(t->wake_fd);
 	t->started = false;
 }
 

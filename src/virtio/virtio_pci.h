@@ -75,19 +75,21 @@ struct virtio_dev {
 /*
  * A device's own thread (normal mode: I/O, tap, pty), stopped and joined when the VM stops
  * (vm_on_stop) or when the device is freed, whichever comes first. The thread polls stop_fd
- * and returns when it becomes readable.
+ * and returns when it becomes readable; wake_fd becomes readable on virtio_thread_wake().
  */
 struct virtio_thread {
 	pthread_t thread;
-	int stop_fd;
+	int stop_fd, wake_fd; /* eventfds */
 	bool started;
 	const char *name; /* for messages */
 };
 
-/* Creates stop_fd, arranges the stop and starts fn(arg). Returns 0 or -errno. */
+/* Creates the eventfds, arranges the stop and starts fn(arg). Returns 0 or -errno. */
 int virtio_thread_start(struct vm *vm, struct virtio_thread *t, const char *name,
 			void *(*fn)(void *), void *arg);
-/* Stops and joins the thread and closes stop_fd; does nothing when it is not running. */
+/* From another thread (a notify exit): wakes it. Does nothing when it is not running. */
+void virtio_thread_wake(struct virtio_thread *t);
+/* Stops and joins the thread and closes its eventfds; does nothing when it is not running. */
 void virtio_thread_stop(struct virtio_thread *t);
 
 /* Puts d on the VM's PCI bus (next slot) with its BAR and capabilities. Returns 0 or -errno. */
