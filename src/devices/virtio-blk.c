@@ -125,36 +125,6 @@ struct blk_req {
 	struct iovec iov[SEG_MAX + 2]; /* last: prepare() clears only what comes before */
 };
 
-/*
- * iovecs over bytes [start, start+len) of the chain's device-writable (or readable) part,
- * pointing into guest memory (the transport checked every buffer): the backend reads or
- * writes the guest's buffers directly. Returns the count, or -1 if it needs too many.
- */
-static int chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable,
-		     uint64_t start, uint64_t len, struct iovec *iov, unsigned int max)
-{
-	uint64_t pos = 0;
-	int n = 0;
-
-	for (unsigned int i = 0; i < c->n; i++) {
-		uint64_t bs, be, s, e;
-
-		if (c->bufs[i].write != writable)
-			continue;
-		bs = pos;
-		be = pos += c->bufs[i].len;
-		s = bs > start ? bs : start;
-		e = be < start + len ? be : start + len;
-		if (s >= e)
-			continue;
-		if ((unsigned int)n == max)
-			return -1;
-		iov[n].iov_base = gpa_to_hva(m, c->bufs[i].gpa + (s - bs), e - s);
-		iov[n++].iov_len = e - s;
-	}
-	return n;
-}
-
 /* Takes the chain in b->vdev.chain apart into r: an I/O for the batch, or done at once. */
 static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 {
@@ -170,7 +140,7 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 	r->status = VIRTIO_BLK_S_IOERR;
 	r->type = UINT32_MAX;
 	/* A request: the 16-byte header readable, the status byte the last writable one. */
-	if (c->in_bytes >= 1 && chain_iov(c, &d->vm->mem, true, c->in_bytes - 1, 1, &last, 1) == 1)
+	if (c->in_bytes >= 1 && vq_chain_iov(c, &d->vm->mem, true, c->in_bytes - 1, 1, &last, 1) == 1)
 		r->status_byte = last.iov_base;
 	if (!r->status_byte || c->out_bytes < sizeof(hdr) ||
 	    vq_chain_read(c, &d->vm->mem, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
@@ -184,12 +154,12 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 	case VIRTIO_BLK_T_IN:
 		r->data_len = c->in_bytes - 1;
 		if (in_range(b, hdr.sector, r->data_len))
-			n = chain_iov(c, &d->vm->mem, true, 0, r->data_len, r->iov, SEG_MAX + 2);
+			n = vq_chain_iov(c, &d->vm->mem, true, 0, r->data_len, r->iov, SEG_MAX + 2);
 		break;
 	case VIRTIO_BLK_T_OUT:
 		r->data_len = c->out_bytes - sizeof(hdr);
 		if (!b->cfg->readonly && in_range(b, hdr.sector, r->data_len))
-			n = chain_iov(c, &d->vm->mem, false, sizeof(hdr), r->data_len, r->iov,
+			n = vq_chain_iov(c, &d->vm->mem, false, sizeof(hdr), r->data_len, r->iov,
 				      SEG_MAX + 2);
 		break;
 	case VIRTIO_BLK_T_FLUSH:

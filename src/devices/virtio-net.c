@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
@@ -101,22 +102,15 @@ static void tap_send(struct virtio_net *n)
 {
 	static const uint8_t hdr[NET_HDR_LEN]; /* no offloads: nothing for the host to do */
 	const struct vq_chain *c = &n->vdev.chain;
-	struct iovec iov[NET_QUEUE_SIZE + 1];
-	unsigned int niov = 1;
-	uint64_t pos = 0;
+	struct iovec iov[IOV_MAX]; /* ours, then the frame's buffers */
+	int niov = vq_chain_iov(c, &n->vdev.vm->mem, false, NET_HDR_LEN, c->out_bytes - NET_HDR_LEN,
+				iov + 1, IOV_MAX - 1);
 
 	iov[0] = (struct iovec){ .iov_base = (void *)hdr, .iov_len = NET_HDR_LEN };
-	for (unsigned int i = 0; i < c->n && niov < sizeof(iov) / sizeof(iov[0]); i++) {
-		uint64_t skip = pos < NET_HDR_LEN ? NET_HDR_LEN - pos : 0;
-
-		pos += c->bufs[i].len;
-		if (skip >= c->bufs[i].len)
-			continue;
-		iov[niov].iov_base =
-			gpa_to_hva(&n->vdev.vm->mem, c->bufs[i].gpa + skip, c->bufs[i].len - skip);
-		iov[niov++].iov_len = c->bufs[i].len - skip;
-	}
-	if (writev(n->tap, iov, niov) < 0)
+	if (niov < 0)
+		log_debug("virtio-net %s: a frame in more than %d buffers: dropped", n->cfg->tap,
+			  IOV_MAX - 1);
+	else if (writev(n->tap, iov, niov + 1) < 0)
 		log_debug("virtio-net %s: sending a frame of %" PRIu64 " bytes: %s", n->cfg->tap,
 			  c->out_bytes - NET_HDR_LEN, strerror(errno));
 }

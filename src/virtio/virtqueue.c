@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 
 struct vring_desc {
 	uint64_t addr;
@@ -389,4 +390,29 @@ size_t vq_chain_write(const struct vq_chain *c, const struct guest_mem *m, uint6
 		      const void *src, size_t len)
 {
 	return copy(c, m, c->n_out, c->n, off, (uint8_t *)src, len, true);
+}
+
+int vq_chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable,
+		 uint64_t start, uint64_t len, struct iovec *iov, unsigned int max)
+{
+	uint64_t pos = 0;
+	int n = 0;
+
+	for (unsigned int i = 0; i < c->n; i++) {
+		uint64_t bs, be, s, e;
+
+		if (c->bufs[i].write != writable)
+			continue;
+		bs = pos;
+		be = pos += c->bufs[i].len;
+		s = bs > start ? bs : start;
+		e = be < start + len ? be : start + len;
+		if (s >= e)
+			continue;
+		if ((unsigned int)n == max)
+			return -1;
+		iov[n].iov_base = gpa_to_hva(m, c->bufs[i].gpa + (s - bs), e - s);
+		iov[n++].iov_len = e - s;
+	}
+	return n;
 }

@@ -95,4 +95,13 @@ size_t vq_chain_read(const struct vq_chain *c, const struct guest_mem *m, uint64
 size_t vq_chain_write(const struct vq_chain *c, const struct guest_mem *m, uint64_t off,
 		      const void *src, size_t len);
 
+struct iovec;
+/*
+ * iovecs over bytes [start, start+len) of the chain's device-writable (or readable) part,
+ * pointing into guest memory (vq_pop() checked every buffer), so that a backend reads or writes
+ * the guest's buffers directly. Returns the count, or -1 if it needs more than max.
+ */
+int vq_chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable,
+		 uint64_t start, uint64_t len, struct iovec *iov, unsigned int max);
+
 #endif
