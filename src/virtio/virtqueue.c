@@ -138,6 +138,7 @@ static int add_buf(struct vq *q, const struct guest_mem *m, struct vq_chain *c,
 		   const struct vring_desc *d, const char *what, unsigned int i)
 {
 	bool write = d->flags & VIRTQ_DESC_F_WRITE;
+	uint64_t *total = write ? &c->in_bytes : &c->out_bytes;
 
 	if (c->n == VQ_MAX_SIZE)
 		return fail(q, "%s %u: chain has more than %u buffers", what, i, VQ_MAX_SIZE);
@@ -147,27 +148,15 @@ static int add_buf(struct vq *q, const struct guest_mem *m, struct vq_chain *c,
 			    "%s %u: address 0x%" PRIx64 " length %" PRIu32
 			    " outside guest memory",
 			    what, i, d->addr, d->len);
-	if (write) {
-		c->in_bytes += d->len;
-		if (c->in_bytes > UINT32_MAX)
-			return fail(q,
-				    "%s %u: total device-writable length %" PRIu64
-				    " exceeds 4 GiB - 1",
-				    what, i, c->in_bytes);
-	} else {
-		/* Devices parse "request, then room for the reply": order is part of the ABI. */
-		if (c->n > c->n_out)
-			return fail(q,
-				    "%s %u: device-readable descriptor after a device-writable one",
-				    what, i);
-		c->out_bytes += d->len;
-		if (c->out_bytes > UINT32_MAX)
-			return fail(q,
-				    "%s %u: total device-readable length %" PRIu64
-				    " exceeds 4 GiB - 1",
-				    what, i, c->out_bytes);
-		c->n_out++;
-	}
+	/* Devices parse "request, then room for the reply": order is part of the ABI. */
+	if (!write && c->n > c->n_out)
+		return fail(q, "%s %u: device-readable descriptor after a device-writable one",
+			    what, i);
+	*total += d->len;
+	if (*total > UINT32_MAX)
+		return fail(q, "%s %u: total device-%s length %" PRIu64 " exceeds 4 GiB - 1", what,
+			    i, write ? "writable" : "readable", *total);
+	c->n_out += !write;
 	c->bufs[c->n++] = (struct vq_buf){ .gpa = d->addr, .len = d->len, .write = write };
 	return 0;
 }
