@@ -329,6 +329,14 @@ int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg)
 	return ADD_CALLBACK(vm, stoppers, fn, arg);
 }
 
+/* The device threads stop once: after the vCPUs, or at destroy if the VM never ran. */
+static void run_stoppers(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_stoppers; i++)
+		vm->stoppers[i].fn(vm->stoppers[i].arg);
+	vm->nr_stoppers = 0;
+}
+
 int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg)
 {
 	return ADD_CALLBACK(vm, hlt_hooks, fn, arg);
@@ -607,9 +615,7 @@ int vm_run(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].started)
 			pthread_join(vm->vcpus[i].thread, NULL);
-	for (unsigned int i = 0; i < vm->nr_stoppers; i++)
-		vm->stoppers[i].fn(vm->stoppers[i].arg);
-	vm->nr_stoppers = 0;
+	run_stoppers(vm);
 	vm->stats.run_ns = monotonic_ns() - t0;
 	close(sfd);
 	restore_terminal();
@@ -627,9 +633,7 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	serial_free(vm->serial);
 	vm->serial = NULL;
-	for (unsigned int i = 0; i < vm->nr_stoppers; i++) /* vm_run() never ran */
-		vm->stoppers[i].fn(vm->stoppers[i].arg);
-	vm->nr_stoppers = 0;
+	run_stoppers(vm); /* if vm_run() never ran */
 	while (vm->nr_cleanups) {
 		vm->nr_cleanups--;
 		vm->cleanups[vm->nr_cleanups].fn(vm->cleanups[vm->nr_cleanups].arg);
