@@ -297,39 +297,46 @@ static void on_event(void *ctx, const void *data, size_t len)
 	compare_actual(rp, &act);
 }
 
+/* --feed: the recorded event that comes next, if it is a `type` (of device dev, if >= 0). */
+static const struct trace_ev *fed_next(const struct replayer *rp, enum trace_type type, int dev)
+{
+	if (!rp->feed || rp->diverged || !rp->have_exp || rp->exp.type != type ||
+	    (dev >= 0 && field_u64(&rp->exp, "dev") != (uint64_t)dev))
+		return NULL;
+	return &rp->exp;
+}
+
+/* The data of a fed dma_write event, NULL if there is none. */
+static const msgpack_object *fed_data(const struct trace_ev *e)
+{
+	const msgpack_object *o = e ? trace_ev_field(e, "data") : NULL;
+
+	return o && o->type == MSGPACK_OBJECT_BIN ? o : NULL;
+}
+
 /* --feed: data a device brings in from outside (entropy, disk reads) comes from the trace. */
 static void feed_dma(void *ctx, void *data, size_t len)
 {
-	struct replayer *rp = ctx;
-	const msgpack_object *o;
+	const msgpack_object *o = fed_data(fed_next(ctx, TRACE_dma_write, -1));
 
-	if (!rp->feed || rp->diverged || !rp->have_exp || rp->exp.type != TRACE_dma_write)
-		return;
-	o = trace_ev_field(&rp->exp, "data");
-	if (o && o->type == MSGPACK_OBJECT_BIN && o->via.bin.size == len)
+	if (o && o->via.bin.size == len)
 		memcpy(data, o->via.bin.ptr, len); /* else the comparison reports it */
 }
 
 /* --feed, a device without backend: did the recording take a chain of dev's queue q here? */
 static bool feed_chain_next(void *ctx, unsigned int dev, unsigned int q)
 {
-	struct replayer *rp = ctx;
+	const struct trace_ev *e = fed_next(ctx, TRACE_vq_chain, dev);
 
-	return rp->feed && !rp->diverged && rp->have_exp && rp->exp.type == TRACE_vq_chain &&
-	       field_u64(&rp->exp, "dev") == dev && field_u64(&rp->exp, "queue") == q;
+	return e && field_u64(e, "queue") == q;
 }
 
 /* --feed: the length of the recorded dma_write of dev that comes next, 0 if none does. */
 static size_t feed_dma_next(void *ctx, unsigned int dev)
 {
-	struct replayer *rp = ctx;
-	const msgpack_object *o;
+	const msgpack_object *o = fed_data(fed_next(ctx, TRACE_dma_write, dev));
 
-	if (!rp->feed || rp->diverged || !rp->have_exp || rp->exp.type != TRACE_dma_write ||
-	    field_u64(&rp->exp, "dev") != dev)
-		return 0;
-	o = trace_ev_field(&rp->exp, "data");
-	return o && o->type == MSGPACK_OBJECT_BIN ? o->via.bin.size : 0;
+	return o ? o->via.bin.size : 0;
 }
 
 /* --feed: the guest reads what it read when recorded (the device model's answer was compared). */
@@ -391,6 +398,13 @@ static bool debug_exit(void *ctx, struct vcpu *v, struct kvm_regs *regs)
 
 /* ---- the trace header ---- */
 
+/* A NUL-terminated copy the replayer frees at the end; NULL when it keeps too many already. */
+static char *keep_str(struct replayer *rp, const char *s, size_t len)
+{
+	return rp->nstrings < MAX_HDR_STRINGS ? rp->strings[rp->nstrings++] = strndup(s, len)
+					      : NULL;
+}
+
 /* A string of the header, NUL-terminated: a copy the replayer frees at the end. */
 static const char *hdr_str(struct replayer *rp, const char *path)
 {
@@ -398,9 +412,7 @@ static const char *hdr_str(struct replayer *rp, const char *path)
 	const char *s;
 	size_t len;
 
-	if (!trace_obj_str(o, &s, &len) || rp->nstrings == MAX_HDR_STRINGS)
-		return NULL;
-	return rp->strings[rp->nstrings++] = strndup(s, len);
+	return trace_obj_str(o, &s, &len) ? keep_str(rp, s, len) : NULL;
 }
 
 static bool hdr_u64(const struct trace_reader *r, const char *path, uint64_t *v)
@@ -739,9 +751,9 @@ static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 			return -1;
 		}
 		memset(d, 0, sizeof(*d));
-		d->path = rp->strings[rp->nstrings++] = strndup(s, len);
+		d->path = keep_str(rp, s, len);
 		if (trace_obj_str(trace_obj_get(m, "serial"), &s, &len))
-			d->serial = rp->strings[rp->nstrings++] = strndup(s, len);
+			d->serial = keep_str(rp, s, len);
 		d->num_queues = trace_obj_u64(trace_obj_get(m, "num_queues"), &v) && v ? v : 1;
 		d->queue_size = trace_obj_u64(trace_obj_get(m, "queue_size"), &v) && v ? v : 128;
 		d->readonly = trace_obj_u64(trace_obj_get(m, "readonly"), &v) && v;
@@ -789,7 +801,7 @@ static int nets_from_header(struct replayer *rp, struct vm_config *cfg)
 				rp->path, i, buf);
 			return -1;
 		}
-		n->tap = rp->strings[rp->nstrings++] = strndup(s, len);
+		n->tap = keep_str(rp, s, len);
 		n->mac_set = true;
 		n->no_tap = true;
 		n->order = trace_obj_u64(trace_obj_get(m, "order"), &v) ? v : cfg->nr_virtio;
