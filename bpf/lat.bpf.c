@@ -187,7 +187,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (reason == EXIT_IO)
 		hist_add(LAT_PIO, BPF_CORE_READ(run, io.port), 0, delta);
 	else
-		hist_add(LAT_MMIO, 0, BPF_CORE_READ(run, mmio.phys_addr), delta);
+		/* by 4 KiB page: all the report names (a register block), and the map stays small */
+		hist_add(LAT_MMIO, 0, BPF_CORE_READ(run, mmio.phys_addr) & ~0xfffULL, delta);
 	return 0;
 }
 
