@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "pci.h"
+#include "virtio/virtio_pci.h"
 #include "vm.h"
 
 #define QD	   32
@@ -83,7 +84,7 @@ static void device_batch(struct vm *vm, const uint64_t *sector, uint32_t len, ui
 	}
 	*idx += QD;
 	__atomic_store_n(&avail[1], *idx, __ATOMIC_RELEASE);
-	mmio_w(vm, 0x3000, 0, 2); /* notify queue 0: the device serves the batch */
+	mmio_w(vm, VIRTIO_PCI_NOTIFY_OFF, 0, 2); /* notify queue 0: the device serves the batch */
 }
 
 static void peer_batch(struct io_uring *ring, int fd, uint8_t *buf, const uint64_t *sector,
