@@ -294,6 +294,7 @@ START_TEST(test_net_flags)
 			 CLI_RUN);
 	ck_assert_str_eq(rn.cfg.nets[0].mask, "255.255.255.0");
 	default_mac("t0", mac);
+	ck_assert_mem_eq(rn.cfg.nets[0].mac, mac, 6);
 	ck_assert_mem_ne(rn.cfg.nets[0].mac, "\x52\x54\x00\x00\x00\x00", 6);
 	run_free(&rn);
 }
