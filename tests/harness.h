@@ -34,4 +34,9 @@ char *test_tmpfile(const char *tag);
 /* Reads a whole text file; NULL when it cannot be read. Caller frees. */
 char *slurp(const char *path);
 
+/* A whole binary file, its size in *len (fails the test if it cannot be read). Caller frees. */
+void *test_read_file(const char *path, size_t *len);
+/* Writes len bytes to path, replacing it (fails the test if it cannot). */
+void test_write_file(const char *path, const void *data, size_t len);
+
 #endif

@@ -59,33 +59,6 @@ static char *record(const char *name, const char *cmdline)
 	return path;
 }
 
-static void *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(n ? n : 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, n, f), (size_t)n);
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 /* ---- (a) round trip through the real encoder ---- */
 
 static const uint64_t U[] = { 0,       1,	   127,		128,	   255,	       0xffff,
@@ -634,7 +607,7 @@ static void load_ref(const char *path, struct ref *ref)
 	ck_assert_uint_ge(ref->nframes, 4); /* header, boot events, vCPU events + end: 2+ */
 	memcpy(ref->frames, f, ref->nframes * sizeof(*f));
 	trace_reader_close(r);
-	ref->data = read_file(path, &ref->len);
+	ref->data = test_read_file(path, &ref->len);
 }
 
 /* Events in the event frames that end at or before `end`. */
@@ -661,7 +634,7 @@ START_TEST(cut_at_every_byte)
 		char what[64];
 
 		snprintf(what, sizeof(what), "cut at %zu of %zu", cut, ref.len);
-		write_file(path, ref.data, cut);
+		test_write_file(path, ref.data, cut);
 		read_all(path, &o);
 		assert_located(path, &o, what);
 		ck_assert_msg(!o.complete, "%s: complete", what);
@@ -678,7 +651,7 @@ START_TEST(cut_at_every_byte)
 	}
 	ck_assert_uint_gt(opened, 0);
 	/* And the whole file is fine. */
-	write_file(path, ref.data, ref.len);
+	test_write_file(path, ref.data, ref.len);
 	read_all(path, &o);
 	ck_assert(o.complete);
 	ck_assert_uint_eq(o.events, ref.events);
@@ -722,7 +695,7 @@ START_TEST(bit_flips_in_every_frame)
 			snprintf(what, sizeof(what), "bit %u of byte %" PRIu64 " (region %zu)", bit,
 				 pos, i);
 			ref.data[pos] ^= 1u << bit;
-			write_file(path, ref.data, ref.len);
+			test_write_file(path, ref.data, ref.len);
 			ref.data[pos] ^= 1u << bit;
 			read_all(path, &o);
 			tried++;
@@ -830,11 +803,11 @@ START_TEST(hostile_inputs)
 	struct readout o;
 	uint64_t n;
 
-	write_file(path, "", 0);
+	test_write_file(path, "", 0);
 	read_all(path, &o);
 	assert_located(path, &o, "empty");
 	free(o.message);
-	write_file(path, not_zstd, sizeof(not_zstd));
+	test_write_file(path, not_zstd, sizeof(not_zstd));
 	read_all(path, &o);
 	assert_located(path, &o, "not zstd");
 	ck_assert_ptr_nonnull(strstr(o.message, "not a dejavm trace"));
@@ -1036,7 +1009,7 @@ START_TEST(tool_rejects_bad_usage_and_bad_files)
 	ck_assert_ptr_nonnull(strstr(r.err, path));
 	ck_assert_ptr_null(strchr(strchr(r.err, '\n') + 1, '\n')); /* one line */
 	run_result_free(&r);
-	write_file(path, "garbage", 7);
+	test_write_file(path, "garbage", 7);
 	run(&r, "DEJAVM_TRACE_BIN", "dump", path, NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "offset 0"));
