@@ -14,6 +14,7 @@
   - not root: exit 77 and a message that says so.
 Skips (77) with the tool's message where BPF cannot be used (not root, no BTF, ...).
 """
+import functools
 import json
 import os
 import subprocess
@@ -21,23 +22,18 @@ import sys
 import tempfile
 import time
 
-BIN, LAT, TOOL = os.environ["DEJAVM_BIN"], os.environ["DEJAVM_LAT_BIN"], os.environ["DEJAVM_TRACE_BIN"]
-GUESTS = os.environ["DEJAVM_GUEST_DIR"]
+import dejavm_test
+from dejavm_test import BIN, TOOL, guest
+
+run = functools.partial(dejavm_test.run, timeout=120)
+
+LAT = os.environ["DEJAVM_LAT_BIN"]
 DEVICES = {"test-reg": range(0x510, 0x514), "serial": range(0x3f8, 0x400),
            "debug-port": range(0x80, 0x81), "test-exit": range(0x501, 0x502)}
 
 
-def run(args, timeout=120):
-    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace", timeout=timeout)
-
-
-def guest(name):
-    return os.path.join(GUESTS, name + ".elf")
-
-
 def lat(args, timeout=120):
-    p = run([LAT] + args, timeout)
+    p = run([LAT] + args, timeout=timeout)
     if p.returncode == 77:
         print("SKIP: " + p.stderr.strip())
         sys.exit(77)

@@ -16,35 +16,21 @@ Checks, from the guest's own boot log and from the trace:
 Needs root and the `ip` tool (skips with 77 otherwise); skips without DEJAVM_LINUX_DIR unless
 DEJAVM_REQUIRE_LINUX=1. The namespace is always deleted.
 """
+import functools
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
-BIN, TOOL = os.environ.get("DEJAVM_BIN"), os.environ.get("DEJAVM_TRACE_BIN")
-LINUX = os.environ.get("DEJAVM_LINUX_DIR")
+import dejavm_test
+from dejavm_test import BIN, LINUX, TOOL, dump, require_linux, skip
+
+run = functools.partial(dejavm_test.run, timeout=600)
+
 NS = "dejavm-net-%d" % os.getpid()
 MAC = "52:54:00:aa:bb:cc"
 GUEST_IP, HOST_IP = "10.77.0.2", "10.77.0.1"
 NET_DEV = 2  # PCI slot: after the rng
-
-
-def run(args, timeout=600):
-    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace", timeout=timeout)
-
-
-def skip(why):
-    print("skipped: " + why)
-    sys.exit(77)
-
-
-def dump(trace, typ):
-    p = run([TOOL, "dump", trace, "--type", typ])
-    assert p.returncode == 0, p.stderr
-    return [json.loads(line) for line in p.stdout.splitlines()]
 
 
 def boot(tmp, name, deterministic):
@@ -79,8 +65,8 @@ def check_trace(name, trace):
     net = json.loads(p.stdout)["config"]["net"]
     assert net == [{"tap": "dvtap0", "mac": MAC, "ip": HOST_IP, "mask": "255.255.255.0",
                     "order": 1}], net
-    chains = [e for e in dump(trace, "vq_chain") if e["dev"] == NET_DEV]
-    dma = [e for e in dump(trace, "dma_write") if e["dev"] == NET_DEV]
+    chains = [e for e in dump(trace, "--type", "vq_chain") if e["dev"] == NET_DEV]
+    dma = [e for e in dump(trace, "--type", "dma_write") if e["dev"] == NET_DEV]
     rx = [e for e in chains if e["queue"] == 0]
     tx = [e for e in chains if e["queue"] == 1]
     assert len(tx) >= 4, "%s: %d transmit chains (ARP + 3 echo requests at least)" % (name,
@@ -105,7 +91,7 @@ def check_trace(name, trace):
     assert replies >= 3, "%s: %d ICMP echo replies among the received frames" % (name, replies)
     # Every chain taken has its completion: the frame's length (received: as recorded in the
     # dma_write after the 12-byte header), status 0, in the queue's order.
-    done = [e for e in dump(trace, "io_done") if e["dev"] == NET_DEV]
+    done = [e for e in dump(trace, "--type", "io_done") if e["dev"] == NET_DEV]
     for q, op, taken in ((0, 0, rx), (1, 1, tx)):
         got = [e for e in done if e["queue"] == q]
         assert [e["head"] for e in got] == [c["head"] for c in taken], (name, q)
@@ -136,10 +122,7 @@ def bad_guest(tmp, deterministic):
 
 
 def main():
-    if not LINUX:
-        if os.environ.get("DEJAVM_REQUIRE_LINUX") == "1":
-            sys.exit("DEJAVM_LINUX_DIR is not set but DEJAVM_REQUIRE_LINUX=1")
-        skip("DEJAVM_LINUX_DIR is not set")
+    require_linux()
     if os.geteuid() != 0:
         skip("needs root (a network namespace and a tap device)")
     if not shutil.which("ip"):

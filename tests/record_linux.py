@@ -9,21 +9,18 @@ DEJAVM_REQUIRE_LINUX=1.
 """
 import os
 import subprocess
-import sys
 import tempfile
 
 import msgpack
+
+from dejavm_test import LINUX, require_linux
 
 SERIAL, END = 4, 7
 
 
 def main():
-    d = os.environ.get("DEJAVM_LINUX_DIR")
-    if not d:
-        if os.environ.get("DEJAVM_REQUIRE_LINUX") == "1":
-            sys.exit("DEJAVM_LINUX_DIR is not set but DEJAVM_REQUIRE_LINUX=1")
-        print("skipped: DEJAVM_LINUX_DIR is not set")
-        sys.exit(77)
+    require_linux()
+    d = LINUX
     tmp = tempfile.mkdtemp(prefix="dejavm-record-linux-")
     trace, serial = os.path.join(tmp, "boot.trace"), os.path.join(tmp, "serial.out")
     cmdline = open(os.path.join(d, "cmdline.txt")).read().strip()

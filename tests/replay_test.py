@@ -15,15 +15,12 @@ normal-mode traces replay where they can. With --linux: the same for the tiny-Li
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
 
-BIN = os.environ.get("DEJAVM_BIN", "")
-TOOL = os.environ.get("DEJAVM_TRACE_BIN", "")
-GUESTS = os.environ.get("DEJAVM_GUEST_DIR", "")
-LINUX = os.environ.get("DEJAVM_LINUX_DIR", "")
+import dejavm_test
+from dejavm_test import BIN, GUESTS, LINUX, TOOL, dump, guest, require_linux
 GOLDEN = ""
 TMP = tempfile.mkdtemp(prefix="dejavm-replay-test-")
 
@@ -32,12 +29,7 @@ def run(args, env=None, timeout=300):
     e = dict(os.environ)
     e.pop("DEJAVM_TEST_MUTATE", None)
     e.update(env or {})
-    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
-                          timeout=timeout, text=True, errors="replace")
-
-
-def guest(name):
-    return os.path.join(GUESTS, name + ".elf")
+    return dejavm_test.run(args, timeout, e)
 
 
 def record(path, kernel, cmdline="", extra=()):
@@ -63,12 +55,6 @@ def replay(trace, *args, env=None):
     p = run([BIN, "replay", trace, "--report", rep] + image_args(trace) + list(args), env=env)
     report = json.load(open(rep)) if os.path.exists(rep) else None
     return p, report
-
-
-def dump(trace, *args):
-    p = run([TOOL, "dump", trace] + list(args))
-    assert p.returncode == 0, p.stderr
-    return [json.loads(line) for line in p.stdout.splitlines()]
 
 
 class Guests(unittest.TestCase):
@@ -252,11 +238,8 @@ def main():
     for var, val in [("DEJAVM_BIN", BIN), ("DEJAVM_TRACE_BIN", TOOL), ("DEJAVM_GUEST_DIR", GUESTS)]:
         if not val:
             sys.exit("%s is not set (run through meson test)" % var)
-    if a.linux and not LINUX:
-        if os.environ.get("DEJAVM_REQUIRE_LINUX") == "1":
-            sys.exit("DEJAVM_LINUX_DIR is not set but DEJAVM_REQUIRE_LINUX=1")
-        print("skipped: DEJAVM_LINUX_DIR is not set")
-        sys.exit(77)
+    if a.linux:
+        require_linux()
     suite = unittest.TestLoader().loadTestsFromTestCase(Linux if a.linux else Guests)
     ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
     sys.exit(0 if ok else 1)

@@ -18,27 +18,13 @@ Checks, from the guest's own boot log and from the trace:
 Skips (77) without DEJAVM_LINUX_DIR unless DEJAVM_REQUIRE_LINUX=1.
 """
 import hashlib
-import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 
-BIN, TOOL = os.environ.get("DEJAVM_BIN"), os.environ.get("DEJAVM_TRACE_BIN")
-LINUX = os.environ.get("DEJAVM_LINUX_DIR")
+from dejavm_test import BIN, LINUX, TOOL, dump, require_linux, run
+
 IMAGE = b""  # the disk image as created
-
-
-def run(args, timeout=300):
-    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace", timeout=timeout)
-
-
-def dump(trace, typ):
-    p = run([TOOL, "dump", trace, "--type", typ])
-    assert p.returncode == 0, p.stderr
-    return [json.loads(line) for line in p.stdout.splitlines()]
 
 
 def boot(tmp, name, source, image, deterministic):
@@ -65,14 +51,14 @@ def boot(tmp, name, source, image, deterministic):
     assert written[16 * 512:17 * 512].startswith(b"dejavm-guest: written by the guest"), name
     assert written[:16 * 512] == IMAGE[:16 * 512] and written[17 * 512:] == IMAGE[17 * 512:]
     hwrng = bytes.fromhex(log.split("hwrng: ")[1][:32])
-    given = b"".join(bytes.fromhex(e["data"]) for e in dump(trace, "dma_write") if e["dev"] == 2)
+    given = b"".join(bytes.fromhex(e["data"]) for e in dump(trace, "--type", "dma_write") if e["dev"] == 2)
     assert hwrng in given, "%s: /dev/hwrng gave bytes the device did not" % name
     return trace, log
 
 
 def check_disk(trace, image_bytes):
-    done = [e for e in dump(trace, "io_done") if e["dev"] == 1]
-    dma = [e for e in dump(trace, "dma_write") if e["dev"] == 1]
+    done = [e for e in dump(trace, "--type", "io_done") if e["dev"] == 1]
+    dma = [e for e in dump(trace, "--type", "dma_write") if e["dev"] == 1]
     reads = [e for e in done if e["op"] == 0]
     ids = [e for e in done if e["op"] == 8]  # GET_ID: its data is the serial
     assert reads and ids and all(e["status"] == 0 for e in done), done
@@ -87,9 +73,9 @@ def check_disk(trace, image_bytes):
 
 
 def check_data(trace, pool):
-    chains = [e for e in dump(trace, "vq_chain") if e["dev"] == 2]
-    done = [e for e in dump(trace, "io_done") if e["dev"] == 2]
-    dma = [e for e in dump(trace, "dma_write") if e["dev"] == 2]
+    chains = [e for e in dump(trace, "--type", "vq_chain") if e["dev"] == 2]
+    done = [e for e in dump(trace, "--type", "io_done") if e["dev"] == 2]
+    dma = [e for e in dump(trace, "--type", "dma_write") if e["dev"] == 2]
     assert chains and len(chains) == len(done) == len(dma), (len(chains), len(done), len(dma))
     given = b"".join(bytes.fromhex(e["data"]) for e in dma)
     assert given == pool[:len(given)], "the guest got bytes that are not the source's, in order"
@@ -104,23 +90,19 @@ def check_data(trace, pool):
 def check_msix(trace):
     """Normal mode: completions interrupt through MSI-X vectors (vector 0 is for config
     changes, queue 0 has vector 1), and no device raised an INTx line."""
-    msi = dump(trace, "msi")
+    msi = dump(trace, "--type", "msi")
     for dev in (1, 2):
-        done = [e for e in dump(trace, "io_done") if e["dev"] == dev]
+        done = [e for e in dump(trace, "--type", "io_done") if e["dev"] == dev]
         got = [e for e in msi if e["dev"] == dev]
         assert got and {e["vector"] for e in got} == {1}, (dev, got)
         assert 0 < len(got) <= len(done), (dev, len(got), len(done))
         assert all(e["data"] == got[0]["data"] for e in got)
-    lines = {e["line"] for e in dump(trace, "irq")}
+    lines = {e["line"] for e in dump(trace, "--type", "irq")}
     assert not lines & {16, 17, 18, 19}, "INTx raised although MSI-X is on: %s" % lines
 
 
 def main():
-    if not LINUX:
-        if os.environ.get("DEJAVM_REQUIRE_LINUX") == "1":
-            sys.exit("DEJAVM_LINUX_DIR is not set but DEJAVM_REQUIRE_LINUX=1")
-        print("skipped: DEJAVM_LINUX_DIR is not set")
-        sys.exit(77)
+    require_linux()
     tmp = tempfile.mkdtemp(prefix="dejavm-virtio-linux-")
     pool = b"".join(hashlib.sha256(b"dejavm %d" % i).digest() for i in range(2048))  # 64 KiB
     source = os.path.join(tmp, "entropy.bin")
