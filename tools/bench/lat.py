@@ -22,21 +22,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
+
+import core  # the benchmark next to this one: per_trip()
 
 BPFTRACE_PROG = ("usdt:%s:dejavm:exit_received { @t[tid] = nsecs; } "
                  "usdt:%s:dejavm:exit_handled /@t[tid]/ { @ns = hist(nsecs - @t[tid]); "
                  "delete(@t[tid]); } END { clear(@t); }")
-
-
-def timed(cmd):
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    dt = time.perf_counter() - t0
-    if b"pio-storm: n=" not in p.stdout or b"mismatches=0" not in p.stdout:
-        sys.exit("pio-storm did not finish under %s: %r %r" % (cmd[0], p.stdout[-300:],
-                                                              p.stderr[-300:]))
-    return dt
 
 
 def main():
@@ -79,9 +70,7 @@ def main():
         configs["bpftrace on exit USDT"] = lambda n: [
             bpftrace, "-q", "-e", prog, "-c", " ".join(vm(dejavm, n))]
     def per_trip(cmd):
-        t1 = timed(cmd(a.n1))
-        t2 = timed(cmd(a.n2))
-        return (t2 - t1) / (a.n2 - a.n1)
+        return core.per_trip(cmd, a.n1, a.n2, (b"pio-storm: n=", b"mismatches=0"))
 
     others = [k for k in configs if k != "plain"]
     times = {k: [] for k in configs}
