@@ -11,12 +11,6 @@
 #define RX_LEN	 5
 #define MAX_LINE 120
 
-struct used_elem {
-	uint32_t id, len;
-};
-
-static volatile struct used_elem *const used_ring = (volatile struct used_elem *)(VQ_RING + 0x2004);
-
 int main(const char *cmdline)
 {
 	char line[MAX_LINE + 1];
@@ -47,8 +41,8 @@ int main(const char *cmdline)
 			rt_printf("virtio-console-echo: no input\n");
 			return 1;
 		}
-		id = used_ring[seen % VQ_SIZE].id;
-		n = used_ring[seen % VQ_SIZE].len;
+		id = vused_at(VQ_RING, seen)->id;
+		n = vused_at(VQ_RING, seen)->len;
 		seen++;
 		chains++;
 		if (id >= VQ_SIZE || n > RX_LEN) {
@@ -57,9 +51,7 @@ int main(const char *cmdline)
 		}
 		for (uint32_t i = 0; i < n && len < MAX_LINE; i++)
 			line[len++] = ((const char *)(RX_BUF + 16 * id))[i];
-		vavail[2 + idx % VQ_SIZE] = (uint16_t)id; /* give the buffer back */
-		vavail[1] = ++idx;
-		vw16(VC_NOTIFY, 0);
+		virtio_submit((uint16_t)id, ++idx); /* give the buffer back */
 	}
 	line[len && line[len - 1] == '\n' ? len - 1 : len] = 0;
 	rt_printf("virtio-console-echo: line '%s' in %u chains\n", line, chains);

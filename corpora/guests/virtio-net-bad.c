@@ -39,34 +39,12 @@ static int mem_eq(const void *a, const void *b, size_t n)
 }
 static uint16_t tx_idx, rx_idx;
 
-static uint32_t used_len(volatile uint16_t *used, uint16_t i)
-{
-	return *(volatile uint32_t *)((uintptr_t)used + 4 + 8 * (i % VQ_SIZE) + 4);
-}
-
-static void queue(uint16_t q, uint64_t ring)
-{
-	vw16(VC_QSEL, q);
-	vw16(VC_QSZ, VQ_SIZE);
-	vw64(VC_QDESC, ring);
-	vw64(VC_QAVAIL, ring + 0x1000);
-	vw64(VC_QUSED, ring + 0x2000);
-	vw16(VC_QEN, 1);
-}
-
 static void setup(void)
 {
-	vw8(VC_STATUS, 0);
-	memset((void *)VQ_RING, 0, 0x7000);
-	vw8(VC_STATUS, VS_ACK | VS_DRIVER);
-	vw32(VC_GFSEL, 1);
-	vw32(VC_GF, 1); /* VIRTIO_F_VERSION_1 */
-	vw32(VC_GFSEL, 0);
-	vw32(VC_GF, 1u << 5 | 1u << 16); /* MAC, STATUS */
-	vw8(VC_STATUS, VS_ACK | VS_DRIVER | VS_FEATURES_OK);
-	queue(0, VQ_RING);
-	queue(1, TXQ_RING);
-	vw8(VC_STATUS, VS_ACK | VS_DRIVER | VS_FEATURES_OK | VS_DRIVER_OK);
+	virtio_negotiate(0x7000, 1u << 5 | 1u << 16); /* MAC, STATUS; both queues' rings */
+	virtio_queue(0, VQ_RING, VQ_RING);
+	virtio_queue(1, TXQ_RING, TXQ_RING);
+	virtio_driver_ok();
 	for (int i = 0; i < 6; i++)
 		mac[i] = vr8(VC_DEVCFG + i);
 }
@@ -95,7 +73,7 @@ static long transmit(unsigned int n)
 	vw16(VC_NOTIFY + 4, 1);
 	if (!wait_used(txused, tx_idx, WAIT))
 		return -1;
-	return used_len(txused, tx_idx - 1);
+	return vused_at(TXQ_RING, tx_idx - 1)->len;
 }
 
 static int held(const char *what, int ok)
@@ -130,16 +108,11 @@ static void post_rx(uint16_t id, uint32_t len, uint16_t flags)
 	vavail[1] = ++rx_idx;
 }
 
-static uint16_t used_id(volatile uint16_t *used, uint16_t i)
-{
-	return *(volatile uint32_t *)((uintptr_t)used + 4 + 8 * (i % VQ_SIZE));
-}
-
 /* A used receive entry holding an ARP reply from 10.77.0.1 to us, with a proper header. */
 static int arp_reply(uint16_t i)
 {
-	uint16_t id = used_id(vused, i);
-	uint32_t len = used_len(vused, i);
+	uint16_t id = vused_at(VQ_RING, i)->id;
+	uint32_t len = vused_at(VQ_RING, i)->len;
 	const uint8_t *b = (const uint8_t *)(RX_BUFS + id * 0x800);
 	static const uint8_t hdr[HDR] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 
@@ -192,9 +165,9 @@ int main(const char *cmdline)
 		arp_request();
 		while (!got && wait_used(vused, seen + 1, WAIT / 10)) {
 			if (seen < 3)
-				bad_len[seen] = used_len(vused, seen);
+				bad_len[seen] = vused_at(VQ_RING, seen)->len;
 			else if (!(got = arp_reply(seen)))
-				post_rx(used_id(vused, seen), 1526, VD_WRITE), vw16(VC_NOTIFY, 0);
+				post_rx(vused_at(VQ_RING, seen)->id, 1526, VD_WRITE), vw16(VC_NOTIFY, 0);
 			seen++;
 		}
 	}

@@ -57,24 +57,51 @@ static inline int virtio_find(unsigned int slot, unsigned int type)
 	return 0;
 }
 
-/* Reset, negotiate VERSION_1 plus `features` (low 32 bits), set up queue 0 at desc_at. */
-static inline void virtio_setup(uint64_t desc_at, uint32_t features)
+/* An entry of a used ring (at ring + 0x2004). */
+struct vused_elem {
+	uint32_t id, len;
+};
+
+static inline volatile struct vused_elem *vused_at(uint64_t ring, uint16_t i)
+{
+	return (volatile struct vused_elem *)(ring + 0x2004) + i % VQ_SIZE;
+}
+
+/* Reset, clear ring_bytes of rings at VQ_RING, negotiate VERSION_1 plus `features`. */
+static inline void virtio_negotiate(uint32_t ring_bytes, uint32_t features)
 {
 	vw8(VC_STATUS, 0);
-	memset((void *)VQ_RING, 0, 0x3000);
+	memset((void *)VQ_RING, 0, ring_bytes);
 	vw8(VC_STATUS, VS_ACK | VS_DRIVER);
 	vw32(VC_GFSEL, 1);
 	vw32(VC_GF, 1); /* VIRTIO_F_VERSION_1 (bit 32) */
 	vw32(VC_GFSEL, 0);
 	vw32(VC_GF, features);
 	vw8(VC_STATUS, VS_ACK | VS_DRIVER | VS_FEATURES_OK);
-	vw16(VC_QSEL, 0);
+}
+
+/* Queue q (VQ_SIZE entries): descriptors at desc_at, avail/used rings at ring + 0x1000/0x2000. */
+static inline void virtio_queue(uint16_t q, uint64_t desc_at, uint64_t ring)
+{
+	vw16(VC_QSEL, q);
 	vw16(VC_QSZ, VQ_SIZE);
 	vw64(VC_QDESC, desc_at);
-	vw64(VC_QAVAIL, VQ_RING + 0x1000);
-	vw64(VC_QUSED, VQ_RING + 0x2000);
+	vw64(VC_QAVAIL, ring + 0x1000);
+	vw64(VC_QUSED, ring + 0x2000);
 	vw16(VC_QEN, 1);
+}
+
+static inline void virtio_driver_ok(void)
+{
 	vw8(VC_STATUS, VS_ACK | VS_DRIVER | VS_FEATURES_OK | VS_DRIVER_OK);
+}
+
+/* Reset, negotiate VERSION_1 plus `features` (low 32 bits), set up queue 0 at desc_at. */
+static inline void virtio_setup(uint64_t desc_at, uint32_t features)
+{
+	virtio_negotiate(0x3000, features);
+	virtio_queue(0, desc_at, VQ_RING);
+	virtio_driver_ok();
 }
 
 /* Puts head in the next avail slot, moves avail idx to idx, notifies queue 0. */
