@@ -2,11 +2,12 @@
 /*
  * virtio-blk device model vs raw io_uring, on the same file, in one run:
  *   - 4 KiB random reads at queue depth 32
- *   - sequential 1 MiB reads (as 32 KiB segments, the size_max the device advertises)
+ *   - sequential 1 MiB reads (one 1 MiB data buffer per request)
  * The device side is dejavm's real code path: a VM's guest memory, PCI bus and virtio-blk
  * (virtio_blk_add), driven through its BAR like a guest driver (MMIO bus accesses), with QD
  * requests put in the avail ring before each notification. The peer is liburing reading the
- * same offsets into the same amount of memory, QD at a time. Prints MB/s and the ratio.
+ * same offsets into the same amount of memory, QD at a time. Both sides check every request
+ * completed (the device: used index and status bytes). Prints MB/s and the ratio.
  *
  * usage: blk_bench FILE [--seconds S]   (FILE: a raw image, e.g. 256 MiB; page cache warm)
  */
@@ -68,12 +69,14 @@ static void device_batch(struct vm *vm, const uint64_t *sector, uint32_t len, ui
 {
 	struct vring_desc *desc = gpa_to_hva(&vm->mem, RING_GPA, 16 * 128);
 	uint16_t *avail = gpa_to_hva(&vm->mem, RING_GPA + 0x1000, 4 + 2 * 128);
+	uint16_t *used = gpa_to_hva(&vm->mem, RING_GPA + 0x2000, 4 + 8 * 128);
 
 	avail[0] = VRING_AVAIL_F_NO_INTERRUPT;
 	for (unsigned int i = 0; i < QD; i++) {
 		struct virtio_blk_outhdr *h = gpa_to_hva(&vm->mem, HDR_GPA + 32 * i, 32);
 
 		*h = (struct virtio_blk_outhdr){ VIRTIO_BLK_T_IN, 0, sector[i] };
+		((uint8_t *)h)[16] = 0xff; /* the status byte: the device must overwrite it */
 		desc[3 * i] = (struct vring_desc){ HDR_GPA + 32 * i, 16, VRING_DESC_F_NEXT, 3 * i + 1 };
 		desc[3 * i + 1] = (struct vring_desc){ DATA_GPA + (uint64_t)i * (1 << 20), len,
 						       VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
@@ -85,6 +88,16 @@ static void device_batch(struct vm *vm, const uint64_t *sector, uint32_t len, ui
 	*idx += QD;
 	__atomic_store_n(&avail[1], *idx, __ATOMIC_RELEASE);
 	mmio_w(vm, VIRTIO_PCI_NOTIFY_OFF, 0, 2); /* notify queue 0: the device serves the batch */
+	/* Served at the notify (no I/O thread here): all of them used, and every one OK. */
+	for (unsigned int i = 0; i < QD; i++) {
+		const uint8_t *status = gpa_to_hva(&vm->mem, HDR_GPA + 32 * i + 16, 1);
+
+		if (__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) != *idx || *status) {
+			fprintf(stderr, "blk_bench: device request %u: used idx %u (want %u), status %u\n",
+				i, used[1], *idx, *status);
+			exit(1);
+		}
+	}
 }
 
 static void peer_batch(struct io_uring *ring, int fd, uint8_t *buf, const uint64_t *sector,
