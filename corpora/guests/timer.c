@@ -30,6 +30,7 @@
 
 static volatile unsigned long ticks;
 static volatile int watchdog_fired;
+static volatile unsigned long spin_count; /* spin=2 */
 
 static inline void lapic_write(uint32_t reg, uint32_t v) { mmio_write32(RT_LAPIC_BASE + reg, v); }
 
@@ -107,12 +108,32 @@ int main(const char *cmdline)
 	/* Check with interrupts off, then sti;hlt: a tick pending at the check
 	 * is delivered after the STI shadow and wakes the HLT, none is lost. */
 	if (spin) {
-		/* Busy-wait with interrupts on: no exit at all until a tick arrives (under
-		 * dejavm --deterministic, only the exit-budget watchdog ends such a stretch). */
+		/*
+		 * Busy-wait with interrupts on: no exit at all until a tick arrives (under
+		 * dejavm --deterministic, only the exit-budget watchdog ends such a stretch).
+		 * spin=1 only reads: a fixed point, the same state at every pass. spin=2 also
+		 * increments a counter in memory and spin=3 one in a register: loops that count
+		 * while they wait, like a delay-loop calibration, which no VMM can give time at a
+		 * point the host did not choose. The count is printed, so a replay that stopped
+		 * at another pass shows.
+		 */
+		unsigned long count = 0;
+
 		rt_sti();
-		while (ticks < want && !watchdog_fired)
-			__asm__ volatile("" : : : "memory");
+		if (spin == 2) {
+			while (ticks < want && !watchdog_fired)
+				__asm__ volatile("addq $1, %0" : "+m"(spin_count));
+			count = spin_count;
+		} else if (spin == 3) {
+			while (ticks < want && !watchdog_fired)
+				__asm__ volatile("incq %0" : "+r"(count));
+		} else {
+			while (ticks < want && !watchdog_fired)
+				__asm__ volatile("" : : : "memory");
+		}
 		rt_cli();
+		if (spin >= 2)
+			rt_printf("timer: spun %lu times\n", count);
 	}
 	while (ticks < want && !watchdog_fired) {
 		rt_sti_hlt();
