@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "determ.h"
+#include "fixpoint.h"
 #include "loader.h"
 #include "log.h"
 #include "out.h"
@@ -28,7 +29,6 @@
 #include "vm.h"
 
 #define CONTEXT		  5	  /* matching events shown before a divergence */
-#define DEFAULT_MAX_STEPS 5000000 /* single-steps allowed to find one landmark */
 #define NREGS		  17	  /* the regs event's fields */
 #define MAX_HDR_STRINGS	  (5 + 2 * MAX_DISKS + MAX_NETS)
 
@@ -43,7 +43,7 @@ struct replayer {
 	struct vm *vm;
 	bool det;  /* recorded with --deterministic: everything must match, ts included */
 	bool feed; /* reads get the recorded values */
-	uint64_t max_steps, total;
+	uint64_t total;
 
 	struct trace_ev exp; /* the next recorded event, when have_exp */
 	bool have_exp;
@@ -64,10 +64,6 @@ struct replayer {
 	struct trace_ev held;
 	msgpack_object held_fields[2]; /* reason, rip */
 	bool holding;
-
-	/* Single-stepping to a landmark. */
-	bool stepping;
-	uint64_t lm_rip, lm_hash, steps;
 
 	/* The divergence. */
 	bool diverged;
@@ -352,48 +348,35 @@ static void feed_read(void *ctx, bool pio, uint64_t addr, uint32_t len, uint8_t 
 	rp->fed_valid = false;
 }
 
-/* Next recorded event a landmark after this exit: single-step until RIP and registers match. */
-static bool before_run(void *ctx, struct vcpu *v)
+/*
+ * The next recorded event is a landmark after this vCPU's last exit: the vCPU runs to it (a
+ * breakpoint on its RIP, vcpu.c), and stops where its registers and pages match.
+ */
+static bool landmark_next(void *ctx, struct vcpu *v, struct landmark *lm)
 {
 	struct replayer *rp = ctx;
-	int r;
+	const msgpack_object *pages;
 
-	if (rp->diverged || rp->stepping || !rp->have_exp || rp->exp.type != TRACE_landmark ||
+	if (rp->diverged || !rp->have_exp || rp->exp.type != TRACE_landmark ||
 	    field_u64(&rp->exp, "after") != v->last_exit_seq)
-		return rp->stepping;
-	rp->lm_rip = field_u64(&rp->exp, "rip");
-	rp->lm_hash = field_u64(&rp->exp, "regs_hash");
-	rp->steps = 0;
-	r = vcpu_set_single_step(v, true);
-	if (r)
-		diverge(rp, &rp->exp, NULL, "cannot single-step to the landmark: KVM_SET_GUEST_DEBUG: %s",
-			strerror(-r));
-	else
-		rp->stepping = true;
-	return rp->stepping;
-}
-
-static bool debug_exit(void *ctx, struct vcpu *v, struct kvm_regs *regs)
-{
-	struct replayer *rp = ctx;
-
-	if (!rp->stepping || ioctl(v->fd, KVM_GET_REGS, regs))
 		return false;
-	if (regs->rip == rp->lm_rip && determ_regs_hash(regs) == rp->lm_hash) {
-		vcpu_set_single_step(v, false);
-		rp->stepping = false;
-		return true;
+	memset(lm, 0, sizeof(*lm));
+	lm->after = v->last_exit_seq;
+	lm->rip = field_u64(&rp->exp, "rip");
+	lm->regs_hash = field_u64(&rp->exp, "regs_hash");
+	lm->fixed = field_u64(&rp->exp, "fixed");
+	lm->cycle = field_u64(&rp->exp, "cycle");
+	lm->mem_hash = field_u64(&rp->exp, "mem_hash");
+	pages = trace_ev_field(&rp->exp, "pages");
+	if (pages && pages->type == MSGPACK_OBJECT_BIN) {
+		const uint8_t *p = (const uint8_t *)pages->via.bin.ptr;
+
+		for (uint32_t i = 0; i + 8 <= pages->via.bin.size && lm->nr_pages < FP_MAX_PAGES;
+		     i += 8, lm->nr_pages++)
+			for (unsigned int b = 0; b < 8; b++)
+				lm->pages[lm->nr_pages] |= (uint64_t)p[i + b] << (8 * b);
 	}
-	if (++rp->steps >= rp->max_steps) {
-		vcpu_set_single_step(v, false);
-		rp->stepping = false;
-		rp->act_rip = regs->rip;
-		diverge(rp, &rp->exp, NULL,
-			"the landmark (RIP 0x%" PRIx64 ") was not reached in %" PRIu64
-			" single-steps from the exit before it",
-			rp->lm_rip, rp->steps);
-	}
-	return false;
+	return true;
 }
 
 /* ---- the trace header ---- */
@@ -656,19 +639,21 @@ static void usage(FILE *f)
 	      "  --kernel PATH          the kernel, if it moved since the recording\n"
 	      "  --initramfs PATH       the initramfs, likewise\n"
 	      "  --serial MODE          the guest's COM1 output: null (default), tty, file=PATH\n"
-	      "  --max-steps N          single-steps allowed to reach one landmark (default 5000000)\n"
+	      "  --exit-budget MS       look for a loop that only waits in a vCPU that ran MS ms\n"
+	      "                         without an exit (default 100; the recording's budget\n"
+	      "                         does not matter)\n"
 	      "  -v, --verbose          more VMM messages\n"
 	      "  -h, --help             print this help and exit\n",
 	      f);
 }
 
 enum { OPT_FEED = 256, OPT_LIVE, OPT_FORCE, OPT_REPORT, OPT_KERNEL, OPT_INITRAMFS, OPT_SERIAL,
-       OPT_MAX_STEPS };
+       OPT_EXIT_BUDGET };
 
 struct replay_opts {
 	const char *trace, *report, *kernel, *initramfs, *serial;
 	bool live, force;
-	uint64_t max_steps;
+	unsigned int exit_budget_ms;
 	int verbosity;
 };
 
@@ -682,7 +667,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
 		{ "serial", required_argument, NULL, OPT_SERIAL },
-		{ "max-steps", required_argument, NULL, OPT_MAX_STEPS },
+		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -691,7 +676,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 	char *end;
 
 	memset(o, 0, sizeof(*o));
-	o->max_steps = DEFAULT_MAX_STEPS;
+	o->exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -703,15 +688,19 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 		case OPT_KERNEL: o->kernel = optarg; break;
 		case OPT_INITRAMFS: o->initramfs = optarg; break;
 		case OPT_SERIAL: o->serial = optarg; break;
-		case OPT_MAX_STEPS:
+		case OPT_EXIT_BUDGET: {
+			unsigned long long ms;
+
 			errno = 0;
-			o->max_steps = strtoull(optarg, &end, 10);
-			if (errno || *end || !o->max_steps || *optarg == '-') {
-				fprintf(stderr, "dejavm replay: --max-steps: '%s': expected a count > 0\n",
-					optarg);
+			ms = strtoull(optarg, &end, 10);
+			if (errno || *end || !ms || ms > MAX_EXIT_BUDGET_MS || *optarg == '-') {
+				fprintf(stderr, "dejavm replay: --exit-budget: '%s': %s %u (ms)\n",
+					optarg, "expected 1 to", MAX_EXIT_BUDGET_MS);
 				return -1;
 			}
+			o->exit_budget_ms = ms;
 			break;
+		}
 		case 'v': o->verbosity++; break;
 		case 'h': usage(stdout); exit(0);
 		default:
@@ -850,6 +839,7 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		return -1;
 	}
 	cfg->deterministic = true;
+	cfg->exit_budget_ms = o->exit_budget_ms;
 	cfg->serial = SERIAL_NULL;
 	if (o->serial && !strcmp(o->serial, "tty")) {
 		cfg->serial = SERIAL_TTY;
@@ -888,7 +878,7 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 		      const struct vm_config *cfg)
 {
 	static const struct vm_replay_hooks hooks_template = {
-		.read = feed_read, .dma = feed_dma, .before_run = before_run, .debug_exit = debug_exit,
+		.read = feed_read, .dma = feed_dma, .landmark_next = landmark_next,
 		.chain_next = feed_chain_next, .dma_next = feed_dma_next,
 	};
 	struct vm_replay_hooks hooks = hooks_template;
@@ -954,7 +944,6 @@ int replay_main(int argc, char **argv)
 	log_max_level = o.verbosity >= 2 ? LOG_DEBUG : o.verbosity == 1 ? LOG_INFO : LOG_WARN;
 	rp.path = o.trace;
 	rp.feed = !o.live;
-	rp.max_steps = o.max_steps;
 	config_init(&cfg);
 	out_init(&rp.expected, NULL);
 	out_init(&rp.actual, NULL);

@@ -17,6 +17,7 @@ void config_init(struct vm_config *cfg)
 	cfg->cmdline = "";
 	cfg->rtc_epoch = DEFAULT_RTC_EPOCH;
 	cfg->exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
+	cfg->spin_limit_ms = DEFAULT_SPIN_LIMIT_MS;
 }
 
 int parse_size(const char *s, uint64_t *bytes)
@@ -314,8 +315,13 @@ static void usage(FILE *f)
 	      "                         interrupts only at exits: the same guest gives the same trace\n"
 	      "  --rtc-epoch SECONDS    deterministic: the guest's RTC at boot, in Unix seconds\n"
 	      "                         (default 1577836800, 2020-01-01)\n"
-	      "  --exit-budget MS       deterministic: stop a vCPU that ran MS ms of host time\n"
-	      "                         without an exit and record a landmark (default 10000)\n"
+	      "  --exit-budget MS       deterministic: look for a loop that only waits for time\n"
+	      "                         in a vCPU that ran MS ms of host time without an exit\n"
+	      "                         (default 100; it never changes the trace)\n"
+	      "  --spin-limit MS        deterministic: a vCPU that loops MS ms without an exit,\n"
+	      "                         in a loop that counts (no fixed point), gets its next\n"
+	      "                         tick at a host-chosen point; the trace then says it is\n"
+	      "                         not reproducible (default 10000)\n"
 	      "  -v, --verbose          more VMM messages (repeat for debug)\n"
 	      "  --version              print the version and exit\n"
 	      "  -h, --help             print this help and exit\n"
@@ -327,7 +333,7 @@ static void usage(FILE *f)
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
        OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
-       OPT_EXIT_BUDGET, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET };
+       OPT_EXIT_BUDGET, OPT_SPIN_LIMIT, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -344,6 +350,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "deterministic", no_argument, NULL, OPT_DETERMINISTIC },
 		{ "rtc-epoch", required_argument, NULL, OPT_RTC_EPOCH },
 		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
+		{ "spin-limit", required_argument, NULL, OPT_SPIN_LIMIT },
 		{ "rng", required_argument, NULL, OPT_RNG },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
@@ -492,24 +499,29 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			}
 			break;
 		case OPT_RTC_EPOCH:
-		case OPT_EXIT_BUDGET: {
+		case OPT_EXIT_BUDGET:
+		case OPT_SPIN_LIMIT: {
+			const char *name = opt == OPT_RTC_EPOCH	  ? "--rtc-epoch"
+					   : opt == OPT_EXIT_BUDGET ? "--exit-budget"
+								    : "--spin-limit";
 			char *end;
 			long long v;
 
 			errno = 0;
 			v = strtoll(optarg, &end, 10);
 			if (errno || end == optarg || *end || v < 0 ||
-			    (opt == OPT_EXIT_BUDGET && (v < 1 || v > 3600000))) {
-				fprintf(err, "dejavm: %s: '%s': expected %s\n",
-					opt == OPT_RTC_EPOCH ? "--rtc-epoch" : "--exit-budget", optarg,
+			    (opt != OPT_RTC_EPOCH && (v < 1 || v > MAX_EXIT_BUDGET_MS))) {
+				fprintf(err, "dejavm: %s: '%s': expected %s\n", name, optarg,
 					opt == OPT_RTC_EPOCH ? "Unix seconds (>= 0)"
 							     : "milliseconds, 1 to 3600000");
 				return CLI_USAGE;
 			}
 			if (opt == OPT_RTC_EPOCH)
 				cfg->rtc_epoch = v;
-			else
+			else if (opt == OPT_EXIT_BUDGET)
 				cfg->exit_budget_ms = v;
+			else
+				cfg->spin_limit_ms = v;
 			break;
 		}
 		case 'v': cfg->verbosity++; break;

@@ -21,7 +21,11 @@ enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 #define MAX_NETS	  2
 #define NET_IFNAMSIZ	  16 /* IFNAMSIZ: a tap name is at most 15 bytes */
 #define VIRTIO_BLK_ID_BYTES 20 /* GET_ID answers at most this much (virtio spec, Linux) */
-#define DEFAULT_EXIT_BUDGET_MS 10000 /* tiny Linux: longest exit-free stretch 3.2 s here */
+/* Host ms without an exit before a vCPU is searched for a loop that only waits (fixpoint.h). */
+#define DEFAULT_EXIT_BUDGET_MS 100
+#define MAX_EXIT_BUDGET_MS     3600000
+/* ... and before one that loops without a fixed point gets time anyway (not reproducible). */
+#define DEFAULT_SPIN_LIMIT_MS 10000
 
 /* --disk path=FILE[,readonly=on][,direct=on][,serial=ID][,num_queues=N][,queue_size=N][,id=NAME] */
 struct disk_config {
@@ -60,7 +64,8 @@ struct vm_config {
 	const char *record_path; /* --record FILE */
 	bool deterministic;	 /* --deterministic: see determ.h */
 	int64_t rtc_epoch;	 /* --rtc-epoch: the guest's wall clock at boot (deterministic) */
-	unsigned int exit_budget_ms; /* --exit-budget: force an exit after this long without one */
+	unsigned int exit_budget_ms; /* --exit-budget: look for a wait loop after this long */
+	unsigned int spin_limit_ms;  /* --spin-limit: time at a host-chosen point after this */
 	const struct kvm_cpuid2 *cpuid; /* replay: the recorded CPUID table, as is */
 	const char *rng_path;		/* --rng src=PATH: a virtio-rng device */
 	unsigned int rng_order;		/* its position among the virtio devices */

@@ -11,6 +11,7 @@
 
 #include "devices/pic.h"
 #include "devices/pit.h"
+#include "fixpoint.h"
 #include "log.h"
 #include "trace.h"
 #include "vcpu.h"
@@ -179,16 +180,37 @@ uint64_t determ_regs_hash(const struct kvm_regs *r)
 	return h;
 }
 
-void determ_forced_exit(struct vcpu *v, const struct kvm_regs *regs)
+bool determ_landmark(struct vcpu *v, const struct landmark *lm, const char **why)
 {
 	struct vm *vm = v->vm;
 
 	vm->stats.landmarks++;
-	if (vm->trace)
-		trace_landmark(vm->trace, v->last_exit_seq, regs->rip, determ_regs_hash(regs));
-	/* The guest ran long without exiting: most likely it spins, waiting for time to pass. */
+	if (!lm->fixed)
+		vm->stats.nondeterministic++;
+	if (vm->trace) {
+		uint8_t pages[FP_MAX_PAGES * 8];
+
+		for (unsigned int i = 0; i < lm->nr_pages; i++)
+			for (unsigned int b = 0; b < 8; b++)
+				pages[8 * i + b] = lm->pages[i] >> (8 * b);
+		trace_landmark(vm->trace, lm->after, lm->rip, lm->regs_hash, lm->fixed, lm->cycle,
+			       pages, 8 * lm->nr_pages, lm->mem_hash);
+	}
 	vm->vtime_ns += DET_NS_PER_EXIT;
-	skip_to_deadline(vm);
+	if (!lm->fixed) {
+		/* A loop that counts or computes: it gets its next tick here, wherever that is. */
+		skip_to_deadline(vm);
+		return true;
+	}
+	/* A loop that only waits is a HLT spelled as a loop. */
+	if (!v->run->if_flag) {
+		*why = "a loop that waits with interrupts disabled (nothing can end it)";
+		return false;
+	}
+	if (pic_intr_pending(vm->det->pic) || skip_to_deadline(vm))
+		return true;
+	*why = "a loop that waits with no interrupt pending and no timer armed";
+	return false;
 }
 
 /* IF set and no interrupt shadow, as KVM reported them with the last exit. */

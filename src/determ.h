@@ -11,9 +11,12 @@
  *     it can take them (IF set). When one is pending while IF is clear, the vCPU single-steps
  *     until the guest sets IF and it is injected there: KVM's interrupt-window exit would do
  *     the same in one exit, but on PVM hosts it comes at a host-timing-dependent point.
- *   - A vCPU that runs --exit-budget ms of host time without an exit is stopped by a signal; the
- *     trace gets a landmark (RIP and a hash of the registers), and a replay finds the same point
- *     by single-stepping. Only this event depends on host time.
+ *   - A vCPU that runs --exit-budget ms of host time without an exit is stopped by a signal and
+ *     searched for a fixed point (fixpoint.h): a loop that only waits gets time at a canonical
+ *     point of the loop, recorded as a landmark, which does not depend on where the host stopped
+ *     it; a kick that finds no such loop changes nothing. Only a loop that counts while it waits
+ *     (no fixed point) for --spin-limit gets a landmark at a host-chosen point, counted as
+ *     nondeterministic in the trace.
  */
 #ifndef DEJAVM_DETERM_H
 #define DEJAVM_DETERM_H
@@ -23,9 +26,13 @@
 #include <stdint.h>
 
 #define DET_NS_PER_EXIT 1000 /* virtual nanoseconds one VM exit takes */
+/* A loop without a fixed point gets time at a host-chosen point after --spin-limit, once this
+ * many kicks in a row found it. */
+#define DET_FALLBACK_KICKS 2
 
 struct vm;
 struct vcpu;
+struct landmark;
 
 int determ_init(struct vm *vm);
 void determ_free(struct vm *vm);
@@ -39,8 +46,12 @@ void determ_mask_cpuid(struct kvm_cpuid2 *cpuid);
 void determ_exit(struct vcpu *v);
 /* KVM_EXIT_HLT: time jumps to the next timer deadline. false: nothing can ever wake the vCPU. */
 bool determ_hlt(struct vcpu *v, const char **why);
-/* The watchdog stopped the vCPU (KVM_RUN returned EINTR): records a landmark, time jumps. */
-void determ_forced_exit(struct vcpu *v, const struct kvm_regs *regs);
+/*
+ * The vCPU stands at a landmark (a fixed point, or a host-chosen point of a loop that counts):
+ * records it and lets time pass, as at HLT for a fixed point. false: nothing can ever end the
+ * loop (why says what).
+ */
+bool determ_landmark(struct vcpu *v, const struct landmark *lm, const char **why);
 /* After an exit was handled: timers fire, and a pending interrupt is injected if it can be. */
 void determ_before_run(struct vcpu *v);
 /* An interrupt is pending but the guest has IF clear: the vCPU single-steps until it is set. */

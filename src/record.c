@@ -108,7 +108,7 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 	static const char *const serial[] = { "tty", "file", "null", "off" };
 
 	/* "net" only when there is one: traces without it stay as they were */
-	msgpack_pack_map(pk, 16 + (cfg->nr_nets > 0));
+	msgpack_pack_map(pk, 15 + (cfg->nr_nets > 0));
 	pack_kv_str(pk, "kernel", cfg->kernel);
 	pack_kv_str(pk, "initramfs", cfg->initramfs);
 	pack_kv_str(pk, "cmdline", cfg->cmdline);
@@ -122,7 +122,6 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 	else
 		msgpack_pack_false(pk);
 	pack_kv_u64(pk, "rtc_epoch", cfg->rtc_epoch);
-	pack_kv_u64(pk, "exit_budget_ms", cfg->exit_budget_ms);
 	pack_kv_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
 	pack_kv_str(pk, "rng", cfg->rng_path);
 	pack_str(pk, "disks");
@@ -278,7 +277,7 @@ int record_finish(struct vm *vm, int status)
 			exits[n++] = (struct trace_kv){ exit_reason_name(i), vm->stats.by_reason[i] };
 	/* Host time has no place in a deterministic trace: the stall is in --stats only. */
 	trace_end(vm->trace, status, vm->stop_reason, trace_events_emitted(vm->trace), 0,
-		  vm->det ? 0 : trace_stall_ns(vm->trace), exits, n);
+		  vm->det ? 0 : trace_stall_ns(vm->trace), exits, n, vm->stats.nondeterministic);
 	r = trace_close(vm->trace);
 	vm->trace = NULL;
 	return r;

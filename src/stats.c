@@ -38,6 +38,18 @@ const char *exit_reason_name(unsigned int reason)
 	return "other";
 }
 
+unsigned int stats_kick_steps_median(const struct exit_stats *s)
+{
+	uint64_t seen = 0;
+
+	for (unsigned int i = 0; i <= STATS_MAX_KICK_STEPS; i++) {
+		seen += s->kick_steps[i];
+		if (s->kicks && 2 * seen >= s->kicks)
+			return i;
+	}
+	return 0;
+}
+
 void stats_print_text(const struct exit_stats *s, FILE *f)
 {
 	uint64_t total = 0;
@@ -55,8 +67,17 @@ void stats_print_text(const struct exit_stats *s, FILE *f)
 		   " unhandled\n",
 		s->mmio_read, s->mmio_write, s->mmio_coalesced, s->mmio_unhandled);
 	if (s->landmarks)
-		fprintf(f, "  landmarks: %" PRIu64 " (forced exits after --exit-budget)\n",
-			s->landmarks);
+		fprintf(f, "  landmarks: %" PRIu64 " (%" PRIu64 " at host-chosen points)\n",
+			s->landmarks, s->nondeterministic);
+	if (s->kicks)
+		fprintf(f,
+			"  exit-budget kicks: %" PRIu64 ": %" PRIu64 " found a fixed point, "
+			"%" PRIu64
+			" a loop that is not one, %" PRIu64 " no loop, %" PRIu64
+			" ran into an exit; single-steps: median %u, max %" PRIu64
+			", total %" PRIu64 "\n",
+			s->kicks, s->kicks_fixed, s->kicks_cycle, s->kicks_none, s->kicks_exited,
+			stats_kick_steps_median(s), s->search_steps_max, s->search_steps);
 	if (s->irq_steps_started)
 		fprintf(f, "  interrupts that waited for IF (single-stepped): %" PRIu64 "\n",
 			s->irq_steps_started);
@@ -81,7 +102,13 @@ void stats_print_json(const struct exit_stats *s, FILE *f)
 		"},\"pio\":{\"in\":%" PRIu64 ",\"out\":%" PRIu64 ",\"coalesced\":%" PRIu64
 		",\"unhandled\":%" PRIu64 "},"
 		"\"mmio\":{\"read\":%" PRIu64 ",\"write\":%" PRIu64 ",\"coalesced\":%" PRIu64
-		",\"unhandled\":%" PRIu64 "},\"landmarks\":%" PRIu64 "}\n",
+		",\"unhandled\":%" PRIu64 "},\"landmarks\":%" PRIu64
+		",\"nondeterministic\":%" PRIu64 ",\"kicks\":{\"total\":%" PRIu64
+		",\"fixed\":%" PRIu64 ",\"cycle\":%" PRIu64 ",\"none\":%" PRIu64
+		",\"exited\":%" PRIu64 ",\"steps_median\":%u,\"steps_max\":%" PRIu64
+		",\"steps_total\":%" PRIu64 "}}\n",
 		s->pio_in, s->pio_out, s->pio_coalesced, s->pio_unhandled, s->mmio_read,
-		s->mmio_write, s->mmio_coalesced, s->mmio_unhandled, s->landmarks);
+		s->mmio_write, s->mmio_coalesced, s->mmio_unhandled, s->landmarks,
+		s->nondeterministic, s->kicks, s->kicks_fixed, s->kicks_cycle, s->kicks_none,
+		s->kicks_exited, stats_kick_steps_median(s), s->search_steps_max, s->search_steps);
 }

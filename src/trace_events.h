@@ -84,7 +84,8 @@
 	F(UINT, events, "events before this one (so a reader can tell none are missing)")         \
 	F(UINT, lost, "events dropped: always 0, the recorder blocks instead of dropping")        \
 	F(UINT, stall_ns, "time vCPUs spent waiting for the trace writer (back-pressure)")         \
-	F(MAP, exits, "exits by reason name, as --stats counts them")
+	F(MAP, exits, "exits by reason name, as --stats counts them")                              \
+	F(UINT, nondeterministic, "landmarks at host-chosen points: 0 when the run is reproducible")
 
 #define TRACE_FIELDS_vq_chain(F)                                                                   \
 	F(UINT, dev, "PCI slot of the device (00:dev.0)")                                          \
@@ -111,9 +112,13 @@
 	F(UINT, vector, "the vector the PIC gave on its acknowledge cycle")
 
 #define TRACE_FIELDS_landmark(F)                                                                   \
-	F(UINT, after, "seq of the last exit event before the forced exit")                        \
+	F(UINT, after, "seq of the last exit event before it")                                     \
 	F(UINT, rip, "guest RIP where the vCPU was stopped")                                       \
-	F(UINT, regs_hash, "FNV-1a 64 of the general registers and RFLAGS (TF, RF masked), see docs")
+	F(UINT, regs_hash, "FNV-1a 64 of the general registers and RFLAGS (TF, RF masked), see docs") \
+	F(UINT, fixed, "1: a fixed point (a loop that only waits: the same point whatever the host); 0: a host-chosen point") \
+	F(UINT, cycle, "instructions in one pass of the loop the vCPU was in (0: none found)")     \
+	F(BIN, pages, "guest-physical addresses (8 bytes each, LE) of the pages one pass writes")  \
+	F(UINT, mem_hash, "FNV-1a 64 of those pages' bytes at the landmark, in order")
 
 #define TRACE_FIELDS_regs(F)                                                                       \
 	F(REG, rax, "rax") F(REG, rbx, "rbx") F(REG, rcx, "rcx") F(REG, rdx, "rdx")                \
@@ -139,7 +144,7 @@
 	E(8, vq_chain, "A virtio device took a descriptor chain from a virtqueue.")                \
 	E(9, io_done, "A virtio device completed a request.")                                      \
 	E(10, intr, "Deterministic mode: an interrupt injected before the guest ran on.")          \
-	E(11, landmark, "Deterministic mode: the VMM stopped a vCPU that ran too long without exits.") \
+	E(11, landmark, "Deterministic mode: a vCPU that ran long without exits was given time here.") \
 	E(12, regs, "Deterministic mode: the general registers at the exit recorded just before.") \
 	E(13, dma_write, "A virtio device wrote data from outside the VM into guest buffers.")    \
 	E(14, msi, "Normal mode: a device's MSI-X vector fired (a masked one fires on unmask).")

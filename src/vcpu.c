@@ -8,9 +8,11 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "determ.h"
+#include "fixpoint.h"
 #include "log.h"
 #include "probes.h"
 #include "trace.h"
@@ -111,6 +113,7 @@ int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id)
 	memset(v, 0, sizeof(*v));
 	v->vm = vm;
 	v->id = id;
+	v->loop.exits = UINT64_MAX; /* no kick yet */
 	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id);
 	if (v->fd < 0)
 		return -errno;
@@ -142,7 +145,9 @@ void vcpu_destroy(struct vcpu *v)
 	if (v->fd >= 0)
 		close(v->fd);
 	free(v->cpuid);
+	free(v->fp_scratch);
 	v->cpuid = NULL;
+	v->fp_scratch = NULL;
 	v->run = NULL;
 	v->fd = -1;
 }
@@ -294,6 +299,13 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
+/* Deterministic mode: the guest waits (HLT, or a loop that only waits): devices take input. */
+static void run_hlt_hooks(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_hlt_hooks; i++)
+		vm->hlt_hooks[i].fn(vm->hlt_hooks[i].arg);
+}
+
 /* The exit event; in deterministic mode also the registers, so a replay can tell which differ. */
 static void record_exit(struct vcpu *v, unsigned int reason)
 {
@@ -310,18 +322,6 @@ static void record_exit(struct vcpu *v, unsigned int reason)
 			   r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15, r->rflags);
 }
 
-/* Deterministic mode: the watchdog stopped a vCPU that ran --exit-budget without exiting. */
-static void forced_exit(struct vcpu *v)
-{
-	struct kvm_regs regs;
-
-	if (ioctl(v->fd, KVM_GET_REGS, &regs)) {
-		vm_request_stop(v->vm, EXIT_VMM_ERROR, "KVM_GET_REGS: %s", strerror(errno));
-		return;
-	}
-	determ_forced_exit(v, &regs);
-}
-
 /*
  * The one dispatch point for VM exits: every exit of every vCPU passes here, so this is where
  * devices are reached, statistics are kept and the recorder hooks in.
@@ -333,12 +333,8 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 	struct vm *vm = v->vm;
 	const char *why;
 
-	if (reason == KVM_EXIT_INTR && vm->det) {
-		/* A kick: to stop (not part of the guest's run), or the exit-budget watchdog. */
-		if (!atomic_load(&vm->stopping))
-			forced_exit(v);
-		return;
-	}
+	if (reason == KVM_EXIT_INTR && vm->det)
+		return; /* a kick to stop: not the guest's (the watchdog's: vcpu_thread) */
 	vm->stats.by_reason[reason < STATS_MAX_REASON ? reason : STATS_MAX_REASON - 1]++;
 	if (vm->det)
 		determ_exit(v);
@@ -361,8 +357,7 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 			guest_failure(v, "KVM_EXIT_HLT (the guest halted with nothing to wake it)");
 			break;
 		}
-		for (unsigned int i = 0; i < vm->nr_hlt_hooks; i++)
-			vm->hlt_hooks[i].fn(vm->hlt_hooks[i].arg);
+		run_hlt_hooks(vm);
 		if (!determ_hlt(v, &why))
 			guest_failure(v, why);
 		break;
@@ -384,13 +379,23 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 	}
 }
 
-int vcpu_set_single_step(struct vcpu *v, bool on)
+int vcpu_set_debug(struct vcpu *v, enum vcpu_debug mode, uint64_t addr)
 {
 	struct kvm_guest_debug dbg = { 0 };
 
-	if (on)
+	if (mode == VCPU_DEBUG_STEP) {
 		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	} else if (mode == VCPU_DEBUG_BREAK) {
+		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+		dbg.arch.debugreg[0] = addr;
+		dbg.arch.debugreg[7] = 0x401; /* DR0 enabled (local), on execution; bit 10 is 1 */
+	}
 	return ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) ? -errno : 0;
+}
+
+int vcpu_set_single_step(struct vcpu *v, bool on)
+{
+	return vcpu_set_debug(v, on ? VCPU_DEBUG_STEP : VCPU_DEBUG_OFF, 0);
 }
 
 /*
@@ -411,32 +416,217 @@ static void irq_step(struct vcpu *v, bool on)
 		v->vm->stats.irq_steps_started++;
 }
 
+static void set_debug(struct vcpu *v, enum vcpu_debug mode, uint64_t addr)
+{
+	int r = vcpu_set_debug(v, mode, addr);
+
+	if (r)
+		vm_request_stop(v->vm, EXIT_VMM_ERROR, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
+}
+
+/* Replay: a hardware breakpoint on the landmark's RIP (a linear address: CS base + RIP). */
+static void arm_landmark_breakpoint(struct vcpu *v)
+{
+	struct kvm_sregs sregs;
+	uint64_t base = 0;
+
+	if (!vcpu_get_sregs(v, &sregs) && !(sregs.efer & (1ULL << 10))) /* not in long mode */
+		base = sregs.cs.base;
+	set_debug(v, VCPU_DEBUG_BREAK, base + v->seek.rip);
+	v->stepping_over = false;
+}
+
+/* The vCPU stands at a landmark: recorded, and time passes (determ_landmark). */
+static void at_landmark(struct vcpu *v, const struct landmark *lm)
+{
+	const char *why;
+
+	v->seeking = false;
+	if (lm->fixed)
+		run_hlt_hooks(v->vm);
+	if (!determ_landmark(v, lm, &why))
+		guest_failure(v, why);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void count_kick(struct exit_stats *st, const struct fp_result *fp)
+{
+	uint64_t *by_kind[] = { [FP_NONE] = &st->kicks_none, [FP_CYCLE] = &st->kicks_cycle,
+				[FP_FIXED] = &st->kicks_fixed, [FP_EXITED] = &st->kicks_exited,
+				[FP_ERROR] = &st->kicks_none };
+
+	st->kicks++;
+	(*by_kind[fp->kind])++;
+	st->search_steps += fp->steps;
+	if (fp->steps > st->search_steps_max)
+		st->search_steps_max = fp->steps;
+	st->kick_steps[fp->steps < STATS_MAX_KICK_STEPS ? fp->steps : STATS_MAX_KICK_STEPS]++;
+}
+
+/*
+ * Liveness: a vCPU that never exits and never reaches a fixed point would never see time pass.
+ * It gets time at a host-chosen point (not reproducible, and the trace says so) when the kicks
+ * found the same loop without a fixed point (one that counts while it waits, like Linux's delay
+ * calibration) for --spin-limit, or no loop that only waits for 3 x --spin-limit.
+ */
+static const char *give_up_waiting(struct vcpu *v, const struct fp_result *fp)
+{
+	uint64_t now = now_ns(), limit = v->vm->cfg->spin_limit_ms * 1000000ULL;
+	bool same_loop;
+
+	if (v->loop.exits != v->guest_exits) { /* the first kick since an exit */
+		memset(&v->loop, 0, sizeof(v->loop));
+		v->loop.exits = v->guest_exits;
+		v->loop.stretch_ns = now;
+	}
+	same_loop = fp->kind == FP_CYCLE && fp->cycle_rip == v->loop.rip &&
+		    fp->cycle == v->loop.len;
+	if (!same_loop) {
+		v->loop.rip = fp->kind == FP_CYCLE ? fp->cycle_rip : 0;
+		v->loop.len = fp->kind == FP_CYCLE ? fp->cycle : 0;
+		v->loop.kicks = 0;
+		v->loop.since_ns = now;
+	}
+	v->loop.kicks++;
+	if (fp->kind == FP_CYCLE && v->loop.kicks >= DET_FALLBACK_KICKS &&
+	    now - v->loop.since_ns >= limit)
+		return "loops without an exit in a loop that is not a fixed point (it counts or "
+		       "computes)";
+	if (now - v->loop.stretch_ns >= 3 * limit)
+		return "ran without an exit, and no loop that only waits was found";
+	return NULL;
+}
+
+/*
+ * Deterministic mode: the watchdog kicked the vCPU out of KVM_RUN after --exit-budget without an
+ * exit. Returns true when the search ran into a real exit, which the caller then handles.
+ */
+static bool watchdog_kick(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	struct fp_result fp;
+	struct landmark lm;
+	const char *why;
+
+	if (v->irq_stepping)
+		return false; /* a late kick: single-steps are progress */
+	fixpoint_search(v, &fp);
+	count_kick(&vm->stats, &fp);
+	log_debug("vCPU %u: kick at RIP 0x%llx: %s after %u steps (loop of %u at 0x%llx)", v->id,
+		  (unsigned long long)fp.regs.rip,
+		  (const char *[]){ "no loop", "a loop, not fixed", "a fixed point", "an exit",
+				    "error" }[fp.kind],
+		  fp.steps, fp.cycle, (unsigned long long)fp.cycle_rip);
+	if (fp.kind == FP_EXITED)
+		return true;
+	if (fp.kind == FP_FIXED) {
+		fixpoint_landmark(vm, &fp, true, v->last_exit_seq, &lm);
+		at_landmark(v, &lm);
+	} else if ((why = give_up_waiting(v, &fp)) && !v->seeking) {
+		/* (a replay seeking a host-chosen landmark reaches it by its breakpoint instead) */
+		log_warn("vCPU %u %s for %.1f s, at RIP 0x%llx: it gets its next tick at a "
+			 "host-chosen point, so this recording is not reproducible. A guest that "
+			 "waits should HLT or read the timer (Linux: boot with lpj=N); one that "
+			 "computes this long without an exit needs a larger --spin-limit",
+			 v->id, why,
+			 (now_ns() - v->loop.stretch_ns) / 1e9 + vm->cfg->exit_budget_ms / 1e3,
+			 (unsigned long long)fp.regs.rip);
+		v->loop.exits = UINT64_MAX; /* a new stretch from here */
+		fixpoint_pass_pages(v, &fp);
+		if (fp.kind == FP_EXITED)
+			return true;
+		if (fp.kind != FP_ERROR) {
+			fixpoint_landmark(vm, &fp, false, v->last_exit_seq, &lm);
+			at_landmark(v, &lm);
+		}
+	}
+	if (v->seeking && !atomic_load(&vm->stopping))
+		arm_landmark_breakpoint(v); /* the search used single-steps instead */
+	return false;
+}
+
+/*
+ * Replay: the vCPU hit the breakpoint on the landmark's RIP (or finished stepping over it). It is
+ * at the landmark when the registers and the pages the recording hashed match; a fixed point is
+ * then confirmed by a search of its own, which stops at the canonical point it was recorded at.
+ * Returns true when that search ran into a real exit, which the caller then handles.
+ */
+static bool landmark_hit(struct vcpu *v)
+{
+	const struct kvm_regs *r = &v->run->s.regs.regs;
+	struct fp_result fp;
+	struct landmark lm;
+
+	if (v->stepping_over) {
+		arm_landmark_breakpoint(v);
+		return false;
+	}
+	if (r->rip != v->seek.rip || determ_regs_hash(r) != v->seek.regs_hash ||
+	    fixpoint_mem_hash(v->vm, v->seek.pages, v->seek.nr_pages) != v->seek.mem_hash) {
+		/* Not yet: past the breakpoint by one single-step, then it is armed again. */
+		set_debug(v, VCPU_DEBUG_STEP, 0);
+		v->stepping_over = true;
+		return false;
+	}
+	set_debug(v, VCPU_DEBUG_OFF, 0);
+	if (!v->seek.fixed) {
+		lm = v->seek;
+		lm.after = v->last_exit_seq;
+		at_landmark(v, &lm);
+		return false;
+	}
+	fixpoint_search(v, &fp);
+	if (fp.kind == FP_EXITED)
+		return true;
+	if (fp.kind == FP_FIXED) {
+		/* another fixed point than the recorded one shows as a difference in this event */
+		fixpoint_landmark(v->vm, &fp, true, v->last_exit_seq, &lm);
+		at_landmark(v, &lm);
+	} else if (!atomic_load(&v->vm->stopping)) {
+		/* memory still settling: a later pass (or the watchdog) will tell */
+		arm_landmark_breakpoint(v);
+	}
+	return false;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
 	const struct vm_replay_hooks *replay = vm->replay;
-	bool stepping = false;
 	sigset_t set;
 	uint64_t one = 1;
 
 	current_vcpu = v;
-	if (vm->trace) {
+	if (vm->trace)
 		trace_attach_thread(vm->trace, v->id);
+	/* Registers come with every exit: the recorder and the fixed-point search need them. */
+	if (vm->trace || vm->det)
 		v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
-	}
 	sigemptyset(&set);
 	sigaddset(&set, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!atomic_load_explicit(&vm->stopping, memory_order_relaxed)) {
-		/* Single-steps towards a landmark are not exits: nothing is injected between them. */
-		if (vm->det && !stepping) {
+		unsigned int reason;
+
+		/* On the way to a landmark nothing is injected: the recording had no exit there. */
+		if (vm->det && !v->seeking) {
 			determ_before_run(v);
 			irq_step(v, determ_irq_blocked(v));
 		}
-		if (replay && replay->before_run && !stepping)
-			stepping = replay->before_run(replay->ctx, v);
+		if (replay && replay->landmark_next && !v->seeking && !v->irq_stepping &&
+		    replay->landmark_next(replay->ctx, v, &v->seek)) {
+			v->seeking = true;
+			arm_landmark_breakpoint(v);
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->exit_reason = KVM_EXIT_INTR;
@@ -447,23 +637,26 @@ static void *vcpu_thread(void *arg)
 				break;
 			}
 		}
-		DEJAVM_PROBE(exit_received, v->id, v->run->exit_reason);
-		if (v->run->exit_reason == KVM_EXIT_DEBUG && (stepping || v->irq_stepping)) {
-			struct kvm_regs regs;
-
-			/* Progress for the exit-budget watchdog, but not an exit of the guest's. */
+		reason = v->run->exit_reason;
+		DEJAVM_PROBE(exit_received, v->id, reason);
+		if (reason == KVM_EXIT_INTR && vm->det) {
+			if (atomic_load(&vm->stopping) || !watchdog_kick(v))
+				continue;
+		} else if (reason == KVM_EXIT_DEBUG && v->irq_stepping) {
+			/* waiting for IF: the loop's top injects once it is set */
 			atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
-			if (!stepping)
-				continue; /* waiting for IF: the loop's top injects once it is set */
-			stepping = !replay->debug_exit(replay->ctx, v, &regs);
-			if (!stepping) {
-				v->irq_stepping = false; /* the replayer turned single-stepping off */
-				determ_forced_exit(v, &regs); /* the landmark, as when recording */
-			}
 			continue;
+		} else if (reason == KVM_EXIT_DEBUG && v->seeking) {
+			/* not progress: a replay that never matches is for the watchdog to find */
+			if (!landmark_hit(v))
+				continue;
 		}
-		stepping = false;
+		if (v->seeking) { /* an exit where the recording has the landmark: a difference */
+			v->seeking = false;
+			set_debug(v, VCPU_DEBUG_OFF, 0);
+		}
 		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
+		v->guest_exits++;
 		vcpu_dispatch_exit(v);
 		DEJAVM_PROBE(exit_handled, v->id, v->run->exit_reason, DEJAVM_EXIT_ADDR(v->run));
 	}

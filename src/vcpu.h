@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fixpoint.h"
+
 struct vm;
 
 struct vcpu {
@@ -23,6 +25,18 @@ struct vcpu {
 	uint64_t last_exit_seq;	  /* trace seq of the last exit event (landmarks refer to it) */
 	_Atomic uint64_t exits;	  /* exits so far: the deterministic-mode watchdog reads it */
 	bool irq_stepping;	  /* deterministic: single-stepping until the guest sets IF */
+	uint64_t guest_exits;	  /* the guest's own exits (no kicks, no single-steps) */
+	void *fp_scratch;	  /* fixpoint.c's, allocated at the first search */
+	/* Kicks since the last exit (exits: guest_exits then) and the loop they found lately. */
+	struct {
+		uint64_t exits, stretch_ns; /* host time of the stretch's first kick */
+		uint64_t rip, since_ns;	    /* the loop (FP_CYCLE), first seen then */
+		uint32_t len;
+		unsigned int kicks;
+	} loop;
+	/* Replay: running to the recorded landmark seek (a hardware breakpoint on its RIP). */
+	bool seeking, stepping_over;
+	struct landmark seek;
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id);
@@ -30,6 +44,9 @@ void vcpu_destroy(struct vcpu *v);
 int vcpu_set_boot_regs(struct vcpu *v, const struct kvm_regs *regs, const struct kvm_sregs *sregs);
 int vcpu_get_sregs(struct vcpu *v, struct kvm_sregs *sregs);
 int vcpu_start(struct vcpu *v);
+enum vcpu_debug { VCPU_DEBUG_OFF, VCPU_DEBUG_STEP, VCPU_DEBUG_BREAK };
+/* No guest debugging, single-stepping, or a hardware breakpoint at linear address addr. */
+int vcpu_set_debug(struct vcpu *v, enum vcpu_debug mode, uint64_t addr);
 /* KVM_GUESTDBG_SINGLESTEP on or off. Returns 0 or -errno. */
 int vcpu_set_single_step(struct vcpu *v, bool on);
 /* Makes a vCPU leave KVM_RUN (and not re-enter it) as soon as possible. */

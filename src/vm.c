@@ -79,6 +79,57 @@ static int setup_memory(struct vm *vm)
 	return 0;
 }
 
+int vm_dirty_log(struct vm *vm, bool on)
+{
+	for (unsigned int i = 0; i < vm->mem.nr; i++) {
+		struct kvm_userspace_memory_region region = {
+			.slot = i,
+			.guest_phys_addr = vm->mem.regions[i].gpa,
+			.memory_size = vm->mem.regions[i].size,
+			.userspace_addr = (uintptr_t)vm->mem.regions[i].hva,
+			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region)) {
+			int err = -errno;
+
+			vm_request_stop(vm, EXIT_VMM_ERROR,
+					"dirty log %s: KVM_SET_USER_MEMORY_REGION: %s",
+					on ? "on" : "off", strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int vm_dirty_pages(struct vm *vm, uint64_t *gpas, unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < vm->mem.nr; i++) {
+		const struct mem_region *r = &vm->mem.regions[i];
+		size_t words = (r->size / 4096 + 63) / 64;
+		uint64_t *bitmap = calloc(words, sizeof(*bitmap));
+		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = bitmap };
+
+		if (!bitmap)
+			return -ENOMEM;
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log)) {
+			int err = -errno;
+
+			free(bitmap);
+			vm_request_stop(vm, EXIT_VMM_ERROR, "KVM_GET_DIRTY_LOG: %s",
+					strerror(-err));
+			return err;
+		}
+		for (size_t w = 0; w < words; w++)
+			for (uint64_t b = bitmap[w]; b; b &= b - 1, n++)
+				if (n < max)
+					gpas[n] = r->gpa + ((w * 64 + __builtin_ctzll(b)) << 12);
+		free(bitmap);
+	}
+	return n;
+}
+
 static int setup_irqchip(struct vm *vm)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -515,7 +566,7 @@ static bool setup_terminal_input(void)
 
 /*
  * Deterministic mode: a vCPU that made no exit for a whole --exit-budget is kicked out of
- * KVM_RUN (a forced exit, recorded as a landmark). Called when poll() times out.
+ * KVM_RUN, to look for a loop that only waits for time (vcpu.c). Called when poll() times out.
  */
 static void exit_budget_watchdog(struct vm *vm, uint64_t *seen)
 {
@@ -544,7 +595,8 @@ int vm_run(struct vm *vm)
 	/* Deterministic mode takes no input from the host: typed characters would come at random. */
 	bool input = vm->serial && vm->cfg->serial == SERIAL_TTY && !vm->det &&
 		     setup_terminal_input();
-	int timeout_ms = vm->det && !vm->replay ? (int)vm->cfg->exit_budget_ms : -1;
+	/* A replay has the watchdog too: it finds a guest waiting where the recording did not. */
+	int timeout_ms = vm->det ? (int)vm->cfg->exit_budget_ms : -1;
 	uint64_t exits_seen[MAX_CPUS] = { 0 };
 	unsigned int running = 0;
 	uint64_t t0;

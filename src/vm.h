@@ -28,6 +28,7 @@ struct serial;
 struct tracer;
 struct determ;
 struct pci_bus;
+struct landmark;
 
 #define VM_MAX_MSI_ROUTES 64
 #define VM_MSI_GSI_BASE	  24 /* after the IOAPIC's 24 pins */
@@ -40,12 +41,13 @@ struct vm_replay_hooks {
 	void *ctx;
 	/* A guest read was answered by the device model with data: may replace it (--feed). */
 	void (*read)(void *ctx, bool pio, uint64_t addr, uint32_t len, uint8_t *data);
-	/* Before KVM_RUN: true when it turned on single-stepping towards a recorded landmark. */
-	bool (*before_run)(void *ctx, struct vcpu *v);
+	/*
+	 * Before KVM_RUN after an exit: true when the next recorded event is a landmark after the
+	 * vCPU's last exit, which it fills in; the vCPU then runs to it (a breakpoint on its RIP).
+	 */
+	bool (*landmark_next)(void *ctx, struct vcpu *v, struct landmark *lm);
 	/* A device is about to write len bytes from outside into guest buffers: may replace them. */
 	void (*dma)(void *ctx, void *data, size_t len);
-	/* KVM_EXIT_DEBUG: true when the vCPU stands at the landmark (regs filled in). */
-	bool (*debug_exit)(void *ctx, struct vcpu *v, struct kvm_regs *regs);
 	/*
 	 * A device without its backend (virtio-net: no tap) asks whether the recording took a
 	 * chain from its queue q at this point: true when the next recorded event is a vq_chain of
@@ -162,6 +164,14 @@ void *vm_own(struct vm *vm, void *ptr);
  * exits as usual).
  */
 int vm_coalesce_writes(struct vm *vm, bool pio, uint64_t addr, uint32_t len);
+/*
+ * Deterministic mode: the guest-physical addresses of the pages the guest wrote since the last
+ * call (KVM's dirty log, which this clears), ascending; up to max are stored. Returns how many
+ * there were, or -errno (the VM is then stopping).
+ */
+int vm_dirty_pages(struct vm *vm, uint64_t *gpas, unsigned int max);
+/* KVM's dirty log of guest RAM on or off (it costs, on some hosts a lot: only while needed). */
+int vm_dirty_log(struct vm *vm, bool on);
 /* Drives an interrupt line of the in-kernel PIC/IOAPIC. */
 void vm_set_irq(struct vm *vm, unsigned int irq, bool level);
 

@@ -170,7 +170,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(rn.cfg.stats, STATS_NONE);
 	ck_assert(!rn.cfg.deterministic);
 	ck_assert_int_eq(rn.cfg.rtc_epoch, 1577836800);
-	ck_assert_uint_eq(rn.cfg.exit_budget_ms, 10000);
+	ck_assert_uint_eq(rn.cfg.exit_budget_ms, DEFAULT_EXIT_BUDGET_MS);
 	ck_assert_uint_eq(rn.out_len, 0);
 	ck_assert_uint_eq(rn.err_len, 0);
 	run_free(&rn);

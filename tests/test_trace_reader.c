@@ -178,7 +178,7 @@ static void rt_emit(struct tracer *t, unsigned int type, uint64_t s)
 	case TRACE_end:
 		s1 = rt_str(s, 1);
 		n = rt_map(s, 5, kv);
-		trace_end(t, I[s % NI], s1, rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), kv, n);
+		trace_end(t, I[s % NI], s1, rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), kv, n, rt_u(s, 6));
 		free(s1);
 		break;
 	case TRACE_intr:
@@ -199,7 +199,10 @@ static void rt_emit(struct tracer *t, unsigned int type, uint64_t s)
 		free(b1);
 		break;
 	case TRACE_landmark:
-		trace_landmark(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2));
+		b1 = rt_bin(s, 5, &l1);
+		trace_landmark(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), b1,
+			       l1, rt_u(s, 6));
+		free(b1);
 		break;
 	case TRACE_regs:
 		trace_regs(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), rt_u(s, 5),
@@ -393,7 +396,7 @@ START_TEST(round_trip_every_type_from_two_threads)
 	total = rt.n;
 	/* A proper end so that the file is complete: from this (unattached) thread. */
 	rt.exp[total] = (struct rt_expect){ TRACE_end, TRACE_VCPU_NONE, rt.now };
-	trace_end(rt.t, 0, "done", total, 0, 0, NULL, 0);
+	trace_end(rt.t, 0, "done", total, 0, 0, NULL, 0, 0);
 	ck_assert_int_eq(trace_close(rt.t), 0);
 
 	r = trace_reader_open(path, &err);

@@ -140,8 +140,21 @@ static const char *status_word(const struct trace_status *st)
 	return st->complete ? "complete" : st->damaged ? "damaged" : "truncated";
 }
 
+/* Landmarks at host-chosen points (fixed 0): the seq of the first few, and how many. */
+struct host_points {
+	uint64_t seq[8];
+	uint64_t n;
+};
+
+static bool is_deterministic(const msgpack_object *h)
+{
+	const msgpack_object *d = trace_obj_get(h, "config.deterministic");
+
+	return d && d->type == MSGPACK_OBJECT_BOOLEAN && d->via.boolean;
+}
+
 static void info_json(const struct trace_reader *r, const uint64_t *by_type, const bool *streams,
-		      const msgpack_object *end, size_t event_frames)
+		      const msgpack_object *end, size_t event_frames, const struct host_points *hp)
 {
 	const struct trace_status *st = trace_reader_status(r);
 	const msgpack_object *h = trace_reader_header(r);
@@ -226,6 +239,11 @@ static void info_json(const struct trace_reader *r, const uint64_t *by_type, con
 			out_c(&o, ',');
 		out_json_str(&o, probs[i], strlen(probs[i]));
 	}
+	out_printf(&o, "],\"reproducible\":%s,\"host_chosen_landmarks\":%" PRIu64
+		       ",\"host_chosen_seqs\":[",
+		   is_deterministic(h) && !hp->n ? "true" : "false", hp->n);
+	for (uint64_t i = 0; i < hp->n && i < 8; i++)
+		out_printf(&o, "%s%" PRIu64, i ? "," : "", hp->seq[i]);
 	out_s(&o, "],\"end\":");
 	if (end) {
 		static const char *const ek[] = { "status", "reason",	"events",
@@ -256,7 +274,7 @@ static void human_bytes(uint64_t b, char *buf, size_t len)
 }
 
 static void info_text(const struct trace_reader *r, const uint64_t *by_type, const bool *streams,
-		      const msgpack_object *end, size_t event_frames)
+		      const msgpack_object *end, size_t event_frames, const struct host_points *hp)
 {
 	const struct trace_status *st = trace_reader_status(r);
 	const msgpack_object *h = trace_reader_header(r), *images = trace_obj_get(h, "images");
@@ -340,6 +358,21 @@ static void info_text(const struct trace_reader *r, const uint64_t *by_type, con
 	probs = trace_reader_problems(r, &np);
 	for (size_t i = 0; i < np; i++)
 		printf("  %s\n", probs[i]);
+	if (!is_deterministic(h)) {
+		printf("reproducible no: recorded in normal mode (host time, KVM's interrupts)\n");
+	} else if (hp->n) {
+		printf("reproducible no: %" PRIu64 " landmark%s at host-chosen points (seq", hp->n,
+		       hp->n == 1 ? "" : "s");
+		for (uint64_t i = 0; i < hp->n && i < 8; i++)
+			printf(" %" PRIu64, hp->seq[i]);
+		printf("%s): a loop that counts while it waits got time where the host\n"
+		       "            stopped it\n",
+		       hp->n > 8 ? " ..." : "");
+	} else {
+		printf("reproducible yes: deterministic, %" PRIu64 " landmark%s, all at fixed "
+		       "points\n",
+		       by_type[TRACE_landmark], by_type[TRACE_landmark] == 1 ? "" : "s");
+	}
 	if (end) {
 		const msgpack_object *f = end->via.array.ptr + TRACE_HEADER_FIELDS;
 
@@ -388,6 +421,7 @@ int cmd_info(int argc, char **argv)
 	bool streams[256] = { false }, json = false;
 	const struct trace_frame_info *frames;
 	const msgpack_object *end = NULL;
+	struct host_points hp = { { 0 }, 0 };
 	const char *path = NULL;
 	struct trace_reader *r;
 	struct progress pg;
@@ -429,6 +463,13 @@ int cmd_info(int argc, char **argv)
 	while (trace_reader_next(r, &ev) > 0) {
 		by_type[ev.type < TRACE_TYPE_MAX ? ev.type : TRACE_TYPE_MAX]++;
 		streams[ev.stream] = true;
+		if (ev.type == TRACE_landmark) {
+			uint64_t fixed = 1;
+
+			trace_obj_u64(trace_ev_field(&ev, "fixed"), &fixed);
+			if (!fixed && hp.n++ < 8)
+				hp.seq[hp.n - 1] = ev.seq;
+		}
 		if (ev.type == TRACE_end) {
 			msgpack_zone_clear(&zone);
 			end = copy_end(&ev, &zone);
@@ -442,9 +483,9 @@ int cmd_info(int argc, char **argv)
 	for (size_t i = 0; i < nframes; i++)
 		event_frames += frames[i].kind == TRACE_FRAME_EVENTS;
 	if (json)
-		info_json(r, by_type, streams, end, event_frames);
+		info_json(r, by_type, streams, end, event_frames, &hp);
 	else
-		info_text(r, by_type, streams, end, event_frames);
+		info_text(r, by_type, streams, end, event_frames, &hp);
 	fflush(stdout);
 	ret = trace_reader_status(r)->complete ? EXIT_OK : EXIT_DIFFERS;
 	if (ret)
