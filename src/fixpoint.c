@@ -12,6 +12,8 @@
 #include "vm.h"
 
 #define RFLAGS_IGNORED (1ULL << 8 | 1ULL << 16) /* TF and RF: the debugger's, not the guest's */
+#define CR0_PE	       (1ULL << 0)
+#define EFER_LMA       (1ULL << 10)
 #define HASH_SLOTS     (4 * FP_MAX_STEPS)	/* open addressing, a power of two */
 
 /* Per-vCPU scratch space: the states seen in this search and an index of them. */
@@ -25,7 +27,11 @@ struct search {
 	struct vcpu *v;
 	struct fp_scratch *s;
 	struct fp_result *res;
+	struct kvm_sregs sregs; /* for the page walks and the CPL: refreshed where they change */
+	int op; /* the opcode about to be stepped, after its prefixes (0x0fXX: two bytes) */
 };
+
+enum { STEP_ERROR = -1, STEP_UNSAFE = -2 };
 
 static bool same_state(const struct kvm_regs *a, const struct kvm_regs *b)
 {
@@ -36,24 +42,106 @@ static bool same_state(const struct kvm_regs *a, const struct kvm_regs *b)
 	return !memcmp(&x, &y, sizeof(x));
 }
 
-/* One single-step. Returns the exit reason, or -1 (the search cannot go on). */
+/* The opcode of the instruction at RIP after its prefixes, or -1 when it cannot be read. */
+static int next_opcode(struct search *sr)
+{
+	bool long_mode = sr->sregs.cs.l && (sr->sregs.efer & EFER_LMA);
+	uint8_t insn[15];
+	int n = guest_insn(sr->v->vm, &sr->res->regs, &sr->sregs, insn, sizeof(insn));
+
+	for (int i = 0; i < n; i++) {
+		uint8_t b = insn[i];
+
+		if (b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x26 ||
+		    b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65 ||
+		    (long_mode && (b & 0xf0) == 0x40))
+			continue;
+		if (b != 0x0f)
+			return b;
+		return i + 1 < n ? 0x0f00 | insn[i + 1] : -1;
+	}
+	return -1;
+}
+
+/*
+ * Single-stepping must stay invisible to the guest. Where the trap flag KVM sets to step is not
+ * hidden (guest user mode runs natively on the PVM hosts, and all guest code does on VT-x and
+ * AMD-V), the guest sees it in what RFLAGS-saving instructions and events store: an exception
+ * or system call in user mode then returns with TF set and the process gets SIGTRAP (seen: the
+ * tiny Linux's init killed at --exit-budget 1). So the search steps no user-mode code at all,
+ * and no instruction that saves RFLAGS or changes privilege; PUSHF is stepped and what it
+ * stored gets TF cleared (it is the debugger's, never the guest's). Nor HLT, which exits when
+ * run but, stepped, just goes on here (a "fixed point" of sti; hlt; cli loops was seen).
+ */
+static bool safe_to_step(struct search *sr)
+{
+	if ((sr->sregs.cr0 & CR0_PE) && sr->sregs.cs.dpl == 3)
+		return false; /* user mode */
+	sr->op = next_opcode(sr);
+	switch (sr->op) {
+	case -1:     /* unreadable (not mapped: the fetch faults; 32-bit paging: not walked) */
+	case 0xf4:   /* HLT: stepped on PVM it does not exit, which it would when run */
+	case 0xcc:   /* INT3 */
+	case 0xcd:   /* INT n */
+	case 0xce:   /* INTO */
+	case 0xf1:   /* INT1 */
+	case 0xcf:   /* IRET */
+	case 0xca:   /* RETF imm */
+	case 0xcb:   /* RETF */
+	case 0x0f05: /* SYSCALL */
+	case 0x0f07: /* SYSRET */
+	case 0x0f34: /* SYSENTER */
+	case 0x0f35: /* SYSEXIT */
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* After a step: TF cleared in what a PUSHF stored; sregs reloaded after MOV to CRn, LGDT... */
+static int after_step(struct search *sr)
+{
+	struct vcpu *v = sr->v;
+	uint64_t gpa;
+	uint8_t *flags;
+
+	if (sr->op == 0x9c &&
+	    !guest_linear_to_phys(v->vm, &sr->sregs, sr->sregs.ss.base + sr->res->regs.rsp + 1,
+				  &gpa) &&
+	    (flags = gpa_to_hva(&v->vm->mem, gpa, 1)))
+		*flags &= ~1; /* bit 8 of the stored flags */
+	if ((sr->op == 0x0f22 || sr->op == 0x0f01) && ioctl(v->fd, KVM_GET_SREGS, &sr->sregs))
+		return -1;
+	return 0;
+}
+
+/* One single-step. Returns the exit reason, STEP_UNSAFE (not taken) or STEP_ERROR. */
 static int step(struct search *sr)
 {
 	struct vcpu *v = sr->v;
 
+	if (!safe_to_step(sr))
+		return STEP_UNSAFE;
 	if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 		if (errno != EINTR && errno != EAGAIN)
 			vm_request_stop(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN (single-step): %s",
 					v->id, strerror(errno));
 		v->run->immediate_exit = 0;
-		return -1;
+		return STEP_ERROR;
 	}
 	sr->res->steps++;
 	/* Progress for the exit-budget watchdog, which must not kick a search. */
 	atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
-	if (v->run->exit_reason == KVM_EXIT_DEBUG)
-		sr->res->regs = v->run->s.regs.regs;
-	return v->run->exit_reason;
+	if (v->run->exit_reason != KVM_EXIT_DEBUG)
+		return v->run->exit_reason;
+	sr->res->regs = v->run->s.regs.regs;
+	return after_step(sr) ? STEP_ERROR : KVM_EXIT_DEBUG;
+}
+
+/* What ended a search at a step that returned r (not KVM_EXIT_DEBUG). */
+static enum fp_kind step_end(int r)
+{
+	return r == STEP_UNSAFE ? FP_UNSAFE : r == STEP_ERROR ? FP_ERROR : FP_EXITED;
 }
 
 /*
@@ -65,10 +153,8 @@ static enum fp_kind follow(struct search *sr, uint32_t first, uint32_t len, uint
 	for (uint32_t k = 1; k <= n; k++) {
 		int r = step(sr);
 
-		if (r < 0)
-			return FP_ERROR;
 		if (r != KVM_EXIT_DEBUG)
-			return FP_EXITED;
+			return step_end(r);
 		if (!same_state(&sr->res->regs, &sr->s->states[first + k % len]))
 			return FP_CYCLE; /* the same registers took another path: memory changed */
 	}
@@ -238,14 +324,31 @@ static enum fp_kind rip_cycle(struct search *sr, uint32_t n)
 	return FP_NONE;
 }
 
+/*
+ * An event KVM still has to deliver (an interrupt injected just before a kick stopped KVM_RUN,
+ * an exception) would be delivered at the first single-step, with TF in the RFLAGS it saves:
+ * the handler's IRET then makes the guest trap (seen: the timer guest's #DB). No search then.
+ */
+static bool event_pending(struct vcpu *v)
+{
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev))
+		return true;
+	return ev.interrupt.injected || ev.exception.injected || ev.exception.pending ||
+	       ev.nmi.injected || ev.nmi.pending;
+}
+
 static enum fp_kind search(struct search *sr)
 {
 	struct vcpu *v = sr->v;
 	struct fp_scratch *s = sr->s;
 	uint32_t n = 0, first;
 
-	if (ioctl(v->fd, KVM_GET_REGS, &s->states[0]))
+	if (ioctl(v->fd, KVM_GET_REGS, &s->states[0]) || ioctl(v->fd, KVM_GET_SREGS, &sr->sregs))
 		return FP_ERROR;
+	if (event_pending(v))
+		return FP_UNSAFE;
 	sr->res->regs = s->states[0];
 	memset(s->slots, 0, sizeof(s->slots));
 	seen_before(s, 0);
@@ -257,10 +360,8 @@ static enum fp_kind search(struct search *sr)
 		    (n >= 128 && !(n & (n - 1)) && rip_cycle(sr, n) == FP_CYCLE))
 			return rip_cycle(sr, n);
 		r = step(sr);
-		if (r < 0)
-			return FP_ERROR;
 		if (r != KVM_EXIT_DEBUG)
-			return FP_EXITED;
+			return step_end(r);
 		s->states[++n] = sr->res->regs;
 		first = seen_before(s, n);
 		if (first != UINT32_MAX)
@@ -289,7 +390,7 @@ void fixpoint_search(struct vcpu *v, struct fp_result *res)
 	}
 	res->kind = search(&sr);
 	if (res->kind != FP_FIXED && res->kind != FP_CYCLE)
-		res->nr_pages = 0;
+		res->nr_pages = res->cycle = 0;
 	r = vcpu_set_single_step(v, false);
 	if (r) {
 		vm_request_stop(v->vm, EXIT_VMM_ERROR, "KVM_SET_GUEST_DEBUG: %s", strerror(-r));
@@ -304,7 +405,8 @@ void fixpoint_pass_pages(struct vcpu *v, struct fp_result *res)
 	int n;
 
 	res->nr_pages = 0;
-	if (!res->cycle || vcpu_set_single_step(v, true) || vm_dirty_log(vm, true)) {
+	if (!res->cycle || ioctl(v->fd, KVM_GET_SREGS, &sr.sregs) || event_pending(v) ||
+	    vcpu_set_single_step(v, true) || vm_dirty_log(vm, true)) {
 		vcpu_set_single_step(v, false);
 		return;
 	}
@@ -312,7 +414,8 @@ void fixpoint_pass_pages(struct vcpu *v, struct fp_result *res)
 		int r = step(&sr);
 
 		if (r != KVM_EXIT_DEBUG) {
-			res->kind = r < 0 ? FP_ERROR : FP_EXITED;
+			if (r != STEP_UNSAFE) /* (that one just ends the pass early) */
+				res->kind = step_end(r);
 			break;
 		}
 	}

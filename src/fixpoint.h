@@ -30,6 +30,7 @@ enum fp_kind {
 	FP_CYCLE,  /* a short cycle of RIPs whose registers or memory change from pass to pass */
 	FP_FIXED,  /* a fixed point: the vCPU now stands at its canonical state */
 	FP_EXITED, /* a step ended in a real exit (in v->run), to be handled like any other */
+	FP_UNSAFE, /* at user mode or an instruction the guest would see stepped (fixpoint.c) */
 	FP_ERROR,  /* an ioctl failed or the vCPU was kicked to stop: the search was abandoned */
 };
 

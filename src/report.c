@@ -53,35 +53,61 @@ static const char *cpu_mode(const struct kvm_sregs *s)
 	return s->cr0 & CR0_PG ? "32-bit protected mode, paging" : "32-bit protected mode";
 }
 
+int guest_linear_to_phys(const struct vm *vm, const struct kvm_sregs *s, uint64_t linear,
+			 uint64_t *gpa)
+{
+	if (!(s->cr0 & CR0_PG)) {
+		*gpa = linear;
+		return 0;
+	}
+	if (!(s->efer & EFER_LMA))
+		return -2;
+	return walk_long_mode(&vm->mem, s->cr3, s->cr4 & CR4_LA57, linear, gpa);
+}
+
+int guest_insn(const struct vm *vm, const struct kvm_regs *r, const struct kvm_sregs *s,
+	       uint8_t *buf, size_t max)
+{
+	uint64_t linear = s->cs.base + r->rip;
+	size_t n = 0;
+
+	for (; n < max; n++) {
+		/* Byte by byte: the instruction may cross into another page, or an unmapped one. */
+		uint64_t gpa;
+		const uint8_t *b;
+		int e = guest_linear_to_phys(vm, s, linear + n, &gpa);
+
+		if (e)
+			return n ? (int)n : e;
+		b = gpa_to_hva(&vm->mem, gpa, 1);
+		if (!b)
+			break;
+		buf[n] = *b;
+	}
+	return n;
+}
+
 /* Writes up to 15 instruction bytes at the guest's RIP as hex into buf. */
 static void insn_bytes(struct vcpu *v, const struct kvm_regs *r, const struct kvm_sregs *s,
 		       char *buf, size_t len)
 {
-	uint64_t linear = s->cs.base + r->rip, gpa = linear;
-	const struct guest_mem *gm = &v->vm->mem;
+	uint8_t insn[15];
+	int n = guest_insn(v->vm, r, s, insn, sizeof(insn));
 	size_t pos = 0;
 
-	if ((s->cr0 & CR0_PG) && (s->efer & EFER_LMA)) {
-		if (walk_long_mode(gm, s->cr3, s->cr4 & CR4_LA57, linear, &gpa)) {
-			snprintf(buf, len, "(RIP not mapped in the guest page tables)");
-			return;
-		}
-	} else if (s->cr0 & CR0_PG) {
+	if (n == -1) {
+		snprintf(buf, len, "(RIP not mapped in the guest page tables)");
+		return;
+	}
+	if (n == -2) {
 		snprintf(buf, len, "(32-bit paging: not walked)");
 		return;
 	}
 	buf[0] = '\0';
-	for (int i = 0; i < 15 && pos + 4 < len; i++) {
-		/* Byte by byte: the instruction may cross into an unmapped page. */
-		const uint8_t *b = gpa_to_hva(gm, gpa + i, 1);
-
-		if (!b)
-			break;
-		pos += snprintf(buf + pos, len - pos, "%s%02x", i ? " " : "", *b);
-	}
+	for (int i = 0; i < n && pos + 4 < len; i++)
+		pos += snprintf(buf + pos, len - pos, "%s%02x", i ? " " : "", insn[i]);
 	if (!pos)
-		snprintf(buf, len, "(RIP at gpa 0x%llx is outside guest RAM)",
-			 (unsigned long long)gpa);
+		snprintf(buf, len, "(RIP is outside guest RAM)");
 }
 
 static void internal_error_detail(const struct kvm_run *run, char *buf, size_t len)

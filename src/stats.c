@@ -74,9 +74,11 @@ void stats_print_text(const struct exit_stats *s, FILE *f)
 			"  exit-budget kicks: %" PRIu64 ": %" PRIu64 " found a fixed point, "
 			"%" PRIu64
 			" a loop that is not one, %" PRIu64 " no loop, %" PRIu64
-			" ran into an exit; single-steps: median %u, max %" PRIu64
+			" ran into an exit, %" PRIu64 " stopped short of user mode or of an"
+			" instruction that would show it; single-steps: median %u, max %" PRIu64
 			", total %" PRIu64 "\n",
 			s->kicks, s->kicks_fixed, s->kicks_cycle, s->kicks_none, s->kicks_exited,
+			s->kicks_unsafe,
 			stats_kick_steps_median(s), s->search_steps_max, s->search_steps);
 	if (s->irq_steps_started)
 		fprintf(f, "  interrupts that waited for IF (single-stepped): %" PRIu64 "\n",
@@ -105,10 +107,12 @@ void stats_print_json(const struct exit_stats *s, FILE *f)
 		",\"unhandled\":%" PRIu64 "},\"landmarks\":%" PRIu64
 		",\"nondeterministic\":%" PRIu64 ",\"kicks\":{\"total\":%" PRIu64
 		",\"fixed\":%" PRIu64 ",\"cycle\":%" PRIu64 ",\"none\":%" PRIu64
-		",\"exited\":%" PRIu64 ",\"steps_median\":%u,\"steps_max\":%" PRIu64
+		",\"exited\":%" PRIu64 ",\"unsafe\":%" PRIu64 ",\"steps_median\":%u,"
+		"\"steps_max\":%" PRIu64
 		",\"steps_total\":%" PRIu64 "}}\n",
 		s->pio_in, s->pio_out, s->pio_coalesced, s->pio_unhandled, s->mmio_read,
 		s->mmio_write, s->mmio_coalesced, s->mmio_unhandled, s->landmarks,
 		s->nondeterministic, s->kicks, s->kicks_fixed, s->kicks_cycle, s->kicks_none,
-		s->kicks_exited, stats_kick_steps_median(s), s->search_steps_max, s->search_steps);
+		s->kicks_exited, s->kicks_unsafe, stats_kick_steps_median(s), s->search_steps_max,
+		s->search_steps);
 }

@@ -17,7 +17,7 @@ struct exit_stats {
 	uint64_t landmarks; /* deterministic mode: landmarks (time given without an exit) */
 	uint64_t nondeterministic; /* of which at host-chosen points */
 	/* deterministic mode: exit-budget kicks, by what the fixed-point search found */
-	uint64_t kicks, kicks_fixed, kicks_cycle, kicks_none, kicks_exited;
+	uint64_t kicks, kicks_fixed, kicks_cycle, kicks_none, kicks_exited, kicks_unsafe;
 	uint64_t search_steps;	    /* single-steps all searches took */
 	uint64_t search_steps_max;
 	uint32_t kick_steps[STATS_MAX_KICK_STEPS + 1]; /* kicks by steps taken (the last: more) */

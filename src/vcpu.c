@@ -460,7 +460,7 @@ static void count_kick(struct exit_stats *st, const struct fp_result *fp)
 {
 	uint64_t *by_kind[] = { [FP_NONE] = &st->kicks_none, [FP_CYCLE] = &st->kicks_cycle,
 				[FP_FIXED] = &st->kicks_fixed, [FP_EXITED] = &st->kicks_exited,
-				[FP_ERROR] = &st->kicks_none };
+				[FP_UNSAFE] = &st->kicks_unsafe, [FP_ERROR] = &st->kicks_none };
 
 	st->kicks++;
 	(*by_kind[fp->kind])++;
@@ -519,10 +519,12 @@ static bool watchdog_kick(struct vcpu *v)
 		return false; /* a late kick: single-steps are progress */
 	fixpoint_search(v, &fp);
 	count_kick(&vm->stats, &fp);
-	log_debug("vCPU %u: kick at RIP 0x%llx: %s after %u steps (loop of %u at 0x%llx)", v->id,
+	log_debug("vCPU %u: kick after exit seq %llu: at RIP 0x%llx %s after %u steps (loop of %u "
+		  "at 0x%llx)",
+		  v->id, (unsigned long long)v->last_exit_seq,
 		  (unsigned long long)fp.regs.rip,
 		  (const char *[]){ "no loop", "a loop, not fixed", "a fixed point", "an exit",
-				    "error" }[fp.kind],
+				    "not steppable", "error" }[fp.kind],
 		  fp.steps, fp.cycle, (unsigned long long)fp.cycle_rip);
 	if (fp.kind == FP_EXITED)
 		return true;
@@ -668,7 +670,8 @@ static void *vcpu_thread(void *arg)
 
 static void install_kick_handler(void)
 {
-	struct sigaction sa = { .sa_handler = kick_handler };
+	/* Other system calls of the vCPU thread (disk I/O in deterministic mode) just restart. */
+	struct sigaction sa = { .sa_handler = kick_handler, .sa_flags = SA_RESTART };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);

@@ -54,5 +54,15 @@ void vcpu_kick(struct vcpu *v);
 
 /* report.c: the one-paragraph report of a failure exit (registers, RIP, instruction bytes). */
 void report_failure(struct vcpu *v, const char *what, FILE *f);
+/*
+ * report.c: up to max bytes of the instruction at RIP, read through the guest's page tables.
+ * Returns how many (fewer where the bytes leave mapped RAM), -1 when RIP is not mapped, -2
+ * under 32-bit paging (not walked).
+ */
+int guest_insn(const struct vm *vm, const struct kvm_regs *r, const struct kvm_sregs *s,
+	       uint8_t *buf, size_t max);
+/* report.c: a linear address through the guest's page tables: 0, -1 unmapped, -2 32-bit paging. */
+int guest_linear_to_phys(const struct vm *vm, const struct kvm_sregs *s, uint64_t linear,
+			 uint64_t *gpa);
 
 #endif

@@ -235,12 +235,27 @@ static void run_batch(struct virtio_blk *b, struct blk_req *reqs, unsigned int n
 		if (r->res < 0 && r->res != -EIO)
 			r->res = -errno;
 	}
-	if (queued && io_uring_submit_and_wait(&b->ring, queued) < 0)
-		log_warn("virtio-blk %s: io_uring submit: %s", b->cfg->path, strerror(errno));
+	/*
+	 * The vCPU thread waits here in deterministic mode, where the exit-budget watchdog's
+	 * signal may interrupt the wait (-EINTR): that must not fail the request.
+	 */
+	if (queued) {
+		int e;
+
+		do
+			e = io_uring_submit_and_wait(&b->ring, queued);
+		while (e == -EINTR);
+		if (e < 0)
+			log_warn("virtio-blk %s: io_uring submit: %s", b->cfg->path, strerror(-e));
+	}
 	for (unsigned int got = 0; got < queued; got++) {
 		struct io_uring_cqe *cqe;
+		int e;
 
-		if (io_uring_wait_cqe(&b->ring, &cqe))
+		do
+			e = io_uring_wait_cqe(&b->ring, &cqe);
+		while (e == -EINTR);
+		if (e)
 			break;
 		reqs[io_uring_cqe_get_data64(cqe)].res = cqe->res;
 		io_uring_cqe_seen(&b->ring, cqe);

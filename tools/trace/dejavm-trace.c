@@ -246,11 +246,12 @@ static void info_json(const struct trace_reader *r, const uint64_t *by_type, con
 		out_printf(&o, "%s%" PRIu64, i ? "," : "", hp->seq[i]);
 	out_s(&o, "],\"end\":");
 	if (end) {
-		static const char *const ek[] = { "status", "reason",	"events",
-						  "lost",   "stall_ns", "exits" };
+		static const char *const ek[] = { "status", "reason", "events", "lost",
+						  "stall_ns", "exits", "nondeterministic" };
+		size_t n = end->via.array.size - TRACE_HEADER_FIELDS; /* the reader checked it */
 
 		out_c(&o, '{');
-		for (size_t i = 0; i < sizeof(ek) / sizeof(ek[0]); i++)
+		for (size_t i = 0; i < sizeof(ek) / sizeof(ek[0]) && i < n; i++)
 			json_kv_obj(&o, ek[i], &end->via.array.ptr[TRACE_HEADER_FIELDS + i], i);
 		out_c(&o, '}');
 	} else {
