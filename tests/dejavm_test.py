@@ -39,3 +39,48 @@ def require_linux():
     if os.environ.get("DEJAVM_REQUIRE_LINUX") == "1":
         sys.exit("DEJAVM_LINUX_DIR is not set but DEJAVM_REQUIRE_LINUX=1")
     skip("DEJAVM_LINUX_DIR is not set")
+
+
+IMAGES = os.environ.get("DEJAVM_IMAGE_DIR", "")        # BUILD/corpora/images
+MANIFEST = os.environ.get("DEJAVM_IMAGE_MANIFEST", "")  # corpora/images/MANIFEST
+
+
+def shipped_images():
+    """{sha256: path} of the images shipped in corpora/images (decompressed in the build)."""
+    found = {}
+    for line in open(MANIFEST):
+        if line.strip() and not line.startswith("#"):
+            name, sha = line.split()[:2]
+            found[sha] = os.path.join(IMAGES, name)
+    return found
+
+
+def info(trace):
+    """`dejavm-trace info --json TRACE` as a dict."""
+    p = run([TOOL, "info", "--json", trace])
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def golden_image_args(trace):
+    """--kernel/--initramfs for a golden trace: the shipped images with the recorded SHA-256."""
+    shipped, args = shipped_images(), []
+    for im in info(trace)["images"]:
+        assert im["sha256"] in shipped, "%s: its %s (sha256 %s) is not in %s" % (
+            trace, im["role"], im["sha256"], MANIFEST)
+        args += ["--" + im["role"], shipped[im["sha256"]]]
+    return args
+
+
+class CpuHog:
+    """A busy process per core for the duration of a with-block: the host is slow and loaded."""
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                      for _ in range(os.cpu_count() or 2)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()

@@ -6,11 +6,18 @@
 Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_GUEST_DIR, and for --linux
 DEJAVM_LINUX_DIR (skips with 77 when unset, unless DEJAVM_REQUIRE_LINUX=1).
 
-Without --linux: test guests recorded three times give byte-identical traces; every golden
-trace of a test guest replays; test-only mutations of one PIO read value, one PIT tick and one
-serial status bit are found at exactly the event that changed; cut, damaged and foreign files
-are refused with a message; a different image is refused (and --force still ends cleanly);
-normal-mode traces replay where they can. With --linux: the same for the tiny-Linux boot.
+Without --linux: test guests recorded three times give byte-identical traces; the golden
+traces of the test guests replay in --live mode too (golden_test.py replays every golden with
+--feed), landmarks are at fixed points and reached, a guest that waits where the recording did
+not is a divergence, a loop that counts gets host-chosen landmarks that replay exactly; the
+tiny-Linux goldens hold what they should, and linux-rng diverges with --live where its entropy
+comes in; test-only mutations of one PIO read value, one PIT tick and one serial status bit are
+found at exactly the event that changed; cut, damaged and foreign files are refused with a
+message; a different image is refused (and --force still ends cleanly); normal-mode traces
+replay where they can. The goldens replay against the images shipped in corpora/images.
+With --linux: the tiny Linux built on this machine, recorded once as usual and three times with
+a 30 ms exit budget on a host loaded by a CPU hog, gives four byte-identical traces, which
+replay.
 """
 import argparse
 import json
@@ -20,7 +27,8 @@ import tempfile
 import unittest
 
 import dejavm_test
-from dejavm_test import BIN, GUESTS, LINUX, TOOL, dump, guest, require_linux
+from dejavm_test import (BIN, GUESTS, LINUX, TOOL, CpuHog, dump, golden_image_args, guest,
+                         require_linux)
 GOLDEN = ""
 TMP = tempfile.mkdtemp(prefix="dejavm-replay-test-")
 
@@ -32,27 +40,22 @@ def run(args, env=None, timeout=300):
     return dejavm_test.run(args, timeout, e)
 
 
-def record(path, kernel, cmdline="", extra=()):
+def record(path, kernel, cmdline="", extra=(), stats=False):
     p = run([BIN, "--deterministic", "--serial", "null", "--record", path, "--kernel", kernel,
-             "--cmdline", cmdline] + list(extra))
+             "--cmdline", cmdline] + list(extra) + (["--stats=json"] if stats else []))
     assert p.returncode == 0, "recording %s failed (%d): %s" % (path, p.returncode, p.stderr)
+    if stats:
+        return open(path, "rb").read(), json.loads(p.stderr.strip().splitlines()[-1])
     return open(path, "rb").read()
 
 
-def image_args(trace):
-    """--kernel/--initramfs for a golden trace: this checkout's build of the same image."""
-    name = os.path.basename(trace)[:-len(".trace")]
-    if name.startswith("linux-"):
-        return ["--kernel", os.path.join(LINUX, "vmlinux"),
-                "--initramfs", os.path.join(LINUX, "initramfs.cpio")]
-    return ["--kernel", guest(name.replace("-spin", ""))]
-
-
-def replay(trace, *args, env=None):
+def replay(trace, *args, env=None, images=None):
     rep = os.path.join(TMP, "report.json")
     if os.path.exists(rep):
         os.unlink(rep)
-    p = run([BIN, "replay", trace, "--report", rep] + image_args(trace) + list(args), env=env)
+    if images is None:
+        images = golden_image_args(trace) if os.path.dirname(trace) == GOLDEN else []
+    p = run([BIN, "replay", trace, "--report", rep] + images + list(args), env=env)
     report = json.load(open(rep)) if os.path.exists(rep) else None
     return p, report
 
@@ -76,30 +79,89 @@ class Guests(unittest.TestCase):
                 self.assertEqual([e["ts"] for e in exits],
                                  [1000 * (i + 1) for i in range(len(exits))])
 
-    def test_golden_traces_replay(self):
+    def test_golden_traces_of_test_guests_replay_live(self):
         goldens = sorted(f for f in os.listdir(GOLDEN) if f.endswith(".trace"))
         self.assertIn("timer-spin.trace", goldens)
         for f in goldens:
             if f.startswith("linux-"):
                 continue
-            for mode in ("--feed", "--live"):
-                p, rep = replay(os.path.join(GOLDEN, f), mode)
-                self.assertEqual(p.returncode, 0, "%s %s: %s%s" % (f, mode, p.stdout, p.stderr))
-                self.assertEqual(rep["result"], "matched")
-                self.assertEqual(rep["matched"], rep["events"])
-                self.assertIn("all %d events matched" % rep["events"], p.stdout)
+            p, rep = replay(os.path.join(GOLDEN, f), "--live")
+            self.assertEqual(p.returncode, 0, "%s --live: %s%s" % (f, p.stdout, p.stderr))
+            self.assertEqual(rep["result"], "matched")
+            self.assertEqual(rep["matched"], rep["events"])
+            self.assertIn("all %d events matched" % rep["events"], p.stdout)
 
-    def test_landmarks_are_recorded_and_reached(self):
+    def test_landmarks_are_fixed_points_and_reached(self):
         t = os.path.join(GOLDEN, "timer-spin.trace")
         landmarks = dump(t, "--type", "landmark")
         self.assertEqual(len(landmarks), 3)  # one per tick: nothing else ends the busy-wait
-        p, rep = replay(t)
+        # the loop only reads (no page written): a fixed point, stopped at its canonical RIP
+        self.assertEqual({(e["fixed"], e["rip"], e["pages"]) for e in landmarks},
+                         {(1, landmarks[0]["rip"], "")})
+        self.assertTrue(all(0 < e["cycle"] < 16 for e in landmarks), landmarks)
+        # the same boot recorded here, with the watchdog kicking at 1 ms or 2 s: the same trace
+        a, sa = record(os.path.join(TMP, "spin-a.trace"), guest("timer"), "ticks=3 hz=100 spin=1",
+                       ["--exit-budget", "1"], stats=True)
+        b, sb = record(os.path.join(TMP, "spin-b.trace"), guest("timer"), "ticks=3 hz=100 spin=1",
+                       ["--exit-budget", "2000"], stats=True)
+        self.assertEqual(a, b)
+        self.assertEqual(sa["kicks"]["fixed"], 3, sa)
+        self.assertEqual(sb["kicks"]["fixed"], 3, sb)
+        self.assertEqual(sa["nondeterministic"], 0)
+
+    def test_a_guest_that_waits_where_the_recording_did_not_diverges(self):
+        """The tick after the first landmark is dropped: the replayed guest waits at the fixed
+        point again, which its watchdog finds, where the recording has the tick's irq event."""
+        t = os.path.join(GOLDEN, "timer-spin.trace")
+        ticks = [e for e in dump(t, "--type", "irq") if e["line"] == 0 and e["level"] == 1]
+        p, rep = replay(t, "--exit-budget", "20", env={"DEJAVM_TEST_MUTATE": "tick:1"})
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        d = rep["divergence"]
+        self.assertEqual(d["seq"], ticks[0]["seq"])
+        self.assertEqual(d["expected"]["type"], "irq")
+        self.assertEqual(d["actual"]["type"], "landmark")
+        self.assertEqual(d["actual"]["fixed"], 1)
+
+    def test_a_loop_that_counts_gets_host_chosen_landmarks_that_replay(self):
+        """spin=2 adds 1 to a counter in memory at every pass: no fixed point. After
+        --spin-limit each tick comes where the host stopped the loop, so two recordings are
+        either identical or both say they are not reproducible (never silently different), and
+        each replays exactly, counter included (the landmark names the page it is in)."""
+        runs = []
+        for i in range(2):
+            path = os.path.join(TMP, "count-%d.trace" % i)
+            data, st = record(path, guest("timer"), "ticks=2 hz=100 spin=2",
+                              ["--exit-budget", "20", "--spin-limit", "100"], stats=True)
+            runs.append((path, data, st))
+            lms = dump(path, "--type", "landmark")
+            self.assertEqual([e["fixed"] for e in lms], [0, 0])
+            self.assertTrue(all(len(e["pages"]) == 16 for e in lms), lms)  # the counter's page
+            self.assertEqual(st["nondeterministic"], 2)
+            i = dejavm_test.info(path)
+            self.assertFalse(i["reproducible"])
+            self.assertEqual(i["host_chosen_seqs"], [e["seq"] for e in lms])
+            self.assertEqual(i["end"]["nondeterministic"], 2)
+            p, rep = replay(path)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertEqual(rep["matched"], rep["events"])
+        if runs[0][1] != runs[1][1]:
+            self.assertTrue(all(not dejavm_test.info(r[0])["reproducible"] for r in runs))
+        # the counter the guest printed is the recorded one: a replay stopping at another pass
+        # of the loop would have printed another
+        count = [e["text"] for e in dump(runs[0][0], "--type", "serial") if "spun" in e["text"]]
+        self.assertEqual(len(count), 1)
+
+    def test_a_loop_whose_memory_alone_changes_is_not_a_fixed_point(self):
+        """spin=4 inverts a word in memory: registers and flags repeat at every pass, only the
+        page the word is in tells the passes apart, so only the memory check can see that the
+        loop is not a fixed point (break it and this fails)."""
+        path = os.path.join(TMP, "not.trace")
+        _, st = record(path, guest("timer"), "ticks=2 hz=100 spin=4",
+                       ["--exit-budget", "20", "--spin-limit", "100"], stats=True)
+        self.assertEqual(st["kicks"]["fixed"], 0, st)
+        self.assertEqual([e["fixed"] for e in dump(path, "--type", "landmark")], [0, 0])
+        p, rep = replay(path)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        # with a single-step budget too small to get there, it is a reported divergence
-        p, rep = replay(t, "--max-steps", "1")
-        self.assertEqual(p.returncode, 1)
-        self.assertEqual(rep["divergence"]["seq"], landmarks[0]["seq"])
-        self.assertIn("was not reached in 1 single-steps", rep["divergence"]["why"])
 
     def mutation(self, trace, mutate, want_seq, field):
         p, rep = replay(trace, env={"DEJAVM_TEST_MUTATE": mutate})
@@ -156,7 +218,7 @@ class Guests(unittest.TestCase):
         p = run([BIN, "replay", os.path.join(TMP, "missing.trace")])
         self.assertEqual(p.returncode, 1)
         self.assertIn("missing.trace", p.stderr)
-        for args in ([], ["a", "b"], ["--bogus", "x"], ["--max-steps", "0", "x"]):
+        for args in ([], ["a", "b"], ["--bogus", "x"], ["--exit-budget", "0", "x"]):
             self.assertEqual(run([BIN, "replay"] + args).returncode, 2, args)
 
     def test_different_image_is_refused_unless_forced(self):
@@ -185,47 +247,50 @@ class Guests(unittest.TestCase):
             self.assertIn("normal-mode trace", p.stdout)
 
 
-class Linux(unittest.TestCase):
-    def test_three_linux_recordings_are_byte_identical_and_replay(self):
-        cmdline = open(os.path.join(LINUX, "cmdline-deterministic.txt")).read().strip()
-        args = ["--initramfs", os.path.join(LINUX, "initramfs.cpio")]
-        runs = [record(os.path.join(TMP, "linux-%d.trace" % i), os.path.join(LINUX, "vmlinux"),
-                       cmdline, args) for i in range(3)]
-        self.assertEqual(runs[0], runs[1])
-        self.assertEqual(runs[0], runs[2])
-        serial = "".join(e["text"] for e in dump(os.path.join(TMP, "linux-0.trace"), "--type",
-                                                  "serial"))
-        self.assertIn("dejavm-guest: init reached", serial)
-        self.assertIn("Calibrating delay loop (skipped)", serial)
-
-    def test_golden_linux_boot_replays(self):
-        p, rep = replay(os.path.join(GOLDEN, "linux-boot.trace"))
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertEqual(rep["matched"], rep["events"])
-
-    def test_golden_linux_disk_replays_without_the_image(self):
-        """A boot that read and wrote a disk: the image is gone, --feed has its data."""
+    def test_golden_linux_disk_holds_every_request(self):
+        """A boot that read and wrote a disk (golden_test.py replays it without the image)."""
         t = os.path.join(GOLDEN, "linux-disk.trace")
         ops = {e["op"] for e in dump(t, "--type", "io_done") if e["dev"] == 1}
         self.assertTrue({0, 1, 4, 8} <= ops, ops)  # IN, OUT, FLUSH, GET_ID
-        p, rep = replay(t)
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertEqual(rep["matched"], rep["events"])
 
-    def test_golden_linux_rng_replays_from_the_trace(self):
-        """virtio-rng entropy is in the trace: --feed needs no source, --live diverges there."""
+    def test_golden_linux_rng_diverges_live_where_its_entropy_comes_in(self):
+        """virtio-rng entropy is in the trace: --feed needs no source (golden_test.py), --live
+        gives the guest other bytes and diverges at the first dma_write."""
         t = os.path.join(GOLDEN, "linux-rng.trace")
         dma = dump(t, "--type", "dma_write")
         done = dump(t, "--type", "io_done")
         self.assertGreater(len(dma), 0)
         self.assertEqual([len(e["data"]) // 2 for e in dma], [e["bytes"] for e in done])
-        p, rep = replay(t)
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertEqual(rep["matched"], rep["events"])
         p, rep = replay(t, "--live")
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertEqual(rep["divergence"]["seq"], dma[0]["seq"])
         self.assertEqual(rep["divergence"]["differing"].split(" ")[0], "data")
+
+
+class Linux(unittest.TestCase):
+    def test_linux_recordings_are_byte_identical_under_load_and_replay(self):
+        """The tiny Linux built on this machine: recorded once as usual, then three times on a
+        host loaded by a CPU hog with a 30 ms exit budget, so that the watchdog kicks the vCPU
+        many times in every boot: four identical traces."""
+        cmdline = open(os.path.join(LINUX, "cmdline-deterministic.txt")).read().strip()
+        args = ["--initramfs", os.path.join(LINUX, "initramfs.cpio")]
+        kernel = os.path.join(LINUX, "vmlinux")
+        runs = [record(os.path.join(TMP, "linux-0.trace"), kernel, cmdline, args)]
+        with CpuHog():
+            for i in range(1, 4):
+                data, st = record(os.path.join(TMP, "linux-%d.trace" % i), kernel, cmdline,
+                                  args + ["--exit-budget", "30"], stats=True)
+                runs.append(data)
+                self.assertGreaterEqual(st["kicks"]["total"], 20, st)
+        for i in range(1, 4):
+            self.assertEqual(runs[0], runs[i], "recording %d differs" % i)
+        serial = "".join(e["text"] for e in dump(os.path.join(TMP, "linux-0.trace"), "--type",
+                                                  "serial"))
+        self.assertIn("dejavm-guest: init reached", serial)
+        self.assertIn("Calibrating delay loop (skipped)", serial)
+        p, rep = replay(os.path.join(TMP, "linux-1.trace"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(rep["matched"], rep["events"])
 
 
 def main():
@@ -240,7 +305,8 @@ def main():
             sys.exit("%s is not set (run through meson test)" % var)
     if a.linux:
         require_linux()
-    suite = unittest.TestLoader().loadTestsFromTestCase(Linux if a.linux else Guests)
+    suite = unittest.TestSuite(unittest.TestLoader().loadTestsFromTestCase(c)
+                               for c in ([Linux] if a.linux else [Guests]))
     ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
     sys.exit(0 if ok else 1)
 

@@ -13,8 +13,10 @@ Checks, from the guest's own boot log and from the trace:
     bytes from /dev/hwrng that the device gave, and prints a line on hvc0 (virtio-console);
   - every byte the rng gave the guest came from the --rng source, in order (the source is a file
     of known bytes), with a vq_chain and an io_done event per request;
-  - deterministic mode: two recordings are byte-identical; a replay with --feed matches with the
-    image and the entropy source deleted (their data is in the trace), --live cannot start.
+  - deterministic mode: a recording as usual and three with a 30 ms exit budget on a host loaded
+    by a CPU hog (the watchdog kicks the vCPU many times in every boot) are byte-identical; a
+    replay with --feed matches with the image and the entropy source deleted (their data is in
+    the trace), --live cannot start.
 Skips (77) without DEJAVM_LINUX_DIR unless DEJAVM_REQUIRE_LINUX=1.
 """
 import hashlib
@@ -22,12 +24,12 @@ import os
 import re
 import tempfile
 
-from dejavm_test import BIN, LINUX, TOOL, dump, require_linux, run
+from dejavm_test import BIN, LINUX, TOOL, CpuHog, dump, require_linux, run
 
 IMAGE = b""  # the disk image as created
 
 
-def boot(tmp, name, source, image, deterministic):
+def boot(tmp, name, source, image, deterministic, extra=()):
     cmdline = open(os.path.join(LINUX, "cmdline-deterministic.txt" if deterministic
                                 else "cmdline.txt")).read().strip()
     # One serial file for all: its path is in the trace header, which must not differ.
@@ -37,7 +39,7 @@ def boot(tmp, name, source, image, deterministic):
             "--disk", "path=" + image + ",serial=dejavm-test-disk", "--rng", "src=" + source,
             "--console", "file=" + os.path.join(tmp, "hvc0.out"),
             "--serial", "file=" + serial, "--record", trace]
-    p = run(args + (["--deterministic"] if deterministic else []))
+    p = run(args + (["--deterministic"] if deterministic else []) + list(extra))
     assert p.returncode == 0, "%s: dejavm exited %d: %s" % (name, p.returncode, p.stderr)
     log = open(serial, errors="replace").read()
     assert "dejavm-guest: init reached" in log, name + ": no init marker"
@@ -136,14 +138,22 @@ def main():
           "%d entropy bytes, all from the source" % (reads, n))
 
     traces = []
-    for i in range(2):  # each from the pristine image: the guest writes to it
+    for i in range(4):  # each from the pristine image: the guest writes to it
         open(image, "wb").write(IMAGE)
-        trace, log = boot(tmp, "deterministic-%d" % i, source, image, True)
+        if i == 0:
+            trace, log = boot(tmp, "deterministic-0", source, image, True)
+        else:
+            with CpuHog():
+                trace, log = boot(tmp, "deterministic-%d" % i, source, image, True,
+                                  ["--exit-budget", "30"])
         traces.append(trace)
         for want in (r"interrupts: +10: +[1-9]\d* +XT-PIC +virtio0",
                      r"interrupts: +11: +[1-9]\d* +XT-PIC +virtio1"):
             assert re.search(want, log), "deterministic mode: no %r in /proc/interrupts" % want
-    assert open(traces[0], "rb").read() == open(traces[1], "rb").read(), "recordings differ"
+    for i in range(1, 4):
+        assert open(traces[0], "rb").read() == open(traces[i], "rb").read(), \
+            "recording %d (--exit-budget 30, under load) differs: dejavm-trace diff %s %s" % (
+                i, traces[0], traces[i])
     reads, n = check_disk(traces[0], IMAGE), check_data(traces[0], pool)
     os.unlink(source)
     os.unlink(image)
@@ -152,7 +162,7 @@ def main():
     assert "events matched" in p.stdout
     p = run([BIN, "replay", traces[0], "--live"])
     assert p.returncode == 1 and "disk.img" in p.stderr, p.stdout + p.stderr
-    print("deterministic mode: identical recordings, %d disk reads, %d entropy bytes; replay "
+    print("deterministic mode: 4 identical recordings (3 under load), %d disk reads, %d entropy bytes; replay "
           "--feed matches with the image and the source gone" % (reads, n))
 
 

@@ -115,7 +115,9 @@ int main(const char *cmdline)
 		 * increments a counter in memory and spin=3 one in a register: loops that count
 		 * while they wait, like a delay-loop calibration, which no VMM can give time at a
 		 * point the host did not choose. The count is printed, so a replay that stopped
-		 * at another pass shows.
+		 * at another pass shows. spin=4 inverts a word in memory (NOT changes no register
+		 * and no flag): the state repeats only every other pass, which only the memory
+		 * tells.
 		 */
 		unsigned long count = 0;
 
@@ -127,13 +129,19 @@ int main(const char *cmdline)
 		} else if (spin == 3) {
 			while (ticks < want && !watchdog_fired)
 				__asm__ volatile("incq %0" : "+r"(count));
+		} else if (spin == 4) {
+			while (ticks < want && !watchdog_fired)
+				__asm__ volatile("notq %0" : "+m"(spin_count));
+			count = spin_count;
 		} else {
 			while (ticks < want && !watchdog_fired)
 				__asm__ volatile("" : : : "memory");
 		}
 		rt_cli();
-		if (spin >= 2)
+		if (spin == 2 || spin == 3)
 			rt_printf("timer: spun %lu times\n", count);
+		else if (spin == 4)
+			rt_printf("timer: word %lx\n", count);
 	}
 	while (ticks < want && !watchdog_fired) {
 		rt_sti_hlt();

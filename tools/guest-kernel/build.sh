@@ -2,13 +2,14 @@
 # Build a tiny x86_64 Linux guest kernel (vmlinux + bzImage) and a tiny
 # initramfs for dejavm tests, and cache them.
 #
-# Usage: build.sh [--this-host|--no-this-host] [--print-dir] [--quiet]
+# Usage: build.sh [--this-host|--no-this-host] [--print-dir] [--print-key] [--quiet]
 #
 #   --this-host     apply the workarounds for the nested-PVM KVM of the dejavm
 #                   development machines (patches/this-host/*.patch and
 #                   this-host.config); the default (env DEJAVM_THIS_HOST=1)
 #   --no-this-host  plain kernel for real VT-x/AMD-V hardware (DEJAVM_THIS_HOST=0)
 #   --print-dir     print only the artifact directory (not each artifact)
+#   --print-key     print only the cache entry's name (linux-<hash>) and build nothing
 #   --quiet         no progress messages on stderr (failures are still shown)
 #
 # On success the last line on stdout is the artifact directory:
@@ -17,7 +18,8 @@
 # and build.log. Cache: ${DEJAVM_CACHE:-$HOME/.cache/dejavm}/linux-<hash>, where
 # <hash> covers every input (this script, config fragments, patches, init.c,
 # cmdline.txt, the this-host flag, the linux-source-6.1 package version and the
-# compiler version): an existing entry is reused as is.
+# compiler version): an existing entry is reused as is. DEJAVM_LINUX_SOURCE_VERSION
+# stands in for the installed package's version (tests: a machine where the archive moved on).
 set -euo pipefail
 
 # The whole script is one brace group, so bash parses it completely before
@@ -29,6 +31,7 @@ src_pkg=linux-source-6.1
 
 this_host=${DEJAVM_THIS_HOST:-1}
 print_dir=0
+print_key=0
 quiet=0
 
 usage() {
@@ -40,6 +43,7 @@ while (($#)); do
 	--this-host) this_host=1 ;;
 	--no-this-host) this_host=0 ;;
 	--print-dir) print_dir=1 ;;
+	--print-key) print_key=1 ;;
 	--quiet) quiet=1 ;;
 	-h | --help)
 		usage
@@ -102,7 +106,7 @@ if ((${#missing_pkgs[@]})); then
 	die "missing build dependencies; install them with:
     apt-get install -y ${missing_pkgs[*]}"
 fi
-src_version=$(dpkg-query -W -f='${Version}' "$src_pkg" 2>/dev/null) ||
+src_version=${DEJAVM_LINUX_SOURCE_VERSION:-$(dpkg-query -W -f='${Version}' "$src_pkg" 2>/dev/null)} ||
 	die "cannot query the version of package $src_pkg"
 
 # ---- inputs and cache key -------------------------------------------------------
@@ -137,6 +141,10 @@ hash=$(
 
 cache=${DEJAVM_CACHE:-${HOME:-/tmp}/.cache/dejavm}
 name=linux-$hash
+if ((print_key)); then
+	echo "$name"
+	exit 0
+fi
 out=$cache/$name
 artifacts=(vmlinux bzImage initramfs.cpio config cmdline.txt cmdline-deterministic.txt)
 
