@@ -68,8 +68,11 @@ if ((!keep)); then
 		if [[ $old == "$new" ]]; then
 			printf 'image  %-16s unchanged, sha256 %.12s\n' "$f" "$new"
 		else
-			printf 'image  %-16s %s, sha256 %.12s\n' "$f" \
-				"${old:+changed from ${old:0:12}}${old:-new}" "$new"
+			if [[ -n $old ]]; then
+				printf 'image  %-16s changed: sha256 %.12s -> %.12s\n' "$f" "$old" "$new"
+			else
+				printf 'image  %-16s new, sha256 %.12s\n' "$f" "$new"
+			fi
 			zstd -q -f -19 "$stage/$f" -o "$images/$f.zst"
 			chmod 644 "$images/$f.zst"
 			changed=1
@@ -102,7 +105,9 @@ rec() { # name, then dejavm arguments
 	elif cmp -s "$stage/old/$name.trace" "$out/$name.trace"; then
 		what="unchanged"
 	elif what=$("$tool" diff "$stage/old/$name.trace" "$out/$name.trace" 2>&1); then
-		what="same events, another header"
+		# only the header differs (this build's id): keep the committed file
+		cp "$stage/old/$name.trace" "$out/$name.trace"
+		what="unchanged events (kept)"
 	elif [[ $what == *"dejavm-trace: $stage/old/"* ]]; then
 		what="changed (the old trace is not readable by this build)"
 	else
