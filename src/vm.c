@@ -55,6 +55,20 @@ static int kvm_check_caps(struct vm *vm)
 	return 0;
 }
 
+/* Memory slot i: region i of guest RAM, with flags (KVM_MEM_LOG_DIRTY_PAGES). 0 or -errno. */
+static int set_slot(struct vm *vm, unsigned int i, uint32_t flags)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = i,
+		.flags = flags,
+		.guest_phys_addr = vm->mem.regions[i].gpa,
+		.memory_size = vm->mem.regions[i].size,
+		.userspace_addr = (uintptr_t)vm->mem.regions[i].hva,
+	};
+
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) ? -errno : 0;
+}
+
 static int setup_memory(struct vm *vm)
 {
 	int r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size);
@@ -65,14 +79,9 @@ static int setup_memory(struct vm *vm)
 		return -1;
 	}
 	for (unsigned int i = 0; i < vm->mem.nr; i++) {
-		struct kvm_userspace_memory_region region = {
-			.slot = i,
-			.guest_phys_addr = vm->mem.regions[i].gpa,
-			.memory_size = vm->mem.regions[i].size,
-			.userspace_addr = (uintptr_t)vm->mem.regions[i].hva,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region)) {
-			log_err("KVM_SET_USER_MEMORY_REGION slot %u: %s", i, strerror(errno));
+		r = set_slot(vm, i, 0);
+		if (r) {
+			log_err("KVM_SET_USER_MEMORY_REGION slot %u: %s", i, strerror(-r));
 			return -1;
 		}
 	}
@@ -82,16 +91,9 @@ static int setup_memory(struct vm *vm)
 int vm_dirty_log(struct vm *vm, bool on)
 {
 	for (unsigned int i = 0; i < vm->mem.nr; i++) {
-		struct kvm_userspace_memory_region region = {
-			.slot = i,
-			.guest_phys_addr = vm->mem.regions[i].gpa,
-			.memory_size = vm->mem.regions[i].size,
-			.userspace_addr = (uintptr_t)vm->mem.regions[i].hva,
-			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region)) {
-			int err = -errno;
+		int err = set_slot(vm, i, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 
+		if (err) {
 			vm_request_stop(vm, EXIT_VMM_ERROR,
 					"dirty log %s: KVM_SET_USER_MEMORY_REGION: %s",
 					on ? "on" : "off", strerror(-err));

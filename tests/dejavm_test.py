@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import unittest
 
 BIN = os.environ.get("DEJAVM_BIN", "")
 TOOL = os.environ.get("DEJAVM_TRACE_BIN", "")
@@ -84,3 +85,12 @@ class CpuHog:
         for p in self.procs:
             p.kill()
             p.wait()
+
+
+def run_tests(classes, needed_env):
+    """Runs the unittest classes and exits with their result, once the variables are set."""
+    for var in needed_env:
+        if not os.environ.get(var):
+            sys.exit("%s is not set (run through meson test)" % var)
+    suite = unittest.TestSuite(unittest.TestLoader().loadTestsFromTestCase(c) for c in classes)
+    sys.exit(0 if unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful() else 1)

@@ -14,11 +14,10 @@ Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_GUEST_DIR.
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import unittest
 
-from dejavm_test import BIN, CpuHog, guest, info, run
+from dejavm_test import BIN, CpuHog, guest, info, run, run_tests
 
 TMP = tempfile.mkdtemp(prefix="dejavm-determinism-test-")
 DISK = os.path.join(TMP, "disk.img")
@@ -71,14 +70,5 @@ class Determinism(unittest.TestCase):
         print("kicks with --exit-budget 1, three recordings each: %s" % kicks)
 
 
-def main():
-    for var in ("DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"):
-        if not os.environ.get(var):
-            sys.exit("%s is not set (run through meson test)" % var)
-    suite = unittest.TestLoader().loadTestsFromTestCase(Determinism)
-    ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
-    sys.exit(0 if ok else 1)
-
-
 if __name__ == "__main__":
-    main()
+    run_tests([Determinism], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"])

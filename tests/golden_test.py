@@ -19,11 +19,10 @@ import argparse
 import concurrent.futures
 import os
 import subprocess
-import sys
 import tempfile
 import unittest
 
-from dejavm_test import BIN, MANIFEST, golden_image_args, info, run
+from dejavm_test import BIN, MANIFEST, golden_image_args, info, run, run_tests
 
 GOLDEN = ""
 BUILD_SH = os.environ.get("DEJAVM_GUEST_KERNEL_BUILD", "")
@@ -88,12 +87,8 @@ def main():
     ap.add_argument("--golden", required=True)
     a, rest = ap.parse_known_args()
     GOLDEN = a.golden
-    for var in ("DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_IMAGE_DIR", "DEJAVM_IMAGE_MANIFEST"):
-        if not os.environ.get(var):
-            sys.exit("%s is not set (run through meson test)" % var)
-    suite = unittest.TestLoader().loadTestsFromTestCase(Goldens)
-    ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
-    sys.exit(0 if ok else 1)
+    run_tests([Goldens], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_IMAGE_DIR",
+                          "DEJAVM_IMAGE_MANIFEST"])
 
 
 if __name__ == "__main__":

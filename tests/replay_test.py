@@ -22,13 +22,11 @@ replay.
 import argparse
 import json
 import os
-import sys
 import tempfile
 import unittest
 
 import dejavm_test
-from dejavm_test import (BIN, GUESTS, LINUX, TOOL, CpuHog, dump, golden_image_args, guest,
-                         require_linux)
+from dejavm_test import BIN, LINUX, CpuHog, dump, golden_image_args, guest, require_linux
 GOLDEN = ""
 TMP = tempfile.mkdtemp(prefix="dejavm-replay-test-")
 
@@ -300,15 +298,10 @@ def main():
     ap.add_argument("--linux", action="store_true")
     a, rest = ap.parse_known_args()
     GOLDEN = a.golden
-    for var, val in [("DEJAVM_BIN", BIN), ("DEJAVM_TRACE_BIN", TOOL), ("DEJAVM_GUEST_DIR", GUESTS)]:
-        if not val:
-            sys.exit("%s is not set (run through meson test)" % var)
     if a.linux:
         require_linux()
-    suite = unittest.TestSuite(unittest.TestLoader().loadTestsFromTestCase(c)
-                               for c in ([Linux] if a.linux else [Guests]))
-    ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
-    sys.exit(0 if ok else 1)
+    dejavm_test.run_tests([Linux] if a.linux else [Guests],
+                          ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"])
 
 
 if __name__ == "__main__":
