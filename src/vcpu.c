@@ -505,6 +505,31 @@ static const char *give_up_waiting(struct vcpu *v, const struct fp_result *fp)
 }
 
 /*
+ * Replay, on the way to a host-chosen landmark: only its breakpoint can find it, as a search
+ * would single-step the guest past it (a counter passes the recorded value within one search).
+ * The recording reached it after looping for its --spin-limit; a replay that has not after
+ * SEEK_LIMIT times this one's took another path: the landmark of where it stands now is then
+ * compared with the recorded one, and differs.
+ */
+#define SEEK_LIMIT 20
+static bool seek_given_up(struct vcpu *v)
+{
+	struct fp_result here = { .kind = FP_CYCLE, .regs = v->run->s.regs.regs };
+	struct landmark lm;
+
+	if (now_ns() - v->seek_ns < SEEK_LIMIT * v->vm->cfg->spin_limit_ms * 1000000ULL)
+		return false;
+	log_warn("vCPU %u: not at the recorded host-chosen landmark at RIP 0x%llx after %.0f s",
+		 v->id, (unsigned long long)v->seek.rip, (now_ns() - v->seek_ns) / 1e9);
+	set_debug(v, VCPU_DEBUG_OFF, 0);
+	here.nr_pages = v->seek.nr_pages;
+	memcpy(here.pages, v->seek.pages, sizeof(here.pages));
+	fixpoint_landmark(v->vm, &here, false, v->last_exit_seq, &lm);
+	at_landmark(v, &lm);
+	return false;
+}
+
+/*
  * Deterministic mode: the watchdog kicked the vCPU out of KVM_RUN after --exit-budget without an
  * exit. Returns true when the search ran into a real exit, which the caller then handles.
  */
@@ -517,6 +542,8 @@ static bool watchdog_kick(struct vcpu *v)
 
 	if (v->irq_stepping)
 		return false; /* a late kick: single-steps are progress */
+	if (v->seeking && !v->seek.fixed)
+		return seek_given_up(v);
 	fixpoint_search(v, &fp);
 	count_kick(&vm->stats, &fp);
 	log_debug("vCPU %u: kick after exit seq %llu: at RIP 0x%llx %s after %u steps (loop of %u "
@@ -627,6 +654,7 @@ static void *vcpu_thread(void *arg)
 		if (replay && replay->landmark_next && !v->seeking && !v->irq_stepping &&
 		    replay->landmark_next(replay->ctx, v, &v->seek)) {
 			v->seeking = true;
+			v->seek_ns = now_ns();
 			arm_landmark_breakpoint(v);
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

@@ -37,6 +37,7 @@ struct vcpu {
 	/* Replay: running to the recorded landmark seek (a hardware breakpoint on its RIP). */
 	bool seeking, stepping_over;
 	struct landmark seek;
+	uint64_t seek_ns; /* host time the seek began */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id);

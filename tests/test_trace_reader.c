@@ -79,6 +79,9 @@ struct rt_expect {
 struct rt {
 	struct tracer *t;
 	pthread_mutex_t lock;
+	pthread_cond_t turn_changed;
+	unsigned int turn; /* which thread emits now: they take turns in blocks */
+	bool done[2];
 	struct rt_expect *exp;
 	size_t n;
 	uint64_t now;
@@ -309,19 +312,23 @@ static uint64_t rt_clock(void *ctx)
 
 struct rt_thread {
 	struct rt *rt;
-	bool attach;
+	bool attach; /* thread 0: attached to stream 0; thread 1: not attached */
 };
 
 static void *rt_thread(void *arg)
 {
 	struct rt_thread *th = arg;
 	struct rt *rt = th->rt;
-	unsigned int stream = th->attach ? 0 : TRACE_VCPU_NONE;
+	unsigned int stream = th->attach ? 0 : TRACE_VCPU_NONE, me = th->attach ? 0 : 1;
+	unsigned int block = 0;
 
 	if (th->attach)
 		trace_attach_thread(rt->t, 0);
 	for (int i = 0; i < RT_PER_THREAD; i++) {
 		pthread_mutex_lock(&rt->lock);
+		/* Interleaved for certain, not by the scheduler's whim: blocks of 1 to 40 events. */
+		while (rt->turn != me && !rt->done[!me])
+			pthread_cond_wait(&rt->turn_changed, &rt->lock);
 		size_t s = rt->n++;
 		/* An increasing clock with big jumps, ending near UINT64_MAX. */
 		if (s == 2 * RT_PER_THREAD - 2)
@@ -345,10 +352,17 @@ static void *rt_thread(void *arg)
 		rt->prev_ts[stream] = ts;
 		rt->exp[s] = (struct rt_expect){ type, stream, ts };
 		rt_emit(rt->t, type, s);
+		if (++block >= 1 + s % 40) {
+			block = 0;
+			rt->turn = !me;
+			pthread_cond_broadcast(&rt->turn_changed);
+		}
 		pthread_mutex_unlock(&rt->lock);
-		if (i % 64 == 0)
-			usleep(50); /* let the other thread in */
 	}
+	pthread_mutex_lock(&rt->lock);
+	rt->done[me] = true;
+	pthread_cond_broadcast(&rt->turn_changed);
+	pthread_mutex_unlock(&rt->lock);
 	return NULL;
 }
 
@@ -372,7 +386,8 @@ static void rt_error(void *ctx, const char *msg)
 
 START_TEST(round_trip_every_type_from_two_threads)
 {
-	struct rt rt = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct rt rt = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			 .turn_changed = PTHREAD_COND_INITIALIZER };
 	struct rt_thread th[2] = { { &rt, true }, { &rt, false } };
 	char *path = test_tmpfile("roundtrip.trace"), *err = NULL;
 	const struct trace_status *st;
