@@ -44,6 +44,10 @@ struct replayer {
 	bool det;  /* recorded with --deterministic: everything must match, ts included */
 	bool feed; /* reads get the recorded values */
 	uint64_t total;
+	/* A truncated trace (killed, crashed): the events before cut_seq, the first one missing. */
+	bool truncated, cut_reached;
+	uint64_t cut_seq, cut_offset;
+	bool stop_reproduced; /* the recording was stopped by a signal, and so was the replay */
 
 	struct trace_ev exp; /* the next recorded event, when have_exp */
 	bool have_exp;
@@ -130,6 +134,28 @@ static void next_expected(struct replayer *rp)
 	do
 		rp->have_exp = trace_reader_next(rp->r, &rp->exp) > 0;
 	while (rp->have_exp && skipped(rp, &rp->exp));
+	if (rp->have_exp && rp->truncated && rp->exp.seq >= rp->cut_seq)
+		rp->have_exp = false; /* past a gap: the rest of the trace is not a prefix */
+}
+
+/*
+ * The recording was stopped by a signal (SIGINT, SIGTERM) right after the event just matched,
+ * at an exit like any other: the replay stops there too, with the same status and reason, so
+ * that its end event is the recorded one.
+ */
+static void reproduce_stop(struct replayer *rp)
+{
+	const msgpack_object *status;
+	const char *reason;
+	size_t len;
+
+	if (!rp->have_exp || rp->exp.type != TRACE_end ||
+	    !trace_obj_str(trace_ev_field(&rp->exp, "reason"), &reason, &len) ||
+	    len < 18 || memcmp(reason, "stopped by signal ", 18))
+		return;
+	status = trace_ev_field(&rp->exp, "status");
+	rp->stop_reproduced = true;
+	vm_request_stop(rp->vm, status ? (int)status->via.i64 : 0, "%.*s", (int)len, reason);
 }
 
 static bool is_read(const struct trace_ev *ev)
@@ -226,6 +252,12 @@ static void compare_actual(struct replayer *rp, const struct trace_ev *act)
 	struct out *slot;
 
 	track(rp, act, false);
+	if (!rp->have_exp && rp->truncated) {
+		/* the cut: what the replay does from here was never recorded */
+		rp->cut_reached = true;
+		vm_request_stop(rp->vm, 0, "the replay reached the recording's cut");
+		return;
+	}
 	if (!rp->have_exp) {
 		diverge(rp, NULL, act, "the replay goes on after the recording's last event");
 		return;
@@ -244,6 +276,7 @@ static void compare_actual(struct replayer *rp, const struct trace_ev *act)
 	slot->len = 0;
 	out_event_json(slot, &rp->exp);
 	next_expected(rp);
+	reproduce_stop(rp);
 }
 
 /* The tracer's sink: every event the replay emits, in order, from the thread emitting it. */
@@ -254,7 +287,7 @@ static void on_event(void *ctx, const void *data, size_t len)
 	char err[160];
 	int rc;
 
-	if (rp->diverged)
+	if (rp->diverged || rp->cut_reached)
 		return;
 	rc = trace_decoder_feed(rp->dec, data, len, &act, err, sizeof(err));
 	if (rc < 0) {
@@ -436,6 +469,48 @@ bad:
 	return NULL;
 }
 
+/*
+ * --live: each disk image must hold what it held when the recording began (size and XXH3-128
+ * in the header; traces of minor < 2 have no hash, and only the size is checked). Returns how
+ * many differ.
+ */
+static int check_disks(const struct replayer *rp, const struct vm_config *cfg, bool force)
+{
+	const msgpack_object *a = trace_obj_get(trace_reader_header(rp->r), "config.disks");
+	int bad = 0;
+
+	for (unsigned int i = 0; i < cfg->nr_disks && a && i < a->via.array.size; i++) {
+		const msgpack_object *m = &a->via.array.ptr[i];
+		const char *want = NULL;
+		size_t wlen = 0;
+		uint64_t want_size = 0, size;
+		uint8_t hash[16];
+		char hex[33];
+		int r = blk_image_identity(cfg->disks[i].path, &size, hash);
+
+		if (r) {
+			fprintf(stderr, "dejavm replay: disk %s: %s (--live needs the images)\n",
+				cfg->disks[i].path, strerror(-r));
+			bad++;
+			continue;
+		}
+		for (unsigned int k = 0; k < sizeof(hash); k++)
+			snprintf(hex + 2 * k, 3, "%02x", hash[k]);
+		trace_obj_u64(trace_obj_get(m, "size"), &want_size);
+		trace_obj_str(trace_obj_get(m, "xxh3_128"), &want, &wlen);
+		if (size != want_size || (want && (wlen != 32 || memcmp(hex, want, 32)))) {
+			fprintf(stderr,
+				"dejavm replay: disk %s: %" PRIu64 " bytes, xxh3-128 %s, but %s "
+				"began with %" PRIu64 " bytes, xxh3-128 %.*s (a disk changes as the "
+				"guest writes it: replay against a copy made before the recording)%s\n",
+				cfg->disks[i].path, size, hex, rp->path, want_size, (int)wlen,
+				want ? want : "", force ? " (--force: replaying anyway)" : "");
+			bad++;
+		}
+	}
+	return bad;
+}
+
 /* Each image must be the one recorded (same SHA-256), unless --force. */
 static int check_images(const struct replayer *rp, const struct vm_config *cfg, bool force)
 {
@@ -474,6 +549,8 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 			bad++;
 		}
 	}
+	if (!rp->feed)
+		bad += check_disks(rp, cfg, force);
 	if (bad && !force) {
 		fprintf(stderr, "dejavm replay: refusing to replay against different images "
 				"(--force replays anyway; expect a divergence)\n");
@@ -482,13 +559,19 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 	return 0;
 }
 
-/* The whole file must be sound before a VM is built from it: a cut or damaged trace is refused. */
-static int validate(const char *path, uint64_t *events)
+/*
+ * The whole file is read before a VM is built from it. A damaged trace is refused; a truncated
+ * one (a recording killed or crashed) replays up to its cut: the events before the first seq
+ * missing, whose count becomes rp->total.
+ */
+static int validate(struct replayer *rp)
 {
 	char *err = NULL;
-	struct trace_reader *r = trace_reader_open(path, &err);
+	struct trace_reader *r = trace_reader_open(rp->path, &err);
 	const struct trace_status *st;
 	struct trace_ev ev;
+	uint64_t next_seq = 0, prefix = 0;
+	bool gap = false;
 	int ret = 0;
 
 	if (!r) {
@@ -496,16 +579,27 @@ static int validate(const char *path, uint64_t *events)
 		free(err);
 		return -1;
 	}
-	while (trace_reader_next(r, &ev) > 0)
-		;
-	st = trace_reader_status(r);
-	if (!st->complete) {
-		fprintf(stderr, "dejavm replay: %s\ndejavm replay: refusing to replay a %s trace\n",
-			st->message ? st->message : "the trace is incomplete",
-			st->damaged ? "damaged" : "truncated");
-		ret = -1;
+	while (trace_reader_next(r, &ev) > 0) {
+		gap |= ev.seq != next_seq;
+		if (!gap)
+			prefix++;
+		next_seq = ev.seq + 1;
 	}
-	*events = st->events;
+	st = trace_reader_status(r);
+	if (st->damaged) {
+		fprintf(stderr, "dejavm replay: %s\ndejavm replay: refusing to replay a damaged trace\n",
+			st->message ? st->message : "the trace is damaged");
+		ret = -1;
+	} else if (!st->complete) {
+		rp->truncated = true;
+		rp->cut_seq = prefix;
+		rp->cut_offset = st->problem_offset;
+		fprintf(stderr, "dejavm replay: %s\ndejavm replay: the trace is truncated (its "
+				"recording was killed or crashed): replaying its %" PRIu64
+				" events up to the cut\n",
+			st->message ? st->message : "the trace is incomplete", prefix);
+	}
+	rp->total = rp->truncated ? prefix : st->events;
 	trace_reader_close(r);
 	return ret;
 }
@@ -580,6 +674,10 @@ static int write_json_report(struct replayer *rp, const char *path, double wall_
 		   rp->feed ? "feed" : "live");
 	out_printf(&o, ",\"events\":%" PRIu64 ",\"matched\":%" PRIu64 ",\"wall_time_s\":%.3f",
 		   rp->total, rp->matched, wall_s);
+	out_printf(&o, ",\"truncated\":%s", rp->truncated ? "true" : "false");
+	if (rp->truncated)
+		out_printf(&o, ",\"cut_offset\":%" PRIu64, rp->cut_offset);
+	out_printf(&o, ",\"stop_reproduced\":%s", rp->stop_reproduced ? "true" : "false");
 	if (rp->diverged) {
 		out_printf(&o, ",\"divergence\":{\"index\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"why\":",
 			   rp->div_index, rp->div_seq);
@@ -908,12 +1006,19 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 
 	if (rp->diverged) {
 		print_report(rp, stdout);
+	} else if (rp->truncated) {
+		printf("dejavm replay: %s: replayed %" PRIu64 " events up to the cut at offset %" PRIu64
+		       ": no divergence (%s trace, --%s) in %.2f s\n",
+		       o->trace, rp->matched, rp->cut_offset,
+		       rp->det ? "deterministic" : "normal-mode", rp->feed ? "feed" : "live", wall);
 	} else {
 		const struct trace_status *st = trace_reader_status(rp->r);
 
 		printf("dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s) in %.2f s",
 		       o->trace, rp->matched, rp->det ? "deterministic" : "normal-mode",
 		       rp->feed ? "feed" : "live", wall);
+		if (rp->stop_reproduced)
+			printf("; %s, where the recording was", vm.stop_reason);
 		if (rp->det) /* such a trace holds no host time: the recording's speed is unknown */
 			printf("; guest virtual time %.3f s; %.0f events/s\n", vm.vtime_ns / 1e9,
 			       wall > 0 ? rp->matched / wall : 0);
@@ -950,7 +1055,7 @@ int replay_main(int argc, char **argv)
 	out_init(&rp.differing, NULL);
 	for (unsigned int i = 0; i < CONTEXT; i++)
 		out_init(&rp.ring[i], NULL);
-	if (validate(o.trace, &rp.total))
+	if (validate(&rp))
 		goto out;
 	rp.r = trace_reader_open(o.trace, &err);
 	rp.dec = trace_decoder_new();

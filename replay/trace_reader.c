@@ -719,13 +719,14 @@ static int decode_record(const msgpack_object *raw, uint64_t *prev_seq, uint64_t
 		uint64_t key = 0, size = 0;
 		unsigned int reg = 0;
 
-		if (ev->nfields < d->nfields) {
+		if (ev->nfields < d->required) {
 			snprintf(err, errlen,
-				 "seq %" PRIu64 ": %s event has %u fields, %u expected", seq,
-				 d->name, ev->nfields, d->nfields);
+				 "seq %" PRIu64 ": %s event has %u fields, at least %u expected", seq,
+				 d->name, ev->nfields, d->required);
 			return -1;
 		}
-		for (unsigned int i = 0; i < d->nfields; i++) {
+		/* Fields appended after the trace was written are absent (a lower minor). */
+		for (unsigned int i = 0; i < d->nfields && i < ev->nfields; i++) {
 			if (!kind_ok(d->fields[i].kind, &ev->fields[i])) {
 				snprintf(err, errlen,
 					 "seq %" PRIu64 ": %s field '%s' is %s, expected %s", seq,
@@ -1447,11 +1448,16 @@ static struct trace_reader *read_header(struct trace_reader *r, char **err)
 				 r->path, TRACE_FORMAT_NAME);
 	if (!trace_obj_u64(trace_obj_get(&r->header, "version"), &version))
 		return open_fail(r, err, "%s: offset 0: header: no version", r->path);
+	/* Any minor version reads: fields appended since are ignored, those not yet there absent. */
 	if (version != TRACE_FORMAT_VERSION)
 		return open_fail(r, err,
 				 "%s: offset 0: trace format version %" PRIu64
-				 " is not supported (this reader knows %d)",
-				 r->path, version, TRACE_FORMAT_VERSION);
+				 " is not supported (this reader knows %d): %s",
+				 r->path, version, TRACE_FORMAT_VERSION,
+				 version > TRACE_FORMAT_VERSION
+					 ? "read it with the dejavm that recorded it, or a newer one"
+					 : "it comes from an older dejavm; replay it with that one, "
+					   "or record it again");
 	if (m.p != m.end)
 		return open_fail(r, err, "%s: offset 0: header: %zu stray bytes after the map",
 				 r->path, (size_t)(m.end - m.p));

@@ -128,12 +128,22 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 	msgpack_pack_array(pk, cfg->nr_disks);
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
-		struct stat st;
+		uint8_t hash[16];
+		char hex[33];
+		uint64_t size = 0;
+		int r = blk_image_identity(d->path, &size, hash);
 
-		msgpack_pack_map(pk, 7);
+		if (r)
+			log_warn("--disk path=%s: cannot read it for the trace header: %s", d->path,
+				 strerror(-r));
+		for (unsigned int k = 0; k < sizeof(hash); k++)
+			snprintf(hex + 2 * k, 3, "%02x", r ? 0 : hash[k]);
+		msgpack_pack_map(pk, 8);
 		pack_kv_str(pk, "path", d->path);
 		/* the size the guest saw: a replay with --feed needs no image, only this */
-		pack_kv_u64(pk, "size", !stat(d->path, &st) ? (uint64_t)st.st_size : 0);
+		pack_kv_u64(pk, "size", size);
+		/* what it held when the run began: a --live replay checks it has the same */
+		pack_kv_str(pk, "xxh3_128", hex);
 		pack_kv_u64(pk, "readonly", d->readonly);
 		pack_kv_str(pk, "serial", d->serial);
 		pack_kv_u64(pk, "num_queues", d->num_queues);
@@ -169,9 +179,10 @@ static void pack_header(msgpack_packer *pk, void *ctx)
 	char build_id[65] = "";
 
 	dl_iterate_phdr(find_build_id, build_id);
-	msgpack_pack_map(pk, 9);
+	msgpack_pack_map(pk, 10);
 	pack_kv_str(pk, "format", TRACE_FORMAT_NAME);
 	pack_kv_u64(pk, "version", TRACE_FORMAT_VERSION);
+	pack_kv_u64(pk, "minor", TRACE_FORMAT_MINOR);
 	pack_kv_str(pk, "dejavm_version", DEJAVM_VERSION);
 	pack_kv_str(pk, "build_id", build_id);
 	pack_str(pk, "host");

@@ -22,7 +22,13 @@
 #include "trace_events.h"
 
 #define TRACE_FORMAT_NAME    "dejavm-trace"
-#define TRACE_FORMAT_VERSION 2
+#define TRACE_FORMAT_VERSION 2 /* raised when an older reader could misread a trace */
+/*
+ * Raised when fields are appended (trace_events.h: Compatibility); the header's "minor", absent
+ * before 2. 0: format 2 as first released; 1: landmark fixed, cycle, pages, mem_hash and
+ * end.nondeterministic; 2: io_done.hash and the offset the I/O really went to.
+ */
+#define TRACE_FORMAT_MINOR 2
 #define TRACE_INDEX_MAGIC    0x184D2A5DU /* zstd skippable frame: dejavm frame index */
 #define TRACE_SEEK_MAGIC     0x184D2A5EU /* zstd skippable frame: seekable-format seek table */
 #define TRACE_SEEK_FOOTER    0x8F92EAB1U /* zstd seekable format footer magic */
@@ -47,6 +53,7 @@ struct trace_event_desc {
 	const char *name;
 	const char *doc;
 	unsigned int nfields;
+	unsigned int required; /* fields every trace has; later ones may be absent (older minor) */
 	const struct trace_field_desc *fields;
 };
 
@@ -134,7 +141,7 @@ uint64_t trace_reg_code(msgpack_packer *pk, unsigned int i, uint64_t value);
 #define TF_PACK(kind, name, doc) TF_PACK_##kind(pk, name);
 #define TF_COUNT(kind, name, doc) +1
 
-#define TRACE_EMITTER(num, name, doc)                                                              \
+#define TRACE_EMITTER(num, name, required, doc)                                                              \
 	static inline void trace_##name(struct tracer *t TRACE_FIELDS_##name(TF_PARAM))            \
 	{                                                                                          \
 		msgpack_packer *pk = trace_event_begin(t, num, 0 TRACE_FIELDS_##name(TF_COUNT));   \

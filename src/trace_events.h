@@ -29,7 +29,9 @@
  * after which the slot holds {key, value}. A device register's next value is then usually a
  * small or repeated delta, which zstd sees through where it cannot see through the values.
  * Compatibility: a field may be appended to an event (readers accept longer arrays and ignore
- * what they do not know); a type number is never reused; unknown types are shown as raw arrays.
+ * what they do not know, and shorter ones down to the event's required fields, the rest absent),
+ * which raises the header's minor version; a type number is never reused; unknown types are
+ * shown as raw arrays. Anything else raises the format version, which readers check.
  *
  * Register fields: the i-th REG field of an event (counting from 0) holds its value XOR the value
  * of the i-th REG field of the stream's previous event with REG fields (0 after a sync record):
@@ -101,7 +103,8 @@
 	F(UINT, offset, "byte offset on the backing device (0 when it has none)")                  \
 	F(UINT, bytes, "bytes transferred to or from the guest (virtio-net: the frame, no header)") \
 	F(UINT, status, "device-specific status (virtio-blk: VIRTIO_BLK_S_*; virtio-net: 1 malformed chain)") \
-	F(UINT, latency_ns, "host time from taking the request to completing it; 0 when deterministic and for virtio-net")
+	F(UINT, latency_ns, "host time from taking the request to completing it; 0 when deterministic and for virtio-net") \
+	F(UINT, hash, "XXH3-64 of the bytes the request moved: the sectors written (at offset) or read, the frame sent or received, the entropy given; 0 if none moved")
 
 #define TRACE_FIELDS_dma_write(F)                                                                  \
 	F(UINT, dev, "PCI slot of the device")                                                     \
@@ -132,22 +135,26 @@
 	F(UINT, vector, "the MSI-X vector")                                                        \
 	F(UINT, data, "the vector's message data (its low byte is the guest's interrupt vector)")
 
-/* E(type, name, doc) */
+/*
+ * E(type, name, required, doc): required is how many fields the event had when its type was
+ * introduced. Fields after those were appended later (see Compatibility above): a trace written
+ * before them lacks them, and a reader takes them as absent.
+ */
 #define TRACE_EVENTS(E)                                                                            \
-	E(1, exit, "A VM exit as KVM reported it, recorded before the VMM handles it.")            \
-	E(2, pio, "One port I/O access (a string instruction gives one per element).")             \
-	E(3, mmio, "One MMIO access that reached the VMM.")                                        \
-	E(4, serial, "Output the guest sent through a UART, as the host saw it.")                  \
-	E(5, irq, "The VMM changed the level of an interrupt line.")                               \
-	E(6, mem_write, "The VMM wrote guest memory (boot loading is summarised by range + hash).") \
-	E(7, end, "The last event: how the run ended and its totals.")                             \
-	E(8, vq_chain, "A virtio device took a descriptor chain from a virtqueue.")                \
-	E(9, io_done, "A virtio device completed a request.")                                      \
-	E(10, intr, "Deterministic mode: an interrupt injected before the guest ran on.")          \
-	E(11, landmark, "Deterministic mode: a vCPU that ran long without exits was given time here.") \
-	E(12, regs, "Deterministic mode: the general registers at the exit recorded just before.") \
-	E(13, dma_write, "A virtio device wrote data from outside the VM into guest buffers.")    \
-	E(14, msi, "Normal mode: a device's MSI-X vector fired (a masked one fires on unmask).")
+	E(1, exit, 2, "A VM exit as KVM reported it, recorded before the VMM handles it.")            \
+	E(2, pio, 5, "One port I/O access (a string instruction gives one per element).")             \
+	E(3, mmio, 5, "One MMIO access that reached the VMM.")                                        \
+	E(4, serial, 2, "Output the guest sent through a UART, as the host saw it.")                  \
+	E(5, irq, 2, "The VMM changed the level of an interrupt line.")                               \
+	E(6, mem_write, 4, "The VMM wrote guest memory (boot loading is summarised by range + hash).") \
+	E(7, end, 6, "The last event: how the run ended and its totals.")                             \
+	E(8, vq_chain, 4, "A virtio device took a descriptor chain from a virtqueue.")                \
+	E(9, io_done, 8, "A virtio device completed a request.")                                      \
+	E(10, intr, 1, "Deterministic mode: an interrupt injected before the guest ran on.")          \
+	E(11, landmark, 3, "Deterministic mode: a vCPU that ran long without exits was given time here.") \
+	E(12, regs, 17, "Deterministic mode: the general registers at the exit recorded just before.") \
+	E(13, dma_write, 3, "A virtio device wrote data from outside the VM into guest buffers.")    \
+	E(14, msi, 3, "Normal mode: a device's MSI-X vector fired (a masked one fires on unmask).")
 
 #define TRACE_TYPE_MAX 16
 #define TRACE_VCPU_NONE 255
@@ -176,7 +183,7 @@ static inline uint64_t trace_pred_mask(uint64_t size)
 	return size >= 1 && size <= 7 ? (1ULL << (8 * size)) - 1 : UINT64_MAX;
 }
 
-#define TRACE_ENUM(num, name, doc) TRACE_##name = num,
+#define TRACE_ENUM(num, name, required, doc) TRACE_##name = num,
 enum trace_type { TRACE_EVENTS(TRACE_ENUM) };
 #undef TRACE_ENUM
 

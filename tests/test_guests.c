@@ -383,6 +383,7 @@ START_TEST(virtio_blk_requests_reach_the_image)
 						       : "write zeroes sectors 200-207: status 0"));
 		ck_assert_ptr_nonnull(strstr(r.out, "read past the end: status 1"));
 		ck_assert_ptr_nonnull(strstr(r.out, "read of 100 bytes: status 1"));
+		ck_assert_ptr_nonnull(strstr(r.out, "read of 40 KiB in one buffer: status 1"));
 		ck_assert_ptr_nonnull(strstr(r.out, "unknown type 99: status 2"));
 		ck_assert_ptr_nonnull(strstr(r.out, "virtio-blk-io: done"));
 		/* What is on disk: the write (unless refused or failed), zeroes, nothing else. */

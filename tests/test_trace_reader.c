@@ -194,7 +194,7 @@ static void rt_emit(struct tracer *t, unsigned int type, uint64_t s)
 		break;
 	case TRACE_io_done:
 		trace_io_done(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), rt_u(s, 5),
-			      rt_u(s, 6), rt_u(s, 7));
+			      rt_u(s, 6), rt_u(s, 7), rt_u(s, 8));
 		break;
 	case TRACE_dma_write:
 		b1 = rt_bin(s, 2, &l1);
@@ -817,6 +817,9 @@ START_TEST(hostile_inputs)
 	/* unknown type 15 with 3 values, a known exit with one extra value, then a cut array */
 	static const unsigned char unknown[] = { 0x97, 15, 1, 0, 5, 0xc0, 0xc3, 0x91, 0x80, 0x97, 1,
 						 1,    0,  0, 2, 7, 0xa2, 'h',	'i',  0x95, 1 };
+	/* an io_done as format minor 0 wrote it (8 fields, no hash), then one with only 7 */
+	static const unsigned char older[] = { 0x9c, 9, 1, 0, 0, 1, 0, 3, 0, 0,    0, 0, 0,
+						0x9b, 9, 1, 0, 0, 1, 0, 3, 0, 0, 0, 0 };
 	unsigned char deep[200];
 	struct readout o;
 	uint64_t n;
@@ -836,6 +839,11 @@ START_TEST(hostile_inputs)
 	ck_assert_msg(strstr(msg, "field 'port' is a string, expected an unsigned integer"), "%s",
 		      msg);
 	ck_assert_msg(strstr(msg, "event 1: seq 1:"), "%s", msg);
+	free(msg);
+
+	n = craft_read(path, older, sizeof(older), &msg);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_msg(strstr(msg, "io_done event has 7 fields, at least 8 expected"), "%s", msg);
 	free(msg);
 
 	n = craft_read(path, huge, sizeof(huge), &msg);

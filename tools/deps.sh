@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build
 	gcc meson ninja-build pkg-config
-	libzstd-dev libmsgpack-dev liburing-dev check
+	libzstd-dev libmsgpack-dev liburing-dev libxxhash-dev check
 	# bpf/ (optional feature)
 	libbpf-dev clang bpftool systemtap-sdt-dev bpftrace
 	# tiny Linux guest (tools/guest-kernel)

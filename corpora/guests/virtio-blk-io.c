@@ -14,7 +14,7 @@
 
 #define HDR    VQ_BUF		   /* struct virtio_blk_outhdr: type, ioprio, sector */
 #define STAT   (VQ_BUF + 0x100)	   /* the status byte */
-#define DATA   (VQ_BUF + 0x1000)   /* up to 8 KiB of data */
+#define DATA   (VQ_BUF + 0x1000)   /* up to 60 KiB of data */
 #define T_IN 0
 #define T_OUT 1
 #define T_FLUSH 4
@@ -102,6 +102,7 @@ int main(const char *cmdline)
 
 	request("read past the end", T_IN, capacity, 512, 1);
 	request("read of 100 bytes", T_IN, 0, 100, 1);
+	request("read of 40 KiB in one buffer", T_IN, 0, 40960, 1); /* size_max is 32 KiB */
 	request("unknown type 99", 99, 0, 512, 1);
 	rt_printf("virtio-blk-io: done\n");
 	return 0;

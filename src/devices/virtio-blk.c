@@ -10,7 +10,9 @@
  * interrupted, while the vCPU runs on. Deterministic mode serves the same batch on the vCPU at
  * the notify exit, so completions are visible to the guest only at that exit.
  *
- * Host errors (EIO, ENOSPC, short reads) become VIRTIO_BLK_S_IOERR for that request only. Data
+ * Host errors (EIO, ENOSPC, short reads) become VIRTIO_BLK_S_IOERR for that request only. The
+ * trace's io_done holds the offset each I/O went to and a hash of its sectors, so a replay
+ * compares what the VMM wrote, not only what the guest asked for. Data
  * read from the image is recorded (dma_write), so a replay with --feed needs no image: it then
  * runs without a backend, reads get the recorded bytes and writes go nowhere.
  */
@@ -22,14 +24,18 @@
 #include <linux/falloc.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ring.h>
+#include <linux/fs.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
 
 #include "../log.h"
 #include "../probes.h"
@@ -39,8 +45,9 @@
 
 #define SECTOR	       512
 #define SEG_MAX	       126	    /* data buffers per request we advertise */
-#define SIZE_MAX_BYTES 32768	    /* bytes per buffer we advertise: requests stay < 4 MiB */
+#define SIZE_MAX_BYTES 32768	    /* bytes per buffer we advertise (enforced): < 4 MiB in all */
 #define MAX_REQ_BYTES  (4u << 20) /* bounce buffer per request */
+_Static_assert(SEG_MAX * SIZE_MAX_BYTES <= MAX_REQ_BYTES, "every request's data is recorded");
 #define MAX_DISCARD    64	    /* segments in one DISCARD / WRITE_ZEROES */
 
 struct virtio_blk {
@@ -55,6 +62,8 @@ struct virtio_blk {
 	struct virtio_blk_config config;
 	struct virtio_ops ops; /* queue count and size differ per disk */
 	unsigned long fail_nth, ios; /* $DEJAVM_TEST_BLK_EIO=N: the N-th backend I/O fails */
+	/* $DEJAVM_TEST_BLK_WRITES: planted bugs the trace must show, "late" or "flip" (below) */
+	enum { WRITES_OK, WRITES_LATE, WRITES_FLIP } test_writes;
 	struct virtio_thread io; /* normal mode: serves ioeventfd notifications */
 	struct blk_req *reqs;	     /* one batch: queue_size requests */
 };
@@ -116,6 +125,9 @@ struct blk_req {
 	uint16_t head;
 	uint32_t type;
 	uint64_t sector, data_len, t0;
+	uint64_t off;  /* on the backend: where the I/O goes, as recorded */
+	uint64_t hash; /* of the sectors written, as the backend got them (iov_hash) */
+	void *flipped; /* $DEJAVM_TEST_BLK_WRITES=flip: what is written instead */
 	uint8_t *status_byte; /* the chain's last device-writable byte; NULL: there is none */
 	uint32_t written; /* bytes put in device-writable buffers besides the status byte */
 	uint8_t status;
@@ -124,6 +136,30 @@ struct blk_req {
 	unsigned int niov;
 	struct iovec iov[SEG_MAX + 2]; /* last: prepare() clears only what comes before */
 };
+
+/*
+ * The limits the device advertises, which keep every request within the bounce buffer that
+ * records (and feeds) its data: at most SEG_MAX data buffers (vq_chain_iov() returned n of
+ * them) of at most SIZE_MAX_BYTES each. A driver that ignores them gets IOERR, not silence.
+ */
+static bool within_limits(struct virtio_blk *b, const struct blk_req *r, int n)
+{
+	for (int k = 0; k < n; k++) {
+		if (r->iov[k].iov_len > SIZE_MAX_BYTES) {
+			log_warn("virtio-blk %s: request %u has a buffer of %zu bytes, more than the "
+				 "size_max of %u it was offered: IOERR",
+				 b->cfg->path, r->head, r->iov[k].iov_len, SIZE_MAX_BYTES);
+			return false;
+		}
+	}
+	if (n > SEG_MAX) {
+		log_warn("virtio-blk %s: request %u has %d data buffers, more than the seg_max of "
+			 "%u it was offered: IOERR",
+			 b->cfg->path, r->head, n, SEG_MAX);
+		return false;
+	}
+	return true;
+}
 
 /* Takes the chain in b->vdev.chain apart into r: an I/O for the batch, or done at once. */
 static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
@@ -150,6 +186,9 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 	}
 	r->type = hdr.type;
 	r->sector = hdr.sector;
+	r->off = hdr.sector * SECTOR;
+	if (b->test_writes == WRITES_LATE && hdr.type == VIRTIO_BLK_T_OUT)
+		r->off += SECTOR;
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
 		r->data_len = c->in_bytes - 1;
@@ -185,10 +224,28 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 	}
 	(void)q;
 	DEJAVM_PROBE(req_submit, d->pci.slot, q, r->head, r->type);
+	if (n >= 0 && !within_limits(b, r, n))
+		n = -1;
 	if (n >= 0) {
 		r->niov = n;
 		r->io = true;
 	}
+}
+
+/* $DEJAVM_TEST_BLK_WRITES=flip: the write's data with its first byte flipped, from a copy. */
+static void flip_first_byte(struct blk_req *r)
+{
+	uint8_t *p = malloc(r->data_len ? r->data_len : 1);
+	size_t pos = 0;
+
+	if (!p)
+		return;
+	for (unsigned int k = 0; k < r->niov; pos += r->iov[k++].iov_len)
+		memcpy(p + pos, r->iov[k].iov_base, r->iov[k].iov_len);
+	p[0] ^= 0xff;
+	r->flipped = p;
+	r->iov[0] = (struct iovec){ .iov_base = p, .iov_len = r->data_len };
+	r->niov = 1;
 }
 
 /* The batch's I/Os: one io_uring submission, then every completion (or the sync engine). */
@@ -198,7 +255,7 @@ static void run_batch(struct virtio_blk *b, struct blk_req *reqs, unsigned int n
 
 	for (unsigned int i = 0; i < nr; i++) {
 		struct blk_req *r = &reqs[i];
-		off_t off = r->sector * SECTOR;
+		off_t off = r->off;
 
 		if (!r->io)
 			continue;
@@ -206,6 +263,11 @@ static void run_batch(struct virtio_blk *b, struct blk_req *reqs, unsigned int n
 			r->res = -EIO;
 			r->io = false;
 			continue;
+		}
+		if (r->type == VIRTIO_BLK_T_OUT) {
+			if (b->test_writes == WRITES_FLIP)
+				flip_first_byte(r);
+			r->hash = iov_hash(r->iov, r->niov);
 		}
 		if (b->fd < 0) { /* replay --feed: reads get the recorded data later */
 			for (unsigned int k = 0; k < r->niov; k++)
@@ -266,6 +328,7 @@ static void run_batch(struct virtio_blk *b, struct blk_req *reqs, unsigned int n
 static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 {
 	struct virtio_dev *d = &b->vdev;
+	uint64_t hash = 0;
 
 	if (r->io)
 		r->status = (r->type == VIRTIO_BLK_T_FLUSH ? r->res >= 0
@@ -274,7 +337,7 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 				    : VIRTIO_BLK_S_IOERR;
 	if (r->io && r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK) {
 		/* What the disk gave the guest: recorded, and replaced in a --feed replay. */
-		if (virtio_dma_hooked(d) && r->data_len <= MAX_REQ_BYTES) {
+		if (virtio_dma_hooked(d)) { /* within_limits(): it fits the bounce buffer */
 			size_t pos = 0;
 
 			for (unsigned int k = 0; k < r->niov; pos += r->iov[k++].iov_len)
@@ -286,6 +349,11 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 		}
 		r->written = r->data_len;
 	}
+	if (r->io && r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK)
+		hash = iov_hash(r->iov, r->niov); /* the sectors as the guest got them */
+	else if (r->type == VIRTIO_BLK_T_OUT && r->status == VIRTIO_BLK_S_OK)
+		hash = r->hash;
+	free(r->flipped);
 	if (r->io && r->status != VIRTIO_BLK_S_OK)
 		log_debug("virtio-blk %s: request %u type %u sector %" PRIu64 ": %s", b->cfg->path,
 			  r->head, r->type, r->sector, r->res < 0 ? strerror(-r->res) : "short");
@@ -293,9 +361,8 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 		*r->status_byte = r->status;
 	if (d->vm->trace)
 		trace_io_done(d->vm->trace, d->pci.slot, q, r->head, r->type,
-			      r->io ? r->sector * SECTOR : 0,
-			      r->status == VIRTIO_BLK_S_OK ? r->data_len : 0, r->status,
-			      d->vm->det ? 0 : monotonic_ns() - r->t0);
+			      r->io ? r->off : 0, r->status == VIRTIO_BLK_S_OK ? r->data_len : 0,
+			      r->status, d->vm->det ? 0 : monotonic_ns() - r->t0, hash);
 	DEJAVM_PROBE(req_complete, d->pci.slot, q, r->head, r->status);
 	virtio_used(d, q, r->head, r->written + (r->status_byte != NULL));
 }
@@ -401,11 +468,55 @@ static void default_id(struct virtio_blk *b, const struct stat *st)
 	memcpy(b->id, buf, strnlen(buf, sizeof(b->id)));
 }
 
+/* The bytes a disk image holds: a file's size, or a block device's (BLKGETSIZE64). */
+static int image_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (S_ISBLK(st.st_mode))
+		return ioctl(fd, BLKGETSIZE64, size) ? -errno : 0;
+	*size = st.st_size;
+	return 0;
+}
+
+int blk_image_identity(const char *path, uint64_t *size, uint8_t xxh3_128[16])
+{
+	enum { CHUNK = 4 << 20 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+	XXH3_state_t st;
+	uint8_t *buf = NULL;
+	uint64_t pos = 0;
+
+	if (fd < 0)
+		return -errno;
+	r = image_size(fd, size);
+	if (!r && !(buf = malloc(CHUNK)))
+		r = -ENOMEM;
+	XXH3_128bits_reset(&st);
+	while (!r && pos < *size) {
+		ssize_t n = pread(fd, buf, CHUNK, pos);
+
+		if (n <= 0) {
+			r = n ? -errno : -EIO; /* shorter than its size: changing under us */
+			break;
+		}
+		XXH3_128bits_update(&st, buf, n);
+		pos += n;
+	}
+	if (!r)
+		XXH128_canonicalFromHash((XXH128_canonical_t *)xxh3_128, XXH3_128bits_digest(&st));
+	free(buf);
+	close(fd);
+	return r;
+}
+
 static int blk_open(struct virtio_blk *b)
 {
 	const struct disk_config *c = b->cfg;
 	struct stat st;
-	int flags = (c->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (c->direct ? O_DIRECT : 0);
+	int flags = (c->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (c->direct ? O_DIRECT : 0), r;
 
 	if (c->feed_size) { /* replay --feed: the recorded size, no image */
 		b->fd = -1;
@@ -417,7 +528,11 @@ static int blk_open(struct virtio_blk *b)
 		log_err("--disk path=%s: %s", c->path, strerror(errno));
 		return -errno;
 	}
-	b->size = S_ISBLK(st.st_mode) ? (uint64_t)lseek(b->fd, 0, SEEK_END) : (uint64_t)st.st_size;
+	r = image_size(b->fd, &b->size);
+	if (r) {
+		log_err("--disk path=%s: its size: %s", c->path, strerror(-r));
+		return r;
+	}
 	if (b->size % SECTOR)
 		log_warn("--disk path=%s: %" PRIu64 " bytes is not a whole number of sectors; "
 			 "the last %" PRIu64 " bytes are not visible",
@@ -425,7 +540,7 @@ static int blk_open(struct virtio_blk *b)
 	if (!c->serial)
 		default_id(b, &st);
 	if (!c->sync_engine) {
-		int r = io_uring_queue_init(c->queue_size, &b->ring, 0);
+		r = io_uring_queue_init(c->queue_size, &b->ring, 0);
 
 		if (r)
 			log_warn("--disk path=%s: io_uring: %s; using io_engine=sync", c->path,
@@ -471,6 +586,17 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 	b->cfg = cfg;
 	if (getenv("DEJAVM_TEST_BLK_EIO"))
 		b->fail_nth = strtoul(getenv("DEJAVM_TEST_BLK_EIO"), NULL, 10);
+	if (getenv("DEJAVM_TEST_BLK_WRITES")) {
+		const char *w = getenv("DEJAVM_TEST_BLK_WRITES");
+
+		b->test_writes = !strcmp(w, "late") ? WRITES_LATE
+				 : !strcmp(w, "flip") ? WRITES_FLIP
+						      : WRITES_OK;
+		log_warn("test switch DEJAVM_TEST_BLK_WRITES=%s: %s", w,
+			 b->test_writes == WRITES_LATE	 ? "every write goes one sector late"
+			 : b->test_writes == WRITES_FLIP ? "every write has its first byte flipped"
+							 : "not understood (late or flip)");
+	}
 	b->bounce = malloc(MAX_REQ_BYTES);
 	b->reqs = calloc(cfg->queue_size, sizeof(*b->reqs));
 	if (!b->bounce || !b->reqs || vm_on_destroy(vm, blk_free, b)) {

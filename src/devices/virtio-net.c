@@ -140,7 +140,10 @@ static unsigned int serve_tx(struct virtio_net *n)
 			tap_send(n); /* replay: what the guest sends goes nowhere */
 		if (d->vm->trace)
 			trace_io_done(d->vm->trace, d->pci.slot, NET_TXQ, c->head, NET_OP_TX, 0,
-				      ok ? c->out_bytes - NET_HDR_LEN : 0, !ok, 0);
+				      ok ? c->out_bytes - NET_HDR_LEN : 0, !ok, 0,
+				      ok ? vq_chain_hash(c, &d->vm->mem, false, NET_HDR_LEN,
+							 c->out_bytes - NET_HDR_LEN)
+					 : 0);
 		virtio_used(d, NET_TXQ, c->head, 0);
 		done++;
 	}
@@ -245,7 +248,11 @@ static void serve_rx(struct virtio_net *n)
 		/* written is 0 exactly when the chain was malformed, in a replay too */
 		if (d->vm->trace)
 			trace_io_done(d->vm->trace, d->pci.slot, NET_RXQ, d->chain.head, NET_OP_RX, 0,
-				      written > NET_HDR_LEN ? written - NET_HDR_LEN : 0, !written, 0);
+				      written > NET_HDR_LEN ? written - NET_HDR_LEN : 0, !written, 0,
+				      written > NET_HDR_LEN
+					      ? vq_chain_hash(&d->chain, &d->vm->mem, true,
+							      NET_HDR_LEN, written - NET_HDR_LEN)
+					      : 0);
 		virtio_used(d, NET_RXQ, d->chain.head, written);
 		done++;
 	}

@@ -45,7 +45,8 @@ static void rng_notify(struct virtio_dev *d, unsigned int q)
 			done = virtio_write_chain(d, 0, buf, n);
 		if (d->vm->trace)
 			trace_io_done(d->vm->trace, d->pci.slot, q, d->chain.head, 0, 0, done, 0,
-				      d->vm->det ? 0 : monotonic_ns() - t0);
+				      d->vm->det ? 0 : monotonic_ns() - t0,
+				      vq_chain_hash(&d->chain, &d->vm->mem, true, 0, done));
 		virtio_push(d, q, d->chain.head, done);
 	}
 }

@@ -9,6 +9,9 @@
  */
 #include "virtqueue.h"
 
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
+
 #include <endian.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -379,6 +382,44 @@ size_t vq_chain_write(const struct vq_chain *c, const struct guest_mem *m, uint6
 		      const void *src, size_t len)
 {
 	return copy(c, m, c->n_out, c->n, off, (uint8_t *)src, len, true);
+}
+
+uint64_t vq_chain_hash(const struct vq_chain *c, const struct guest_mem *m, bool writable,
+		       uint64_t start, uint64_t len)
+{
+	XXH3_state_t st;
+	uint64_t pos = 0, hashed = 0;
+
+	XXH3_64bits_reset(&st);
+	for (unsigned int i = 0; i < c->n; i++) {
+		uint64_t bs, be, s, e;
+		const void *p;
+
+		if (c->bufs[i].write != writable)
+			continue;
+		bs = pos;
+		be = pos += c->bufs[i].len;
+		s = bs > start ? bs : start;
+		e = be < start + len ? be : start + len;
+		if (s < e && (p = gpa_to_hva(m, c->bufs[i].gpa + (s - bs), e - s))) {
+			XXH3_64bits_update(&st, p, e - s);
+			hashed += e - s;
+		}
+	}
+	return hashed ? XXH3_64bits_digest(&st) : 0;
+}
+
+uint64_t iov_hash(const struct iovec *iov, unsigned int n)
+{
+	XXH3_state_t st;
+	uint64_t hashed = 0;
+
+	XXH3_64bits_reset(&st);
+	for (unsigned int i = 0; i < n; i++) {
+		XXH3_64bits_update(&st, iov[i].iov_base, iov[i].iov_len);
+		hashed += iov[i].iov_len;
+	}
+	return hashed ? XXH3_64bits_digest(&st) : 0;
 }
 
 int vq_chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable,

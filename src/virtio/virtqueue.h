@@ -103,5 +103,13 @@ struct iovec;
  */
 int vq_chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable,
 		 uint64_t start, uint64_t len, struct iovec *iov, unsigned int max);
+/*
+ * XXH3-64 of bytes [start, start+len) of the chain's device-writable (or readable) part: what a
+ * request moved, as the trace's io_done holds it (short at the end of the part; 0: no bytes).
+ */
+uint64_t vq_chain_hash(const struct vq_chain *c, const struct guest_mem *m, bool writable,
+		       uint64_t start, uint64_t len);
+/* The same hash over iovecs, e.g. vq_chain_iov()'s as a backend was given them. */
+uint64_t iov_hash(const struct iovec *iov, unsigned int n);
 
 #endif

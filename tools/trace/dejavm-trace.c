@@ -56,16 +56,17 @@ int cmd_schema(int argc, char **argv)
 		}
 	}
 	if (!md) {
-		printf("dejavm trace format \"%s\" version %d\n", TRACE_FORMAT_NAME,
-		       TRACE_FORMAT_VERSION);
+		printf("dejavm trace format \"%s\" version %d, minor %d\n", TRACE_FORMAT_NAME,
+		       TRACE_FORMAT_VERSION, TRACE_FORMAT_MINOR);
 		printf("each event: [type, dseq, stream, dts, fields...]\n");
 		for (unsigned int i = 0; i < trace_event_ndescs; i++) {
 			const struct trace_event_desc *d = &trace_event_descs[i];
 
 			printf("\n%u %s: %s\n", d->type, d->name, d->doc);
 			for (unsigned int j = 0; j < d->nfields; j++)
-				printf("  [%u] %-10s %-4s %s\n", TRACE_HEADER_FIELDS + j,
+				printf("  [%u] %-10s %-4s %s%s\n", TRACE_HEADER_FIELDS + j,
 				       d->fields[j].name, kind_names[d->fields[j].kind],
+				       j >= d->required ? "(appended: absent in older traces) " : "",
 				       d->fields[j].doc);
 		}
 		return EXIT_OK;
@@ -91,8 +92,9 @@ int cmd_schema(int argc, char **argv)
 			printf(", %s", d->fields[j].name);
 		printf("]`\n\n| index | field | kind | meaning |\n|---:|---|---|---|\n");
 		for (unsigned int j = 0; j < d->nfields; j++) {
-			printf("| %u | `%s` | %s | ", TRACE_HEADER_FIELDS + j, d->fields[j].name,
-			       kind_names[d->fields[j].kind]);
+			printf("| %u | `%s` | %s | %s", TRACE_HEADER_FIELDS + j, d->fields[j].name,
+			       kind_names[d->fields[j].kind],
+			       j >= d->required ? "*Appended: absent in older traces.* " : "");
 			md_cell(d->fields[j].doc);
 			printf(" |\n");
 		}
@@ -158,8 +160,8 @@ static void info_json(const struct trace_reader *r, const uint64_t *by_type, con
 {
 	const struct trace_status *st = trace_reader_status(r);
 	const msgpack_object *h = trace_reader_header(r);
-	static const char *const keys[] = { "version", "dejavm_version", "build_id", "host",
-					    "config",  "cmdline",	 "images" };
+	static const char *const keys[] = { "version", "minor",	  "dejavm_version", "build_id",
+					    "host",    "config", "cmdline",	    "images" };
 	const char *const *probs;
 	struct out o;
 	size_t np;
@@ -286,7 +288,11 @@ static void info_text(const struct trace_reader *r, const uint64_t *by_type, con
 	printf("file        %s\n", trace_reader_path(r));
 	printf("format      ");
 	put_str(trace_obj_get(h, "format"));
-	printf(" version %" PRIu64 ", written by dejavm ", hdr_u64(h, "version"));
+	if (trace_obj_get(h, "minor"))
+		printf(" version %" PRIu64 " minor %" PRIu64 ", written by dejavm ",
+		       hdr_u64(h, "version"), hdr_u64(h, "minor"));
+	else /* minors 0 and 1 did not say */
+		printf(" version %" PRIu64 " minor 0-1, written by dejavm ", hdr_u64(h, "version"));
 	put_str(trace_obj_get(h, "dejavm_version"));
 	printf(" (build id ");
 	put_str(trace_obj_get(h, "build_id"));

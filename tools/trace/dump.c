@@ -345,7 +345,7 @@ static void export_event(struct exporter *x, const struct trace_ev *ev)
 		if (nl >= sizeof(name))
 			nl = sizeof(name) - 1;
 		instant(x, name, nl, ev->desc->name, tid, ev->ts, ev->type == TRACE_end);
-		for (unsigned int i = 0; i < ev->desc->nfields; i++) {
+		for (unsigned int i = 0; i < ev->desc->nfields && i < ev->nfields; i++) {
 			if (i)
 				out_c(&x->o, ',');
 			out_json_str(&x->o, ev->desc->fields[i].name,
