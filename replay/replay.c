@@ -29,6 +29,7 @@
 #include "vm.h"
 
 #define CONTEXT		  5	  /* matching events shown before a divergence */
+#define EXIT_PARTLY	  3	  /* a normal-mode trace matched where it could be compared */
 #define NREGS		  17	  /* the regs event's fields */
 #define MAX_HDR_STRINGS	  (5 + 2 * MAX_DISKS + MAX_NETS)
 
@@ -48,6 +49,8 @@ struct replayer {
 	bool truncated, cut_reached;
 	uint64_t cut_seq, cut_offset;
 	bool stop_reproduced; /* the recording was stopped by a signal, and so was the replay */
+	/* Normal-mode traces: recorded events skipped, and reads whose value was not compared. */
+	uint64_t not_compared, reads_not_compared;
 
 	struct trace_ev exp; /* the next recorded event, when have_exp */
 	bool have_exp;
@@ -131,9 +134,12 @@ static bool skipped(const struct replayer *rp, const struct trace_ev *ev)
 
 static void next_expected(struct replayer *rp)
 {
-	do
+	for (;;) {
 		rp->have_exp = trace_reader_next(rp->r, &rp->exp) > 0;
-	while (rp->have_exp && skipped(rp, &rp->exp));
+		if (!rp->have_exp || !skipped(rp, &rp->exp))
+			break;
+		rp->not_compared++;
+	}
 	if (rp->have_exp && rp->truncated && rp->exp.seq >= rp->cut_seq)
 		rp->have_exp = false; /* past a gap: the rest of the trace is not a prefix */
 }
@@ -164,7 +170,7 @@ static bool is_read(const struct trace_ev *ev)
 }
 
 /* Appends the differences between recorded event e and the replay's a; returns how many. */
-static int compare(const struct replayer *rp, const struct trace_ev *e, const struct trace_ev *a,
+static int compare(struct replayer *rp, const struct trace_ev *e, const struct trace_ev *a,
 		   struct out *o)
 {
 	int n;
@@ -179,6 +185,7 @@ static int compare(const struct replayer *rp, const struct trace_ev *e, const st
 	/* Normal mode: reads saw host time and KVM's devices; the end's totals count skipped
 	 * events. What the guest did (exits, writes, addresses) must still match. */
 	n = 0;
+	rp->reads_not_compared += is_read(e);
 	for (unsigned int i = 0; i < e->nfields && i < a->nfields && e->desc; i++) {
 		const char *name = i < e->desc->nfields ? e->desc->fields[i].name : "";
 
@@ -678,6 +685,8 @@ static int write_json_report(struct replayer *rp, const char *path, double wall_
 	if (rp->truncated)
 		out_printf(&o, ",\"cut_offset\":%" PRIu64, rp->cut_offset);
 	out_printf(&o, ",\"stop_reproduced\":%s", rp->stop_reproduced ? "true" : "false");
+	out_printf(&o, ",\"exact\":%s,\"not_compared\":%" PRIu64 ",\"reads_not_compared\":%" PRIu64,
+		   rp->det ? "true" : "false", rp->not_compared, rp->reads_not_compared);
 	if (rp->diverged) {
 		out_printf(&o, ",\"divergence\":{\"index\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"why\":",
 			   rp->div_index, rp->div_seq);
@@ -728,7 +737,9 @@ static void usage(FILE *f)
 	      "Rebuilds the VM TRACE was recorded from (images checked by SHA-256), runs it in\n"
 	      "deterministic mode and compares every event with the recorded one. Stops at the\n"
 	      "first divergence and reports it; exit status 0 when every event matched, 1 on a\n"
-	      "divergence or error, 2 on a bad command line.\n"
+	      "divergence or error, 2 on a bad command line, 3 when a normal-mode trace matched\n"
+	      "where it could be compared (not an exact replay). A truncated trace replays up to\n"
+	      "its cut.\n"
 	      "\n"
 	      "  --feed                 the guest's reads return the recorded values (default)\n"
 	      "  --live                 the guest's reads return what the device models say\n"
@@ -1023,15 +1034,20 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 			printf("; guest virtual time %.3f s; %.0f events/s\n", vm.vtime_ns / 1e9,
 			       wall > 0 ? rp->matched / wall : 0);
 		else
-			printf("; the recording took %.2f s: %.2fx its speed\n", st->last_ts / 1e9,
-			       wall > 0 ? st->last_ts / 1e9 / wall : 0);
+			printf("; the recording took %.2f s: %.2fx its speed\n"
+			       "dejavm replay: not an exact replay: %" PRIu64 " recorded events were "
+			       "not compared (accesses KVM handled, interrupts and time: not in a "
+			       "normal-mode trace) nor the values of %" PRIu64 " reads (they saw "
+			       "host time); exit status %d\n",
+			       st->last_ts / 1e9, wall > 0 ? st->last_ts / 1e9 / wall : 0,
+			       rp->not_compared, rp->reads_not_compared, EXIT_PARTLY);
 	}
 	fflush(stdout);
 	if (o->report && write_json_report(rp, o->report, wall))
 		rp->diverged = true;
 	vm_destroy(&vm);
 	rp->vm = NULL;
-	return rp->diverged ? EXIT_VMM_ERROR : 0;
+	return rp->diverged ? EXIT_VMM_ERROR : rp->det ? 0 : EXIT_PARTLY;
 }
 
 int replay_main(int argc, char **argv)
@@ -1071,6 +1087,15 @@ int replay_main(int argc, char **argv)
 	}
 	if (check_images(&rp, &cfg, o.force))
 		goto out;
+	if (!rp.det && cfg.nr_virtio) {
+		fprintf(stderr,
+			"dejavm replay: %s was recorded in normal mode with virtio devices, which then "
+			"interrupt through MSI-X and the IOAPIC; a replay's VM (deterministic, the "
+			"VMM's PIC) has neither, so the guest would see another machine. Record with "
+			"--deterministic to replay it.\n",
+			o.trace);
+		goto out;
+	}
 	if (!rp.det) {
 		fprintf(stderr,
 			"dejavm replay: %s was recorded in normal mode: KVM's in-kernel PIC and PIT "

@@ -25,7 +25,7 @@ struct determ {
 	struct pic *pic;
 	struct pit *pit;
 	/* $DEJAVM_TEST_MUTATE */
-	enum { MUTATE_NONE, MUTATE_PIO_READ, MUTATE_TICK } mutate;
+	enum { MUTATE_NONE, MUTATE_PIO_READ, MUTATE_TICK, MUTATE_SERIAL } mutate;
 	uint16_t mutate_port;
 	uint8_t mutate_xor;
 	uint64_t mutate_nth, mutate_seen;
@@ -61,8 +61,14 @@ static void parse_mutation(struct determ *d)
 	} else if (sscanf(m, "tick:%llu", &nth) == 1 && nth) {
 		d->mutate = MUTATE_TICK;
 		d->mutate_nth = nth;
+	} else if (sscanf(m, "serial:%llu:%i", &nth, &xor) == 2 && nth && xor <= 0xff) {
+		d->mutate = MUTATE_SERIAL;
+		d->mutate_nth = nth;
+		d->mutate_xor = xor;
 	} else {
-		log_warn("DEJAVM_TEST_MUTATE=%s: not understood (pio-read:PORT:N:XOR or tick:N)", m);
+		log_warn("DEJAVM_TEST_MUTATE=%s: not understood (pio-read:PORT:N:XOR, tick:N or "
+			 "serial:N:XOR)",
+			 m);
 	}
 }
 
@@ -239,6 +245,17 @@ void determ_before_run(struct vcpu *v)
 bool determ_irq_blocked(const struct vcpu *v)
 {
 	return pic_intr_pending(v->vm->det->pic) && !can_take_interrupt(v->run);
+}
+
+void determ_mutate_tx(struct vm *vm, uint8_t *c)
+{
+	struct determ *d = vm->det;
+
+	if (!d || d->mutate != MUTATE_SERIAL || ++d->mutate_seen != d->mutate_nth)
+		return;
+	log_warn("test mutation: serial byte %" PRIu64 ": 0x%x becomes 0x%x", d->mutate_nth, *c,
+		 *c ^ d->mutate_xor);
+	*c ^= d->mutate_xor;
 }
 
 void determ_mutate_read(struct vm *vm, uint16_t port, uint8_t *data, uint32_t size)

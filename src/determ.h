@@ -63,8 +63,10 @@ uint64_t determ_regs_hash(const struct kvm_regs *r);
 /*
  * Test-only fault injection, from $DEJAVM_TEST_MUTATE, to prove that a replay finds a changed
  * device behaviour: "pio-read:PORT:N:XOR" flips bits XOR of the N-th (from 1) read of PORT;
- * "tick:N" drops the N-th rising edge of the PIT's IRQ0.
+ * "tick:N" drops the N-th rising edge of the PIT's IRQ0; "serial:N:XOR" flips bits XOR of the
+ * N-th byte the UART transmits (a VMM bug in its output: the guest does not see it).
  */
 void determ_mutate_read(struct vm *vm, uint16_t port, uint8_t *data, uint32_t size);
+void determ_mutate_tx(struct vm *vm, uint8_t *c);
 
 #endif

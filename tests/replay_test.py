@@ -355,10 +355,40 @@ class Guests(unittest.TestCase):
             p = run([BIN, "--serial", "null", "--record", t, "--kernel", guest(name), "--cmdline",
                      cmdline])
             self.assertEqual(p.returncode, 0, p.stderr)
-            p = run([BIN, "replay", t])
-            self.assertEqual(p.returncode, 0, name + ": " + p.stdout + p.stderr)
+            p, rep = replay(t)
+            self.assertEqual(p.returncode, 3, name + ": " + p.stdout + p.stderr)
             self.assertIn("recorded in normal mode", p.stderr)
             self.assertIn("normal-mode trace", p.stdout)
+            self.assertIn("not an exact replay", p.stdout)
+            self.assertFalse(rep["exact"])
+            self.assertEqual(rep["result"], "matched")
+            if name == "pio-storm":
+                self.assertGreater(rep["reads_not_compared"], 400)
+
+    def test_normal_mode_replay_finds_what_it_compares(self):
+        """What a normal-mode replay compares it does compare: the serial output."""
+        t = os.path.join(TMP, "normal-hello-serial.trace")
+        p = run([BIN, "--serial", "null", "--record", t, "--kernel", guest("hello")])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        serial = dump(t, "--type", "serial")
+        d = self.mutation(t, "serial:3:0x20", serial[0]["seq"], "data")
+        self.assertEqual(d["expected"]["type"], "serial")
+        t = os.path.join(TMP, "normal-pci.trace")
+        img = os.path.join(TMP, "normal-pci.img")
+        open(img, "wb").write(bytes(1 << 20))
+        p = run([BIN, "--serial", "null", "--record", t, "--kernel", guest("virtio-blk-io"),
+                 "--disk", "path=" + img])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run([BIN, "replay", t])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("normal mode with virtio devices", p.stderr)
+        self.assertIn("Record with --deterministic", p.stderr)
+
+    def test_changed_serial_byte_is_found_at_its_event(self):
+        t = os.path.join(GOLDEN, "hello.trace")
+        serial = dump(t, "--type", "serial")
+        d = self.mutation(t, "serial:5:0x1", serial[0]["seq"], "data")
+        self.assertNotEqual(d["actual"]["data"], serial[0]["data"])
 
 
     def test_golden_linux_disk_holds_every_request(self):

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what is missing, builds the VMM
 # twice (plain, and with ASan+UBSan), builds the tiny Linux guest once per machine (cached in
-# ~/.cache/dejavm), then runs every test in both builds. Ends with "N passed, N failed".
+# ~/.cache/dejavm), then runs every test in both builds. Ends with "N passed, N failed, N
+# skipped". With CI=true (.ci/run sets it) a skipped test counts as failed: CI installs
+# everything and runs as root, so a skip there means a test silently did not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +13,7 @@ echo "== tiny Linux guest (cached after the first build)" >&2
 DEJAVM_LINUX_DIR=$(tools/guest-kernel/build.sh --print-dir | tail -n 1)
 export DEJAVM_LINUX_DIR DEJAVM_REQUIRE_LINUX=1
 
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 run_suite() {
 	local dir=$1
 	shift
@@ -29,18 +31,24 @@ run_suite() {
 	local counts
 	counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, sys
-ok = bad = 0
+ok = bad = skip = 0
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r["result"] in ("OK", "EXPECTEDFAIL"):
         ok += 1
-    elif r["result"] != "SKIP":
+    elif r["result"] == "SKIP":
+        skip += 1
+        why = ((r.get("stdout") or "").strip().splitlines() or ["?"])[-1]
+        print("skipped: %s (%s)" % (r["name"], why), file=sys.stderr)
+    else:
         bad += 1
-print(ok, bad)
+print(ok, bad, skip)
 PY
 )
-	passed=$((passed + ${counts% *}))
-	failed=$((failed + ${counts#* }))
+	read -r ok bad skip <<<"$counts"
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	skipped=$((skipped + skip))
 	[ "$rc" -eq 0 ] || failed=$((failed > 0 ? failed : 1))
 }
 
@@ -48,5 +56,9 @@ run_suite build -Dtests=enabled
 # Second build: every test again under AddressSanitizer and UndefinedBehaviorSanitizer.
 run_suite build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all \
 	-Dbuildtype=debug
-echo "$passed passed, $failed failed"
+if [ "${CI:-}" = true ] && [ "$skipped" -gt 0 ]; then
+	echo "CI=true: $skipped skipped tests count as failed" >&2
+	failed=$((failed + skipped))
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../determ.h"
 #include "../log.h"
 #include "../trace.h"
 #include "../vm.h"
@@ -111,6 +112,7 @@ static void transmit(struct serial *s, uint8_t c)
 		s->thr_ipending = true;
 		return;
 	}
+	determ_mutate_tx(s->vm, &c);
 	if (s->vm->trace) {
 		s->line[s->line_len++] = c;
 		if (c == '\n' || s->line_len == sizeof(s->line))
