@@ -49,8 +49,17 @@ struct replayer {
 	bool truncated, cut_reached;
 	uint64_t cut_seq, cut_offset;
 	bool stop_reproduced; /* the recording was stopped by a signal, and so was the replay */
+	bool stop_tail_valid; /* it was: its tail (coalesced writes, end) starts at stop_tail_seq */
+	uint64_t stop_tail_seq;
+	int stop_status; /* and its end event's status and reason */
+	char stop_reason[128];
 	/* Normal-mode traces: recorded events skipped, and reads whose value was not compared. */
 	uint64_t not_compared, reads_not_compared;
+	/* $DEJAVM_TEST_MUTATE=event:SEQ:FIELD:XOR, to prove each comparison (test_mutate_event) */
+	bool mutate;
+	uint64_t mutate_seq, mutate_xor;
+	char mutate_field[32];
+	char *mutate_bin;
 
 	struct trace_ev exp; /* the next recorded event, when have_exp */
 	bool have_exp;
@@ -144,24 +153,33 @@ static void next_expected(struct replayer *rp)
 		rp->have_exp = false; /* past a gap: the rest of the trace is not a prefix */
 }
 
-/*
- * The recording was stopped by a signal (SIGINT, SIGTERM) right after the event just matched,
- * at an exit like any other: the replay stops there too, with the same status and reason, so
- * that its end event is the recorded one.
- */
-static void reproduce_stop(struct replayer *rp)
+/* An end event that says the run was stopped by a signal (SIGINT, SIGTERM). */
+static bool stopped_by_signal(const struct trace_ev *ev)
 {
-	const msgpack_object *status;
 	const char *reason;
 	size_t len;
 
-	if (!rp->have_exp || rp->exp.type != TRACE_end ||
-	    !trace_obj_str(trace_ev_field(&rp->exp, "reason"), &reason, &len) ||
-	    len < 18 || memcmp(reason, "stopped by signal ", 18))
-		return;
-	status = trace_ev_field(&rp->exp, "status");
+	return ev->type == TRACE_end &&
+	       trace_obj_str(trace_ev_field(ev, "reason"), &reason, &len) && len >= 18 &&
+	       !memcmp(reason, "stopped by signal ", 18);
+}
+
+/*
+ * The vCPU is about to inject or run. A recording stopped by a signal stopped at this point
+ * when all that is left of it is the end and, before it, the writes the guest had posted to
+ * KVM's coalesced ring (drained once the vCPU left its loop): the replay stops here too, with
+ * the recorded status and reason, so that it produces the same tail.
+ */
+static bool stop_here(void *ctx)
+{
+	struct replayer *rp = ctx;
+
+	if (!rp->stop_tail_valid || rp->diverged || !rp->have_exp ||
+	    rp->exp.seq < rp->stop_tail_seq || rp->stop_reproduced)
+		return false;
 	rp->stop_reproduced = true;
-	vm_request_stop(rp->vm, status ? (int)status->via.i64 : 0, "%.*s", (int)len, reason);
+	vm_request_stop(rp->vm, rp->stop_status, "%s", rp->stop_reason);
+	return true;
 }
 
 static bool is_read(const struct trace_ev *ev)
@@ -283,7 +301,52 @@ static void compare_actual(struct replayer *rp, const struct trace_ev *act)
 	slot->len = 0;
 	out_event_json(slot, &rp->exp);
 	next_expected(rp);
-	reproduce_stop(rp);
+}
+
+/*
+ * Test only: the replay's event SEQ gets field FIELD changed (an unsigned one XORed with XOR, a
+ * binary one its first byte), as if the VMM had got it wrong: the replay must report exactly
+ * that event and field. Every kind of field goes through the same comparison.
+ */
+static void test_mutate_event(struct replayer *rp, struct trace_ev *ev)
+{
+	msgpack_object *f;
+
+	if (!rp->mutate || ev->seq != rp->mutate_seq)
+		return;
+	f = (msgpack_object *)trace_ev_field(ev, rp->mutate_field); /* the decoder's own copy */
+	if (!f) {
+		log_warn("test mutation: seq %" PRIu64 " (%s) has no field %s", ev->seq,
+			 ev->desc ? ev->desc->name : "?", rp->mutate_field);
+		return;
+	}
+	log_warn("test mutation: seq %" PRIu64 " %s.%s changed", ev->seq, ev->desc->name,
+		 rp->mutate_field);
+	if (f->type == MSGPACK_OBJECT_BIN && f->via.bin.size) {
+		free(rp->mutate_bin);
+		rp->mutate_bin = malloc(f->via.bin.size);
+		if (!rp->mutate_bin)
+			return;
+		memcpy(rp->mutate_bin, f->via.bin.ptr, f->via.bin.size);
+		rp->mutate_bin[0] ^= rp->mutate_xor ? (char)rp->mutate_xor : 1;
+		f->via.bin.ptr = rp->mutate_bin;
+	} else if (f->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		f->via.u64 ^= rp->mutate_xor;
+	}
+}
+
+static void parse_test_mutation(struct replayer *rp)
+{
+	const char *m = getenv("DEJAVM_TEST_MUTATE");
+	unsigned long long seq, xor;
+	char field[32];
+
+	if (m && sscanf(m, "event:%llu:%31[a-z0-9_]:%lli", &seq, field, (long long *)&xor) == 3) {
+		rp->mutate = true;
+		rp->mutate_seq = seq;
+		rp->mutate_xor = xor;
+		snprintf(rp->mutate_field, sizeof(rp->mutate_field), "%s", field);
+	}
 }
 
 /* The tracer's sink: every event the replay emits, in order, from the thread emitting it. */
@@ -303,6 +366,7 @@ static void on_event(void *ctx, const void *data, size_t len)
 	}
 	if (!rc)
 		return;
+	test_mutate_event(rp, &act);
 	if (rp->det) {
 		compare_actual(rp, &act);
 		return;
@@ -577,7 +641,7 @@ static int validate(struct replayer *rp)
 	struct trace_reader *r = trace_reader_open(rp->path, &err);
 	const struct trace_status *st;
 	struct trace_ev ev;
-	uint64_t next_seq = 0, prefix = 0;
+	uint64_t next_seq = 0, prefix = 0, tail = 0;
 	bool gap = false;
 	int ret = 0;
 
@@ -591,6 +655,20 @@ static int validate(struct replayer *rp)
 		if (!gap)
 			prefix++;
 		next_seq = ev.seq + 1;
+		if (stopped_by_signal(&ev)) {
+			const msgpack_object *status = trace_ev_field(&ev, "status");
+			const char *reason;
+			size_t len;
+
+			trace_obj_str(trace_ev_field(&ev, "reason"), &reason, &len);
+			rp->stop_tail_valid = true;
+			rp->stop_tail_seq = tail + 1;
+			rp->stop_status = status ? (int)status->via.i64 : 0;
+			snprintf(rp->stop_reason, sizeof(rp->stop_reason), "%.*s", (int)len, reason);
+		}
+		/* the writes just before the end: posted to the coalesced ring, drained at the stop */
+		if (!((ev.type == TRACE_pio || ev.type == TRACE_mmio) && field_u64(&ev, "write")))
+			tail = ev.seq;
 	}
 	st = trace_reader_status(r);
 	if (st->damaged) {
@@ -988,7 +1066,7 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 {
 	static const struct vm_replay_hooks hooks_template = {
 		.read = feed_read, .dma = feed_dma, .landmark_next = landmark_next,
-		.chain_next = feed_chain_next, .dma_next = feed_dma_next,
+		.chain_next = feed_chain_next, .dma_next = feed_dma_next, .stop_here = stop_here,
 	};
 	struct vm_replay_hooks hooks = hooks_template;
 	struct vm vm;
@@ -1065,6 +1143,7 @@ int replay_main(int argc, char **argv)
 	log_max_level = o.verbosity >= 2 ? LOG_DEBUG : o.verbosity == 1 ? LOG_INFO : LOG_WARN;
 	rp.path = o.trace;
 	rp.feed = !o.live;
+	parse_test_mutation(&rp);
 	config_init(&cfg);
 	out_init(&rp.expected, NULL);
 	out_init(&rp.actual, NULL);
@@ -1117,6 +1196,7 @@ out:
 		out_free(&rp.ring[i]);
 	for (unsigned int i = 0; i < rp.nstrings; i++)
 		free(rp.strings[i]);
+	free(rp.mutate_bin);
 	free((void *)cfg.cpuid);
 	return ret;
 }

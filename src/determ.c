@@ -50,7 +50,7 @@ static void parse_mutation(struct determ *d)
 	unsigned int port, xor;
 	unsigned long long nth;
 
-	if (!m || !*m)
+	if (!m || !*m || !strncmp(m, "event:", 6)) /* event: is the replayer's (replay.c) */
 		return;
 	if (sscanf(m, "pio-read:%i:%llu:%i", &port, &nth, &xor) == 3 && port <= 0xffff &&
 	    xor <= 0xff && nth) {

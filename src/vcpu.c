@@ -646,11 +646,15 @@ static void *vcpu_thread(void *arg)
 	while (!atomic_load_explicit(&vm->stopping, memory_order_relaxed)) {
 		unsigned int reason;
 
+		if (replay && replay->stop_here && !v->seeking && replay->stop_here(replay->ctx))
+			continue;
 		/* On the way to a landmark nothing is injected: the recording had no exit there. */
 		if (vm->det && !v->seeking) {
 			determ_before_run(v);
 			irq_step(v, determ_irq_blocked(v));
 		}
+		if (replay && replay->stop_here && !v->seeking && replay->stop_here(replay->ctx))
+			continue;
 		if (replay && replay->landmark_next && !v->seeking && !v->irq_stepping &&
 		    replay->landmark_next(replay->ctx, v, &v->seek)) {
 			v->seeking = true;

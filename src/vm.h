@@ -56,6 +56,11 @@ struct vm_replay_hooks {
 	bool (*chain_next)(void *ctx, unsigned int dev, unsigned int q);
 	/* Then: the length of the recorded dma_write of dev that follows, 0 if none follows. */
 	size_t (*dma_next)(void *ctx, unsigned int dev);
+	/*
+	 * Before the vCPU injects and before it runs: true when the recording was stopped (by a
+	 * signal) here, and the hook has stopped the VM the same way.
+	 */
+	bool (*stop_here)(void *ctx);
 };
 
 /* An image the guest was built from; its hash goes into the trace header. */
