@@ -98,6 +98,9 @@ def check_trace(name, trace):
         assert all(e["op"] == op and e["status"] == 0 and e["bytes"] >= 14 for e in got), got
     assert [e["bytes"] for e in done if e["queue"] == 0] == [
         len(bytes.fromhex(w["data"])) - 12 for w in dma], name
+    # Each frame's XXH3-64 is in its io_done (what a replay compares of what the guest sent).
+    assert all(e["hash"] != 0 for e in done), name
+    assert len({e["hash"] for e in done if e["queue"] == 1}) > 1, name
     return len(tx), len(rx)
 
 
@@ -157,8 +160,15 @@ def main():
     p = run([BIN, "replay", trace], timeout=900)
     assert p.returncode == 0, "replay --feed: " + p.stdout + p.stderr
     assert "events matched" in p.stdout, p.stdout
+    # A transmitted frame that differs (its hash changed, as a VMM bug in the device would) is
+    # found at its io_done.
+    sent = [e for e in dump(trace, "--type", "io_done") if e["dev"] == NET_DEV and e["op"] == 1]
+    env = dict(os.environ, DEJAVM_TEST_MUTATE="event:%d:hash:0x10" % sent[1]["seq"])
+    p = run([BIN, "replay", trace], timeout=900, env=env)
+    assert p.returncode == 1 and "DIVERGENCE at event %d (seq %d)" % (
+        sent[1]["seq"], sent[1]["seq"]) in p.stdout and "differing: hash" in p.stdout, p.stdout
     print("deterministic mode: 3/3 ping replies, %d transmit and %d receive chains; replay --feed "
-          "without a tap matches" % (ntx, nrx))
+          "without a tap matches, and finds a changed transmitted frame" % (ntx, nrx))
     shutil.rmtree(tmp)
 
 

@@ -421,6 +421,20 @@ class Guests(unittest.TestCase):
                 self.assertEqual(d["seq"], ev["seq"], what)
                 self.assertEqual(d["differing"].split(" ")[0], field, what)
 
+    def test_feed_gives_the_guest_the_recorded_reads(self):
+        """A normal-mode replay does not compare read values (they saw host time) but gives
+        the guest the recorded ones: a device model that answers one read of pio-storm
+        differently changes nothing the guest does. Without --feed's reads, the guest would
+        compute on the changed value and its next write would differ."""
+        t = os.path.join(TMP, "normal-feed.trace")
+        p = run([BIN, "--serial", "null", "--record", t, "--kernel", guest("pio-storm"),
+                 "--cmdline", "n=500"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p, rep = replay(t, env={"DEJAVM_TEST_MUTATE": "pio-read:0x510:50:0x4"})
+        self.assertIn("test mutation: read 50 of port 0x510", p.stderr)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertEqual(rep["result"], "matched")
+
     def test_changed_serial_byte_is_found_at_its_event(self):
         t = os.path.join(GOLDEN, "hello.trace")
         serial = dump(t, "--type", "serial")

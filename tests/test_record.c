@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -124,6 +125,57 @@ START_TEST(full_disk_stops_the_vm_instead_of_dropping_events)
 }
 END_TEST
 
+/*
+ * A disk that fills up while the guest runs (a 2 MiB tmpfs): the first write that fails
+ * stops the VM with an error naming the file, and what was written before is a truncated
+ * trace that reads and replays up to its cut. Needs root to mount; CI=true (which runs as
+ * root) fails without it.
+ */
+START_TEST(disk_full_mid_run_stops_the_vm_and_keeps_what_was_written)
+{
+	char *dir = test_tmpfile("tmpfs"), *storm = storm_path(), *trace, *mnt;
+	char *argv[] = { (char *)test_env("DEJAVM_BIN"), "--deterministic", "--kernel", storm,
+			 "--cmdline", "n=1000000000", "--serial", "null", "--record", NULL, NULL };
+	char *replay[] = { (char *)test_env("DEJAVM_BIN"), "replay", NULL, NULL };
+	struct run_result r;
+
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_ge(asprintf(&mnt, "mount -t tmpfs -o size=2m tmpfs '%s'", dir), 0);
+	if (system(mnt)) {
+		ck_assert_msg(!getenv("CI") || strcmp(getenv("CI"), "true"),
+			      "cannot mount a tmpfs (this test needs root)");
+		printf("disk_full_mid_run: skipped, cannot mount a tmpfs (not root?)\n");
+		rmdir(dir);
+		free(mnt), free(dir), free(storm);
+		return;
+	}
+	ck_assert_int_ge(asprintf(&trace, "%s/full.trace", dir), 0);
+	argv[9] = trace;
+	ck_assert_int_eq(run_cmd(argv, 60, 0, &r), 0);
+	ck_assert_msg(r.status == 1, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, trace) && strstr(r.err, "No space left"), "%s", r.err);
+	run_result_free(&r);
+
+	trace_tool(&r, "info", trace, NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.out, "truncated"), "%s%s", r.out, r.err);
+	ck_assert_msg(info_events(r.out) > 1000, "only %lu events written before the disk filled",
+		      info_events(r.out));
+	run_result_free(&r);
+	replay[2] = trace;
+	ck_assert_int_eq(run_cmd(replay, 120, 0, &r), 0);
+	ck_assert_msg(r.status == 0 && strstr(r.out, "up to the cut") &&
+			      strstr(r.out, "no divergence"),
+		      "status %d: %s%s", r.status, r.out, r.err);
+	run_result_free(&r);
+
+	free(mnt);
+	ck_assert_int_ge(asprintf(&mnt, "umount '%s'", dir), 0);
+	ck_assert_int_eq(system(mnt), 0);
+	rmdir(dir);
+	free(mnt), free(trace), free(dir), free(storm);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("record");
@@ -134,6 +186,7 @@ int main(void)
 	tcase_add_test(tc, sigterm_finishes_the_trace);
 	tcase_add_test(tc, unwritable_trace_is_refused);
 	tcase_add_test(tc, full_disk_stops_the_vm_instead_of_dropping_events);
+	tcase_add_test(tc, disk_full_mid_run_stops_the_vm_and_keeps_what_was_written);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
