@@ -9,8 +9,8 @@ empty DEJAVM_CACHE, and a linux-source-6.1 version other than the one the shippe
 built from (DEJAVM_LINUX_SOURCE_VERSION, which tools/guest-kernel/build.sh takes for the
 installed one), as on a machine where the distribution published an update after the goldens
 were recorded. The cache must still be empty afterwards. Every golden replays at the default
---exit-budget and at 1 ms, where the replay's watchdog kicks all the time (the recording's
-budget must not matter). And each golden says truly whether it is reproducible.
+--exit-budget, and at 1 ms, where the replay's watchdog kicks all the time (the recording's
+budget must not matter): every test-guest golden and one of the tiny Linux. And each golden says truly whether it is reproducible.
 
 Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_IMAGE_DIR,
 DEJAVM_IMAGE_MANIFEST, DEJAVM_GUEST_KERNEL_BUILD (build.sh).
@@ -65,8 +65,11 @@ class Goldens(unittest.TestCase):
                 return job, subprocess.CompletedProcess(args, -1, e.stdout or "",
                                                         "timed out: %s" % (e.stderr or ""))
 
-        jobs = [(t, b) for t in goldens() for b in (None, "1")]
-        self.assertGreaterEqual(len(jobs), 18)
+        # At 1 ms every Linux golden behaves alike (~50-70 s each): one of them is enough.
+        jobs = [(t, b) for t in goldens() for b in (None, "1")
+                if b is None or not os.path.basename(t).startswith("linux-")
+                or os.path.basename(t) == "linux-boot.trace"]
+        self.assertGreaterEqual(len(jobs), 14)
         # A replay's watchdog must not step the guest past a host-chosen landmark (it did, in
         # about one replay of six at 1 ms, and the replay then ran forever): more tries of those.
         jobs += [(t, "1") for t in goldens() for _ in range(7)
