@@ -90,6 +90,41 @@ struct replayer {
 	unsigned int nstrings;
 };
 
+/*
+ * What the replayer tells the user, on stderr as "dejavm replay: ...", and kept so that a
+ * --report of a replay that never ran (a refused trace or image) says all of it too.
+ */
+#define MAX_SAID 64
+static char *said[MAX_SAID];
+static unsigned int nsaid;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	fprintf(stderr, "dejavm replay: %s\n", msg ? msg : fmt);
+	if (msg && nsaid < MAX_SAID)
+		said[nsaid++] = msg;
+	else
+		free(msg);
+}
+
+/* Every problem the reader found (not only the first). */
+static void say_problems(const struct trace_reader *r)
+{
+	size_t n;
+	const char *const *p = trace_reader_problems(r, &n);
+
+	for (size_t i = 0; i < n; i++)
+		say("%s", p[i]);
+}
+
 static uint64_t field_u64(const struct trace_ev *ev, const char *name)
 {
 	uint64_t v = 0;
@@ -361,7 +396,14 @@ static void on_event(void *ctx, const void *data, size_t len)
 		return;
 	rc = trace_decoder_feed(rp->dec, data, len, &act, err, sizeof(err));
 	if (rc < 0) {
-		diverge(rp, NULL, NULL, "internal error: cannot decode the replay's event: %s", err);
+		char hex[2 * 32 + 1] = "";
+
+		for (size_t i = 0; i < len && i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", ((const uint8_t *)data)[i]);
+		diverge(rp, NULL, NULL,
+			"internal error: cannot decode the replay's event after %" PRIu64
+			" matched: %s (its %zu bytes: %s%s)",
+			rp->matched, err, len, hex, len > 32 ? "..." : "");
 		return;
 	}
 	if (!rc)
@@ -560,7 +602,7 @@ static int check_disks(const struct replayer *rp, const struct vm_config *cfg, b
 		int r = blk_image_identity(cfg->disks[i].path, &size, hash);
 
 		if (r) {
-			fprintf(stderr, "dejavm replay: disk %s: %s (--live needs the images)\n",
+			say("disk %s: %s (--live needs the images)",
 				cfg->disks[i].path, strerror(-r));
 			bad++;
 			continue;
@@ -570,10 +612,9 @@ static int check_disks(const struct replayer *rp, const struct vm_config *cfg, b
 		trace_obj_u64(trace_obj_get(m, "size"), &want_size);
 		trace_obj_str(trace_obj_get(m, "xxh3_128"), &want, &wlen);
 		if (size != want_size || (want && (wlen != 32 || memcmp(hex, want, 32)))) {
-			fprintf(stderr,
-				"dejavm replay: disk %s: %" PRIu64 " bytes, xxh3-128 %s, but %s "
+			say("disk %s: %" PRIu64 " bytes, xxh3-128 %s, but %s "
 				"began with %" PRIu64 " bytes, xxh3-128 %.*s (a disk changes as the "
-				"guest writes it: replay against a copy made before the recording)%s\n",
+				"guest writes it: replay against a copy made before the recording)%s",
 				cfg->disks[i].path, size, hex, rp->path, want_size, (int)wlen,
 				want ? want : "", force ? " (--force: replaying anyway)" : "");
 			bad++;
@@ -605,7 +646,7 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 		if (!path)
 			continue;
 		if (read_whole_file(path, &buf, &size, err, sizeof(err))) {
-			fprintf(stderr, "dejavm replay: %.*s image: %s (pass --%.*s PATH if it moved)\n",
+			say("%.*s image: %s (pass --%.*s PATH if it moved)",
 				(int)rlen, role, err, (int)rlen, role);
 			return -1;
 		}
@@ -613,8 +654,7 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 		free(buf);
 		sha256_hex(digest, hex);
 		if (wlen != 64 || memcmp(hex, want, 64)) {
-			fprintf(stderr,
-				"dejavm replay: %.*s %s: sha256 %s, but %s was recorded with %.*s%s\n",
+			say("%.*s %s: sha256 %s, but %s was recorded with %.*s%s",
 				(int)rlen, role, path, hex, rp->path, (int)wlen, want,
 				force ? " (--force: replaying anyway)" : "");
 			bad++;
@@ -623,8 +663,8 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 	if (!rp->feed)
 		bad += check_disks(rp, cfg, force);
 	if (bad && !force) {
-		fprintf(stderr, "dejavm replay: refusing to replay against different images "
-				"(--force replays anyway; expect a divergence)\n");
+		say("refusing to replay against different images "
+				"(--force replays anyway; expect a divergence)");
 		return -1;
 	}
 	return 0;
@@ -646,7 +686,7 @@ static int validate(struct replayer *rp)
 	int ret = 0;
 
 	if (!r) {
-		fprintf(stderr, "dejavm replay: %s\n", err);
+		say("%s", err);
 		free(err);
 		return -1;
 	}
@@ -672,17 +712,17 @@ static int validate(struct replayer *rp)
 	}
 	st = trace_reader_status(r);
 	if (st->damaged) {
-		fprintf(stderr, "dejavm replay: %s\ndejavm replay: refusing to replay a damaged trace\n",
-			st->message ? st->message : "the trace is damaged");
+		say_problems(r);
+		say("refusing to replay a damaged trace");
 		ret = -1;
 	} else if (!st->complete) {
 		rp->truncated = true;
 		rp->cut_seq = prefix;
 		rp->cut_offset = st->problem_offset;
-		fprintf(stderr, "dejavm replay: %s\ndejavm replay: the trace is truncated (its "
-				"recording was killed or crashed): replaying its %" PRIu64
-				" events up to the cut\n",
-			st->message ? st->message : "the trace is incomplete", prefix);
+		say_problems(r);
+		say("the trace is truncated (its recording was killed or crashed): replaying its "
+		    "%" PRIu64 " events up to the cut",
+		    prefix);
 	}
 	rp->total = rp->truncated ? prefix : st->events;
 	trace_reader_close(r);
@@ -690,6 +730,31 @@ static int validate(struct replayer *rp)
 }
 
 /* ---- reports ---- */
+
+/* --report for a replay that was refused before it ran: why, in every message said. */
+static int write_refusal_report(const struct replayer *rp, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	struct out o;
+
+	if (!f)
+		return -1;
+	out_init(&o, f);
+	out_s(&o, "{\"trace\":");
+	out_json_str(&o, rp->path, strlen(rp->path));
+	out_s(&o, ",\"result\":\"refused\",\"messages\":[");
+	for (unsigned int i = 0; i < nsaid; i++) {
+		if (i)
+			out_c(&o, ',');
+		out_json_str(&o, said[i], strlen(said[i]));
+	}
+	out_s(&o, "]}\n");
+	int bad = out_flush(&o);
+
+	bad |= fclose(f);
+	out_free(&o);
+	return bad ? -1 : 0;
+}
 
 static void print_report(struct replayer *rp, FILE *f)
 {
@@ -748,7 +813,7 @@ static int write_json_report(struct replayer *rp, const char *path, double wall_
 	struct out o;
 
 	if (!f) {
-		fprintf(stderr, "dejavm replay: --report %s: %s\n", path, strerror(errno));
+		say("--report %s: %s", path, strerror(errno));
 		return -1;
 	}
 	out_init(&o, f);
@@ -799,7 +864,7 @@ static int write_json_report(struct replayer *rp, const char *path, double wall_
 	}
 	out_s(&o, "}\n");
 	if (out_flush(&o) || fclose(f)) {
-		fprintf(stderr, "dejavm replay: --report %s: write failed\n", path);
+		say("--report %s: write failed", path);
 		return -1;
 	}
 	out_free(&o);
@@ -881,7 +946,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 			errno = 0;
 			ms = strtoull(optarg, &end, 10);
 			if (errno || *end || !ms || ms > MAX_EXIT_BUDGET_MS || *optarg == '-') {
-				fprintf(stderr, "dejavm replay: --exit-budget: '%s': %s %u (ms)\n",
+				say("--exit-budget: '%s': %s %u (ms)",
 					optarg, "expected 1 to", MAX_EXIT_BUDGET_MS);
 				return -1;
 			}
@@ -891,13 +956,13 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 		case 'v': o->verbosity++; break;
 		case 'h': usage(stdout); exit(0);
 		default:
-			fprintf(stderr, "dejavm replay: bad option '%s' (try --help)\n",
+			say("bad option '%s' (try --help)",
 				argv[optind - 1]);
 			return -1;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "dejavm replay: expected one TRACE argument (try --help)\n");
+		say("expected one TRACE argument (try --help)");
 		return -1;
 	}
 	o->trace = argv[optind];
@@ -922,7 +987,7 @@ static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 
 		if (cfg->nr_disks == MAX_DISKS || !trace_obj_str(trace_obj_get(m, "path"), &s, &len) ||
 		    rp->nstrings + 2 > MAX_HDR_STRINGS) {
-			fprintf(stderr, "dejavm replay: %s: config.disks[%u] cannot be used\n",
+			say("%s: config.disks[%u] cannot be used",
 				rp->path, i);
 			return -1;
 		}
@@ -936,7 +1001,7 @@ static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 		d->order = trace_obj_u64(trace_obj_get(m, "order"), &v) ? v : i;
 		if (rp->feed && (!trace_obj_u64(trace_obj_get(m, "size"), &d->feed_size) ||
 				 !d->feed_size)) {
-			fprintf(stderr, "dejavm replay: %s: config.disks[%u] has no size\n", rp->path,
+			say("%s: config.disks[%u] has no size", rp->path,
 				i);
 			return -1;
 		}
@@ -965,7 +1030,7 @@ static int nets_from_header(struct replayer *rp, struct vm_config *cfg)
 		if (cfg->nr_nets == MAX_NETS || !trace_obj_str(trace_obj_get(m, "tap"), &s, &len) ||
 		    !trace_obj_str(trace_obj_get(m, "mac"), &mac, &mac_len) ||
 		    mac_len >= sizeof(buf) || rp->nstrings == MAX_HDR_STRINGS) {
-			fprintf(stderr, "dejavm replay: %s: config.net[%u] cannot be used\n", rp->path,
+			say("%s: config.net[%u] cannot be used", rp->path,
 				i);
 			return -1;
 		}
@@ -973,7 +1038,7 @@ static int nets_from_header(struct replayer *rp, struct vm_config *cfg)
 		memcpy(buf, mac, mac_len);
 		buf[mac_len] = '\0';
 		if (parse_mac(buf, n->mac)) {
-			fprintf(stderr, "dejavm replay: %s: config.net[%u].mac %s is not a MAC\n",
+			say("%s: config.net[%u].mac %s is not a MAC",
 				rp->path, i, buf);
 			return -1;
 		}
@@ -999,7 +1064,7 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 	cfg->initramfs = o->initramfs ? o->initramfs : hdr_str(rp, "config.initramfs");
 	cfg->cmdline = hdr_str(rp, "config.cmdline");
 	if (!cfg->kernel || !cfg->cmdline) {
-		fprintf(stderr, "dejavm replay: %s: the header has no config.kernel or config.cmdline\n",
+		say("%s: the header has no config.kernel or config.cmdline",
 			rp->path);
 		return -1;
 	}
@@ -1013,15 +1078,15 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 	det = trace_obj_get(trace_reader_header(rp->r), "config.deterministic");
 	rp->det = det && det->type == MSGPACK_OBJECT_BOOLEAN && det->via.boolean;
 	if (cfg->cpus != 1 || cfg->mem_size < MIN_MEM_SIZE || cfg->mem_size > MAX_MEM_SIZE) {
-		fprintf(stderr, "dejavm replay: %s: config.cpus %u / config.memory %" PRIu64
-				" cannot be replayed (1 vCPU, 2 MiB to 1 TiB)\n",
+		say("%s: config.cpus %u / config.memory %" PRIu64
+				" cannot be replayed (1 vCPU, 2 MiB to 1 TiB)",
 			rp->path, cfg->cpus, cfg->mem_size);
 		return -1;
 	}
 	if (rp->det && ns_per_exit != DET_NS_PER_EXIT && !o->force) {
-		fprintf(stderr, "dejavm replay: %s was recorded with %" PRIu64 " virtual ns per exit, "
+		say("%s was recorded with %" PRIu64 " virtual ns per exit, "
 				"this build uses %d: every timestamp would differ (--force replays "
-				"anyway)\n",
+				"anyway)",
 			rp->path, ns_per_exit, DET_NS_PER_EXIT);
 		return -1;
 	}
@@ -1034,7 +1099,7 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		cfg->serial = SERIAL_FILE;
 		cfg->serial_path = o->serial + 5;
 	} else if (o->serial && strcmp(o->serial, "null")) {
-		fprintf(stderr, "dejavm replay: --serial %s: expected null, tty or file=PATH\n",
+		say("--serial %s: expected null, tty or file=PATH",
 			o->serial);
 		return -2;
 	}
@@ -1054,8 +1119,8 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		return -1;
 	cfg->cpuid = hdr_cpuid(rp->r);
 	if (!cfg->cpuid)
-		fprintf(stderr, "dejavm replay: %s: no usable CPUID table in the header; the guest "
-				"gets this host's\n",
+		say("%s: no usable CPUID table in the header; the guest "
+				"gets this host's",
 			rp->path);
 	return 0;
 }
@@ -1121,8 +1186,10 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 			       rp->not_compared, rp->reads_not_compared, EXIT_PARTLY);
 	}
 	fflush(stdout);
+	/* The result stands either way: a report that cannot be written does not change it. */
 	if (o->report && write_json_report(rp, o->report, wall))
-		rp->diverged = true;
+		say("warning: --report %s could not be written; the result above stands",
+		    o->report);
 	vm_destroy(&vm);
 	rp->vm = NULL;
 	return rp->diverged ? EXIT_VMM_ERROR : rp->det ? 0 : EXIT_PARTLY;
@@ -1136,6 +1203,7 @@ int replay_main(int argc, char **argv)
 	sigset_t sigs;
 	char *err = NULL;
 	int ret = EXIT_VMM_ERROR, r;
+	bool ran = false;
 
 	if (parse_args(argc, argv, &o))
 		return EXIT_USAGE;
@@ -1155,7 +1223,7 @@ int replay_main(int argc, char **argv)
 	rp.r = trace_reader_open(o.trace, &err);
 	rp.dec = trace_decoder_new();
 	if (!rp.r || !rp.dec) {
-		fprintf(stderr, "dejavm replay: %s\n", err ? err : "out of memory");
+		say("%s", err ? err : "out of memory");
 		free(err);
 		goto out;
 	}
@@ -1167,26 +1235,30 @@ int replay_main(int argc, char **argv)
 	if (check_images(&rp, &cfg, o.force))
 		goto out;
 	if (!rp.det && cfg.nr_virtio) {
-		fprintf(stderr,
-			"dejavm replay: %s was recorded in normal mode with virtio devices, which then "
+		say("%s was recorded in normal mode with virtio devices, which then "
 			"interrupt through MSI-X and the IOAPIC; a replay's VM (deterministic, the "
 			"VMM's PIC) has neither, so the guest would see another machine. Record with "
-			"--deterministic to replay it.\n",
+			"--deterministic to replay it.",
 			o.trace);
 		goto out;
 	}
 	if (!rp.det) {
-		fprintf(stderr,
-			"dejavm replay: %s was recorded in normal mode: KVM's in-kernel PIC and PIT "
+		say("%s was recorded in normal mode: KVM's in-kernel PIC and PIT "
 			"delivered its interrupts, which were not recorded, and its reads saw host "
 			"time. The replay feeds the recorded read values and compares exits, "
 			"addresses and writes; it is exact only for a guest that takes no "
-			"interrupts. Record with --deterministic for an exact replay.\n",
+			"interrupts. Record with --deterministic for an exact replay.",
 			o.trace);
 		rp.feed = true; /* read values saw host time: only the recorded ones make sense */
 	}
 	ret = replay_run(&rp, &o, &cfg);
+	ran = true;
 out:
+	if (!ran && o.report && write_refusal_report(&rp, o.report))
+		say("--report %s: not written", o.report);
+	for (unsigned int i = 0; i < nsaid; i++)
+		free(said[i]);
+	nsaid = 0;
 	trace_reader_close(rp.r);
 	trace_decoder_free(rp.dec);
 	out_free(&rp.expected);

@@ -323,10 +323,18 @@ class Guests(unittest.TestCase):
         bad[len(bad) // 2] ^= 0x10
         flip = os.path.join(TMP, "flip.trace")
         open(flip, "wb").write(bad)
-        p, _ = replay(flip)
+        p, rep = replay(flip)
         self.assertEqual(p.returncode, 1)
         self.assertIn("flip.trace: offset", p.stderr)
         self.assertIn("refusing to replay a damaged trace", p.stderr)
+        # the report of a refused trace has every message, each problem the reader found too
+        self.assertEqual(rep["result"], "refused")
+        self.assertTrue(any("flip.trace: offset" in m for m in rep["messages"]), rep)
+        self.assertIn("refusing to replay a damaged trace", rep["messages"][-1])
+        problems = json.loads(run([dejavm_test.TOOL, "info", "--json", flip]).stdout)["problems"]
+        self.assertGreaterEqual(len(problems), 1)
+        for prob in problems:
+            self.assertIn(prob, p.stderr)
         p = run([BIN, "replay", guest("hello")])
         self.assertEqual(p.returncode, 1)
         self.assertIn("not a dejavm trace", p.stderr)
@@ -338,11 +346,18 @@ class Guests(unittest.TestCase):
 
     def test_different_image_is_refused_unless_forced(self):
         t = os.path.join(GOLDEN, "hello.trace")
-        p = run([BIN, "replay", t, "--kernel", guest("timer")])
+        p, rep = replay(t, "--kernel", guest("timer"), images=[])
         self.assertEqual(p.returncode, 1)
         self.assertIn("timer.elf: sha256", p.stderr)
         self.assertIn("refusing to replay against different images", p.stderr)
         self.assertEqual(p.stdout, "")
+        self.assertEqual(rep["result"], "refused")
+        self.assertTrue(any("timer.elf: sha256" in m for m in rep["messages"]), rep)
+        # a report that cannot be written after a match is a warning: the result stands
+        p = run([BIN, "replay", t, "--report", "/dev/full"] + golden_image_args(t))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("events matched", p.stdout)
+        self.assertIn("--report /dev/full", p.stderr)
         p = run([BIN, "replay", t, "--kernel", guest("timer"), "--force"])
         self.assertEqual(p.returncode, 1)
         self.assertIn("DIVERGENCE at event 0", p.stdout)  # the boot mem_write hash differs
