@@ -48,12 +48,29 @@ int run_cmd(char *const argv[], int timeout_s, int term_after_ms, struct run_res
 	return run_cmd_signal(argv, timeout_s, term_after_ms, SIGTERM, r);
 }
 
+static int run_cmd_impl(char *const argv[], int timeout_s, int term_after_ms, int sig,
+			const char *watch, off_t watch_bytes, struct run_result *r);
+
 int run_cmd_signal(char *const argv[], int timeout_s, int term_after_ms, int sig,
 		   struct run_result *r)
+{
+	return run_cmd_impl(argv, timeout_s, term_after_ms, sig, NULL, 0, r);
+}
+
+int run_cmd_signal_at_size(char *const argv[], int timeout_s, const char *path, off_t bytes,
+			   int sig, struct run_result *r)
+{
+	return run_cmd_impl(argv, timeout_s, 0, sig, path, bytes, r);
+}
+
+/* Sends sig after term_after_ms, or once the file watch has watch_bytes, whichever is set. */
+static int run_cmd_impl(char *const argv[], int timeout_s, int term_after_ms, int sig,
+			const char *watch, off_t watch_bytes, struct run_result *r)
 {
 	int out = memfd_create("stdout", MFD_CLOEXEC), err = memfd_create("stderr", MFD_CLOEXEC);
 	double t0 = now();
 	bool termed = false;
+	struct stat st;
 	pid_t pid;
 	int ws;
 
@@ -79,7 +96,8 @@ int run_cmd_signal(char *const argv[], int timeout_s, int term_after_ms, int sig
 
 		if (w == pid)
 			break;
-		if (term_after_ms > 0 && !termed && t * 1000 >= term_after_ms) {
+		if (!termed && ((term_after_ms > 0 && t * 1000 >= term_after_ms) ||
+				(watch && !stat(watch, &st) && st.st_size >= watch_bytes))) {
 			kill(pid, sig);
 			termed = true;
 		}

@@ -4,6 +4,7 @@
 #define DEJAVM_TEST_HARNESS_H
 
 #include <check.h>
+#include <sys/types.h>
 
 struct run_result {
 	int status;  /* exit status; 128+N when killed by signal N; -1 when the time limit hit */
@@ -20,6 +21,12 @@ int run_cmd(char *const argv[], int timeout_s, int term_after_ms, struct run_res
 /* The same, sending signal sig (instead of SIGTERM) after signal_after_ms. */
 int run_cmd_signal(char *const argv[], int timeout_s, int signal_after_ms, int sig,
 		   struct run_result *r);
+/*
+ * The same, sending sig once the file at path has at least bytes (a recording that has written
+ * that much): a state to wait for, not a delay that a slow host may not meet.
+ */
+int run_cmd_signal_at_size(char *const argv[], int timeout_s, const char *path, off_t bytes,
+			   int sig, struct run_result *r);
 void run_result_free(struct run_result *r);
 
 /* Runs every test of s (forked, as check does by default); returns main()'s exit status. */

@@ -130,8 +130,7 @@ START_TEST(timer_counts_pit_interrupts)
 	dejavm(&r, 60, 0, "--kernel", guest("timer"), "--cmdline", "hz=1000 ticks=50", NULL);
 	ck_assert_msg(r.status == 0, "status %d, out: %s, err: %s", r.status, r.out, r.err);
 	ck_assert_ptr_nonnull(strstr(r.out, "timer: 50 ticks at 1000 Hz"));
-	/* 50 ticks at 1 kHz cannot take less than 49 ms. */
-	ck_assert_msg(r.secs > 0.049, "50 ticks in %.3f s", r.secs);
+	/* (The rate is host time here; the deterministic tests check it on virtual time.) */
 	run_result_free(&r);
 }
 END_TEST

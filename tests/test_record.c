@@ -47,8 +47,8 @@ START_TEST(sigkill_leaves_a_readable_truncated_trace)
 			 "n=1000000000", "--serial", "null", "--record", trace, NULL };
 	struct run_result r;
 
-	/* Long enough for several 100 ms flushes of the writer thread. */
-	ck_assert_int_eq(run_cmd_signal(argv, 60, 1500, SIGKILL, &r), 0);
+	/* Once several frames are on disk: 128 KiB is some 20,000 pio-storm events. */
+	ck_assert_int_eq(run_cmd_signal_at_size(argv, 60, trace, 128 << 10, SIGKILL, &r), 0);
 	ck_assert_int_eq(r.status, 128 + SIGKILL);
 	run_result_free(&r);
 
@@ -77,7 +77,8 @@ START_TEST(sigterm_finishes_the_trace)
 			 "n=1000000000", "--serial", "null", "--record", trace, NULL };
 	struct run_result r;
 
-	ck_assert_int_eq(run_cmd_signal(argv, 60, 800, SIGTERM, &r), 0);
+	/* Once the guest runs: its first event frame is on disk. */
+	ck_assert_int_eq(run_cmd_signal_at_size(argv, 60, trace, 16 << 10, SIGTERM, &r), 0);
 	ck_assert_int_eq(r.status, 128 + SIGTERM);
 	run_result_free(&r);
 
