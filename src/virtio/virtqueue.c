@@ -387,26 +387,10 @@ size_t vq_chain_write(const struct vq_chain *c, const struct guest_mem *m, uint6
 uint64_t vq_chain_hash(const struct vq_chain *c, const struct guest_mem *m, bool writable,
 		       uint64_t start, uint64_t len)
 {
-	XXH3_state_t st;
-	uint64_t pos = 0, hashed = 0;
+	struct iovec iov[VQ_MAX_SIZE]; /* a chain has at most that many buffers */
+	int n = vq_chain_iov(c, m, writable, start, len, iov, VQ_MAX_SIZE);
 
-	XXH3_64bits_reset(&st);
-	for (unsigned int i = 0; i < c->n; i++) {
-		uint64_t bs, be, s, e;
-		const void *p;
-
-		if (c->bufs[i].write != writable)
-			continue;
-		bs = pos;
-		be = pos += c->bufs[i].len;
-		s = bs > start ? bs : start;
-		e = be < start + len ? be : start + len;
-		if (s < e && (p = gpa_to_hva(m, c->bufs[i].gpa + (s - bs), e - s))) {
-			XXH3_64bits_update(&st, p, e - s);
-			hashed += e - s;
-		}
-	}
-	return hashed ? XXH3_64bits_digest(&st) : 0;
+	return n > 0 ? iov_hash(iov, n) : 0;
 }
 
 uint64_t iov_hash(const struct iovec *iov, unsigned int n)
@@ -416,6 +400,8 @@ uint64_t iov_hash(const struct iovec *iov, unsigned int n)
 
 	XXH3_64bits_reset(&st);
 	for (unsigned int i = 0; i < n; i++) {
+		if (!iov[i].iov_base) /* vq_pop() checked every buffer: cannot happen */
+			continue;
 		XXH3_64bits_update(&st, iov[i].iov_base, iov[i].iov_len);
 		hashed += iov[i].iov_len;
 	}
