@@ -30,6 +30,7 @@ int main(const char *cmdline)
 	idx = VQ_SIZE;
 	vavail[1] = idx;
 	vw16(VC_NOTIFY, 0);
+	rt_printf("virtio-console-echo: receive buffers posted\n");
 	while (len < MAX_LINE && (!len || line[len - 1] != '\n')) {
 		unsigned long spin;
 		uint32_t id, n;

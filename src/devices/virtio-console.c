@@ -85,6 +85,9 @@ static void *console_input_thread(void *arg)
 
 			c->in_off = 0;
 			c->in_len = r > 0 ? (size_t)r : 0;
+			if (c->in_len && !virtio_queue_ready(&c->vdev, RX_QUEUE))
+				log_info("virtio-console: %zu bytes of input wait for a receive buffer",
+					 c->in_len);
 		}
 		drained = deliver_input(c);
 		pthread_mutex_unlock(&c->vdev.lock);
