@@ -811,6 +811,7 @@ static int write_json_report(struct replayer *rp, const char *path, double wall_
 {
 	FILE *f = fopen(path, "w");
 	struct out o;
+	int bad;
 
 	if (!f) {
 		say("--report %s: %s", path, strerror(errno));
@@ -863,12 +864,12 @@ static int write_json_report(struct replayer *rp, const char *path, double wall_
 		out_c(&o, '}');
 	}
 	out_s(&o, "}\n");
-	if (out_flush(&o) || fclose(f)) {
-		say("--report %s: write failed", path);
-		return -1;
-	}
+	bad = out_flush(&o);
+	bad |= fclose(f);
 	out_free(&o);
-	return 0;
+	if (bad)
+		say("--report %s: write failed", path);
+	return bad ? -1 : 0;
 }
 
 /* ---- command line ---- */
