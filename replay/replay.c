@@ -396,14 +396,16 @@ static void on_event(void *ctx, const void *data, size_t len)
 		return;
 	rc = trace_decoder_feed(rp->dec, data, len, &act, err, sizeof(err));
 	if (rc < 0) {
-		char hex[2 * 32 + 1] = "";
+		struct out hex;
 
-		for (size_t i = 0; i < len && i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", ((const uint8_t *)data)[i]);
+		out_init(&hex, NULL);
+		out_hex(&hex, data, len < 32 ? len : 32);
 		diverge(rp, NULL, NULL,
 			"internal error: cannot decode the replay's event after %" PRIu64
-			" matched: %s (its %zu bytes: %s%s)",
-			rp->matched, err, len, hex, len > 32 ? "..." : "");
+			" matched: %s (its %zu bytes: %.*s%s)",
+			rp->matched, err, len, (int)hex.len, hex.buf ? hex.buf : "",
+			len > 32 ? "..." : "");
+		out_free(&hex);
 		return;
 	}
 	if (!rc)
@@ -597,9 +599,8 @@ static int check_disks(const struct replayer *rp, const struct vm_config *cfg, b
 		const char *want = NULL;
 		size_t wlen = 0;
 		uint64_t want_size = 0, size;
-		uint8_t hash[16];
 		char hex[33];
-		int r = blk_image_identity(cfg->disks[i].path, &size, hash);
+		int r = blk_image_identity(cfg->disks[i].path, &size, hex);
 
 		if (r) {
 			say("disk %s: %s (--live needs the images)",
@@ -607,8 +608,6 @@ static int check_disks(const struct replayer *rp, const struct vm_config *cfg, b
 			bad++;
 			continue;
 		}
-		for (unsigned int k = 0; k < sizeof(hash); k++)
-			snprintf(hex + 2 * k, 3, "%02x", hash[k]);
 		trace_obj_u64(trace_obj_get(m, "size"), &want_size);
 		trace_obj_str(trace_obj_get(m, "xxh3_128"), &want, &wlen);
 		if (size != want_size || (want && (wlen != 32 || memcmp(hex, want, 32)))) {

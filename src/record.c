@@ -128,16 +128,13 @@ static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
 	msgpack_pack_array(pk, cfg->nr_disks);
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
-		uint8_t hash[16];
-		char hex[33];
+		char hex[33] = "00000000000000000000000000000000";
 		uint64_t size = 0;
-		int r = blk_image_identity(d->path, &size, hash);
+		int r = blk_image_identity(d->path, &size, hex);
 
 		if (r)
 			log_warn("--disk path=%s: cannot read it for the trace header: %s", d->path,
 				 strerror(-r));
-		for (unsigned int k = 0; k < sizeof(hash); k++)
-			snprintf(hex + 2 * k, 3, "%02x", r ? 0 : hash[k]);
 		msgpack_pack_map(pk, 8);
 		pack_kv_str(pk, "path", d->path);
 		/* the size the guest saw: a replay with --feed needs no image, only this */

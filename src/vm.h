@@ -202,9 +202,9 @@ int virtio_console_init(struct vm *vm);
 int virtio_blk_add(struct vm *vm, const struct disk_config *cfg);
 /*
  * A disk image's identity, as the trace header holds it: its size (a block device's too) and
- * the XXH3-128 of its bytes (canonical, big-endian), read once. 0 or -errno.
+ * the XXH3-128 of its bytes (canonical, in lowercase hex), read once. 0 or -errno.
  */
-int blk_image_identity(const char *path, uint64_t *size, uint8_t xxh3_128[16]);
+int blk_image_identity(const char *path, uint64_t *size, char xxh3_128[33]);
 int virtio_net_add(struct vm *vm, const struct net_config *cfg);
 
 #endif

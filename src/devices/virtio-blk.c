@@ -267,7 +267,8 @@ static void run_batch(struct virtio_blk *b, struct blk_req *reqs, unsigned int n
 		if (r->type == VIRTIO_BLK_T_OUT) {
 			if (b->test_writes == WRITES_FLIP)
 				flip_first_byte(r);
-			r->hash = iov_hash(r->iov, r->niov);
+			if (b->vdev.vm->trace) /* only the trace wants it */
+				r->hash = iov_hash(r->iov, r->niov);
 		}
 		if (b->fd < 0) { /* replay --feed: reads get the recorded data later */
 			for (unsigned int k = 0; k < r->niov; k++)
@@ -348,11 +349,11 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 				memcpy(r->iov[k].iov_base, b->bounce + pos, r->iov[k].iov_len);
 		}
 		r->written = r->data_len;
-	}
-	if (r->io && r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK)
-		hash = iov_hash(r->iov, r->niov); /* the sectors as the guest got them */
-	else if (r->type == VIRTIO_BLK_T_OUT && r->status == VIRTIO_BLK_S_OK)
+		if (d->vm->trace) /* the sectors as the guest got them */
+			hash = iov_hash(r->iov, r->niov);
+	} else if (r->type == VIRTIO_BLK_T_OUT && r->status == VIRTIO_BLK_S_OK) {
 		hash = r->hash;
+	}
 	free(r->flipped);
 	if (r->io && r->status != VIRTIO_BLK_S_OK)
 		log_debug("virtio-blk %s: request %u type %u sector %" PRIu64 ": %s", b->cfg->path,
@@ -481,7 +482,7 @@ static int image_size(int fd, uint64_t *size)
 	return 0;
 }
 
-int blk_image_identity(const char *path, uint64_t *size, uint8_t xxh3_128[16])
+int blk_image_identity(const char *path, uint64_t *size, char xxh3_128[33])
 {
 	enum { CHUNK = 4 << 20 };
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
@@ -505,8 +506,13 @@ int blk_image_identity(const char *path, uint64_t *size, uint8_t xxh3_128[16])
 		XXH3_128bits_update(&st, buf, n);
 		pos += n;
 	}
-	if (!r)
-		XXH128_canonicalFromHash((XXH128_canonical_t *)xxh3_128, XXH3_128bits_digest(&st));
+	if (!r) {
+		XXH128_canonical_t c;
+
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+		for (unsigned int k = 0; k < sizeof(c.digest); k++)
+			snprintf(xxh3_128 + 2 * k, 3, "%02x", c.digest[k]);
+	}
 	free(buf);
 	close(fd);
 	return r;
