@@ -88,6 +88,7 @@ struct replayer {
 	struct out expected, actual, differing;
 	char *strings[MAX_HDR_STRINGS]; /* hdr_str() copies */
 	unsigned int nstrings;
+	uint32_t disk_entry[MAX_DISKS]; /* cfg disk i came from config.disks[disk_entry[i]] */
 };
 
 /*
@@ -594,8 +595,8 @@ static int check_disks(const struct replayer *rp, const struct vm_config *cfg, b
 	const msgpack_object *a = trace_obj_get(trace_reader_header(rp->r), "config.disks");
 	int bad = 0;
 
-	for (unsigned int i = 0; i < cfg->nr_disks && a && i < a->via.array.size; i++) {
-		const msgpack_object *m = &a->via.array.ptr[i];
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		const msgpack_object *m = &a->via.array.ptr[rp->disk_entry[i]];
 		const char *want = NULL;
 		size_t wlen = 0;
 		uint64_t want_size = 0, size;
@@ -626,7 +627,7 @@ static int check_disks(const struct replayer *rp, const struct vm_config *cfg, b
 static int check_images(const struct replayer *rp, const struct vm_config *cfg, bool force)
 {
 	const msgpack_object *imgs = trace_obj_get(trace_reader_header(rp->r), "images");
-	int bad = 0;
+	int bad = 0, missing = 0;
 
 	for (uint32_t i = 0; imgs && imgs->type == MSGPACK_OBJECT_ARRAY && i < imgs->via.array.size;
 	     i++) {
@@ -647,7 +648,8 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 		if (read_whole_file(path, &buf, &size, err, sizeof(err))) {
 			say("%.*s image: %s (pass --%.*s PATH if it moved)",
 				(int)rlen, role, err, (int)rlen, role);
-			return -1;
+			missing++;
+			continue;
 		}
 		sha256(buf, size, digest);
 		free(buf);
@@ -661,6 +663,8 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 	}
 	if (!rp->feed)
 		bad += check_disks(rp, cfg, force);
+	if (missing)
+		return -1;
 	if (bad && !force) {
 		say("refusing to replay against different images "
 				"(--force replays anyway; expect a divergence)");
@@ -972,12 +976,13 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 /*
  * The disks, in their recorded order. With --feed there is no image: the device gets the
  * recorded size and its reads the recorded data. With --live the images must be there.
+ * Returns the number of problems, each said.
  */
 static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 {
 	const msgpack_object *a = trace_obj_get(trace_reader_header(rp->r), "config.disks");
+	int bad = 0;
 
-	cfg->nr_virtio = (cfg->rng_path ? 1 : 0) + (cfg->console != CONSOLE_OFF);
 	for (uint32_t i = 0; a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size; i++) {
 		const msgpack_object *m = &a->via.array.ptr[i];
 		struct disk_config *d = &cfg->disks[cfg->nr_disks];
@@ -985,13 +990,23 @@ static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 		size_t len;
 		uint64_t v;
 
-		if (cfg->nr_disks == MAX_DISKS || !trace_obj_str(trace_obj_get(m, "path"), &s, &len) ||
-		    rp->nstrings + 2 > MAX_HDR_STRINGS) {
-			say("%s: config.disks[%u] cannot be used",
-				rp->path, i);
-			return -1;
+		if (cfg->nr_disks == MAX_DISKS || rp->nstrings + 2 > MAX_HDR_STRINGS) {
+			say("%s: config.disks has %u entries, this build replays up to %d",
+			    rp->path, a->via.array.size, MAX_DISKS);
+			return bad + 1;
+		}
+		if (!trace_obj_str(trace_obj_get(m, "path"), &s, &len)) {
+			say("%s: config.disks[%u].path is missing or not a string", rp->path, i);
+			bad++;
+			continue;
 		}
 		memset(d, 0, sizeof(*d));
+		if (rp->feed && (!trace_obj_u64(trace_obj_get(m, "size"), &d->feed_size) ||
+				 !d->feed_size)) {
+			say("%s: config.disks[%u] has no size", rp->path, i);
+			bad++;
+			continue;
+		}
 		d->path = keep_str(rp, s, len);
 		if (trace_obj_str(trace_obj_get(m, "serial"), &s, &len))
 			d->serial = keep_str(rp, s, len);
@@ -999,25 +1014,21 @@ static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 		d->queue_size = trace_obj_u64(trace_obj_get(m, "queue_size"), &v) && v ? v : 128;
 		d->readonly = trace_obj_u64(trace_obj_get(m, "readonly"), &v) && v;
 		d->order = trace_obj_u64(trace_obj_get(m, "order"), &v) ? v : i;
-		if (rp->feed && (!trace_obj_u64(trace_obj_get(m, "size"), &d->feed_size) ||
-				 !d->feed_size)) {
-			say("%s: config.disks[%u] has no size", rp->path,
-				i);
-			return -1;
-		}
-		cfg->nr_disks++;
+		rp->disk_entry[cfg->nr_disks++] = i;
 		cfg->nr_virtio++;
 	}
-	return 0;
+	return bad;
 }
 
 /*
  * The network devices, in their recorded order. No tap is opened: what the guest sends goes
  * nowhere, and with --feed it receives the recorded frames where the recording did.
+ * Returns the number of problems, each said.
  */
 static int nets_from_header(struct replayer *rp, struct vm_config *cfg)
 {
 	const msgpack_object *a = trace_obj_get(trace_reader_header(rp->r), "config.net");
+	int bad = 0;
 
 	for (uint32_t i = 0; a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size; i++) {
 		const msgpack_object *m = &a->via.array.ptr[i];
@@ -1027,20 +1038,24 @@ static int nets_from_header(struct replayer *rp, struct vm_config *cfg)
 		char buf[18];
 		uint64_t v;
 
-		if (cfg->nr_nets == MAX_NETS || !trace_obj_str(trace_obj_get(m, "tap"), &s, &len) ||
-		    !trace_obj_str(trace_obj_get(m, "mac"), &mac, &mac_len) ||
-		    mac_len >= sizeof(buf) || rp->nstrings == MAX_HDR_STRINGS) {
-			say("%s: config.net[%u] cannot be used", rp->path,
-				i);
-			return -1;
+		if (cfg->nr_nets == MAX_NETS || rp->nstrings == MAX_HDR_STRINGS) {
+			say("%s: config.net has %u entries, this build replays up to %d", rp->path,
+			    a->via.array.size, MAX_NETS);
+			return bad + 1;
+		}
+		if (!trace_obj_str(trace_obj_get(m, "tap"), &s, &len) ||
+		    !trace_obj_str(trace_obj_get(m, "mac"), &mac, &mac_len)) {
+			say("%s: config.net[%u] has no tap or mac string", rp->path, i);
+			bad++;
+			continue;
 		}
 		memset(n, 0, sizeof(*n));
-		memcpy(buf, mac, mac_len);
-		buf[mac_len] = '\0';
-		if (parse_mac(buf, n->mac)) {
-			say("%s: config.net[%u].mac %s is not a MAC",
-				rp->path, i, buf);
-			return -1;
+		snprintf(buf, sizeof(buf), "%.*s", (int)mac_len, mac);
+		if (mac_len >= sizeof(buf) || parse_mac(buf, n->mac)) {
+			say("%s: config.net[%u].mac %.*s is not a MAC", rp->path, i, (int)mac_len,
+			    mac);
+			bad++;
+			continue;
 		}
 		n->tap = keep_str(rp, s, len);
 		n->mac_set = true;
@@ -1049,27 +1064,35 @@ static int nets_from_header(struct replayer *rp, struct vm_config *cfg)
 		cfg->nr_nets++;
 		cfg->nr_virtio++;
 	}
-	return 0;
+	return bad;
 }
 
-/* The VM configuration from the header (paths overridable), or -1 with a message. */
+/*
+ * The VM configuration from the header (paths overridable). Every problem is said, not just
+ * the first: 0, -1 for a header this build cannot replay, -2 for a bad option.
+ */
 static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 			      struct vm_config *cfg)
 {
 	uint64_t v, ns_per_exit = 0;
 	const msgpack_object *det;
+	bool bad = false, bad_opt = false;
 
 	config_init(cfg);
 	cfg->kernel = o->kernel ? o->kernel : hdr_str(rp, "config.kernel");
 	cfg->initramfs = o->initramfs ? o->initramfs : hdr_str(rp, "config.initramfs");
 	cfg->cmdline = hdr_str(rp, "config.cmdline");
-	if (!cfg->kernel || !cfg->cmdline) {
-		say("%s: the header has no config.kernel or config.cmdline",
-			rp->path);
-		return -1;
+	if (!cfg->kernel) {
+		say("%s: the header has no config.kernel string (--kernel PATH gives one)",
+		    rp->path);
+		bad = true;
+	}
+	if (!cfg->cmdline) {
+		say("%s: the header has no config.cmdline string", rp->path);
+		bad = true;
 	}
 	if (hdr_u64(rp->r, "config.cpus", &v))
-		cfg->cpus = v;
+		cfg->cpus = v > UINT32_MAX ? 0 : v;
 	if (hdr_u64(rp->r, "config.memory", &v))
 		cfg->mem_size = v;
 	if (hdr_u64(rp->r, "config.rtc_epoch", &v))
@@ -1077,18 +1100,21 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 	hdr_u64(rp->r, "config.ns_per_exit", &ns_per_exit);
 	det = trace_obj_get(trace_reader_header(rp->r), "config.deterministic");
 	rp->det = det && det->type == MSGPACK_OBJECT_BOOLEAN && det->via.boolean;
-	if (cfg->cpus != 1 || cfg->mem_size < MIN_MEM_SIZE || cfg->mem_size > MAX_MEM_SIZE) {
-		say("%s: config.cpus %u / config.memory %" PRIu64
-				" cannot be replayed (1 vCPU, 2 MiB to 1 TiB)",
-			rp->path, cfg->cpus, cfg->mem_size);
-		return -1;
+	if (cfg->cpus != 1) {
+		say("%s: config.cpus %u cannot be replayed (this build replays 1 vCPU)", rp->path,
+		    cfg->cpus);
+		bad = true;
+	}
+	if (cfg->mem_size < MIN_MEM_SIZE || cfg->mem_size > MAX_MEM_SIZE) {
+		say("%s: config.memory %" PRIu64 " cannot be replayed (2 MiB to 1 TiB)", rp->path,
+		    cfg->mem_size);
+		bad = true;
 	}
 	if (rp->det && ns_per_exit != DET_NS_PER_EXIT && !o->force) {
-		say("%s was recorded with %" PRIu64 " virtual ns per exit, "
-				"this build uses %d: every timestamp would differ (--force replays "
-				"anyway)",
-			rp->path, ns_per_exit, DET_NS_PER_EXIT);
-		return -1;
+		say("%s: config.ns_per_exit: recorded with %" PRIu64 " virtual ns per exit, "
+		    "this build uses %d: every timestamp would differ (--force replays anyway)",
+		    rp->path, ns_per_exit, DET_NS_PER_EXIT);
+		bad = true;
 	}
 	cfg->deterministic = true;
 	cfg->exit_budget_ms = o->exit_budget_ms;
@@ -1099,9 +1125,8 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		cfg->serial = SERIAL_FILE;
 		cfg->serial_path = o->serial + 5;
 	} else if (o->serial && strcmp(o->serial, "null")) {
-		say("--serial %s: expected null, tty or file=PATH",
-			o->serial);
-		return -2;
+		say("--serial %s: expected null, tty or file=PATH", o->serial);
+		bad_opt = true;
 	}
 	cfg->verbosity = o->verbosity;
 	/* --feed gives the guest the recorded entropy: the source need not exist here. */
@@ -1115,14 +1140,16 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		if (hdr_u64(rp->r, "config.console_order", &v))
 			cfg->console_order = v;
 	}
-	if (disks_from_header(rp, cfg) || nets_from_header(rp, cfg))
-		return -1;
+	cfg->nr_virtio = (cfg->rng_path ? 1 : 0) + (cfg->console != CONSOLE_OFF);
+	if (disks_from_header(rp, cfg))
+		bad = true;
+	if (nets_from_header(rp, cfg))
+		bad = true;
 	cfg->cpuid = hdr_cpuid(rp->r);
 	if (!cfg->cpuid)
-		say("%s: no usable CPUID table in the header; the guest "
-				"gets this host's",
-			rp->path);
-	return 0;
+		say("%s: no usable CPUID table in the header; the guest gets this host's",
+		    rp->path);
+	return bad_opt ? -2 : bad ? -1 : 0;
 }
 
 /* Builds and runs the VM, comparing as it goes; prints the result. Returns the exit status. */
@@ -1227,19 +1254,20 @@ int replay_main(int argc, char **argv)
 		free(err);
 		goto out;
 	}
+	/* Every reason not to replay is said before giving up, the first one decides nothing. */
 	r = config_from_header(&rp, &o, &cfg);
-	if (r) {
-		ret = r == -2 ? EXIT_USAGE : EXIT_VMM_ERROR;
-		goto out;
-	}
 	if (check_images(&rp, &cfg, o.force))
-		goto out;
+		r = r ? r : -1;
 	if (!rp.det && cfg.nr_virtio) {
+		r = r ? r : -1;
 		say("%s was recorded in normal mode with virtio devices, which then "
 			"interrupt through MSI-X and the IOAPIC; a replay's VM (deterministic, the "
 			"VMM's PIC) has neither, so the guest would see another machine. Record with "
 			"--deterministic to replay it.",
 			o.trace);
+	}
+	if (r) {
+		ret = r == -2 ? EXIT_USAGE : EXIT_VMM_ERROR;
 		goto out;
 	}
 	if (!rp.det) {

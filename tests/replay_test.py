@@ -26,13 +26,14 @@ import os
 import signal
 import subprocess
 import time
-import tempfile
 import unittest
+
+import msgpack
 
 import dejavm_test
 from dejavm_test import BIN, LINUX, CpuHog, dump, golden_image_args, guest, require_linux
 GOLDEN = ""
-TMP = tempfile.mkdtemp(prefix="dejavm-replay-test-")
+TMP = dejavm_test.scratch_dir("dejavm-replay-test-")
 
 
 def run(args, env=None, timeout=300):
@@ -61,6 +62,21 @@ def wait_for_events(trace, n=3000):
                 return
         time.sleep(0.1)
     raise AssertionError("%s: the recording wrote no %d events in 60 s" % (trace, n))
+
+
+def with_header(src, dst, change):
+    """Copies trace src to dst with its header (frame 0) rewritten by change(dict). The trailer
+    (index and seek table) would no longer match, so it is left off: dst is a cut trace."""
+    raw = open(src, "rb").read()
+    nframes = int.from_bytes(raw[-9:-5], "little")
+    table = raw[-9 - 8 * nframes:-9]
+    sizes = [int.from_bytes(table[8 * i:8 * i + 4], "little") for i in range(nframes)]
+    header = msgpack.unpackb(subprocess.run(["zstd", "-dc"], input=raw[:sizes[0]],
+                                            capture_output=True, check=True).stdout, raw=False)
+    change(header)
+    frame0 = subprocess.run(["zstd", "-q", "-c"], input=msgpack.packb(header),
+                            capture_output=True, check=True).stdout
+    open(dst, "wb").write(frame0 + raw[sizes[0]:sum(sizes)])
 
 
 def replay(trace, *args, env=None, images=None, report=None):
@@ -347,6 +363,40 @@ class Guests(unittest.TestCase):
         self.assertIn("missing.trace", p.stderr)
         for args in ([], ["a", "b"], ["--bogus", "x"], ["--exit-budget", "0", "x"]):
             self.assertEqual(run([BIN, "replay"] + args).returncode, 2, args)
+
+    def test_every_problem_of_a_header_is_listed(self):
+        t = os.path.join(GOLDEN, "linux-disk.trace")
+        same = os.path.join(TMP, "same-header.trace")
+        with_header(t, same, lambda h: None)  # the rewriting alone changes nothing
+        p, _ = replay(same, *golden_image_args(t))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("up to the cut", p.stdout)
+
+        def spoil(h):
+            c = h["config"]
+            del c["cmdline"]
+            c["cpus"], c["memory"], c["ns_per_exit"] = 3, 4096, 999
+            c["disks"][0].pop("size")
+            c["disks"].append({"path": 7})
+            c["net"] = [{"tap": "tap0", "mac": "52:54:zz:00:00:01"}, {"mac": "52:54:00:00:00:02"}]
+        bad = os.path.join(TMP, "bad-header.trace")
+        with_header(t, bad, spoil)
+        p, rep = replay(bad, *golden_image_args(t))
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual(p.stdout, "")
+        wanted = ["no config.cmdline", "config.cpus 3", "config.memory 4096",
+                  "config.ns_per_exit: recorded with 999", "config.disks[0] has no size",
+                  "config.disks[1].path", "config.net[0].mac 52:54:zz:00:00:01 is not a MAC",
+                  "config.net[1] has no tap"]
+        for w in wanted:
+            self.assertIn(w, p.stderr)
+            self.assertTrue(any(w in m for m in rep["messages"]), (w, rep))
+        self.assertEqual(rep["result"], "refused")
+        # with --live, the header's problems and the images' are listed together
+        p, rep = replay(bad, "--live", "--kernel", os.path.join(TMP, "nope.elf"))
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        for w in wanted[:3] + ["nope.elf"]:
+            self.assertIn(w, p.stderr)
 
     def test_different_image_is_refused_unless_forced(self):
         t = os.path.join(GOLDEN, "hello.trace")
