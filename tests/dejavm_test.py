@@ -2,8 +2,10 @@
 through dejavm-trace, and the skip rule for tests that boot the tiny Linux."""
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 BIN = os.environ.get("DEJAVM_BIN", "")
@@ -89,10 +91,27 @@ class CpuHog:
             p.wait()
 
 
+SCRATCH = []
+
+
+def scratch_dir(prefix):
+    """A temporary directory that run_tests() removes if every test passes (kept to look at if
+    one fails)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    SCRATCH.append(d)
+    return d
+
+
 def run_tests(classes, needed_env):
     """Runs the unittest classes and exits with their result, once the variables are set."""
     for var in needed_env:
         if not os.environ.get(var):
             sys.exit("%s is not set (run through meson test)" % var)
     suite = unittest.TestSuite(unittest.TestLoader().loadTestsFromTestCase(c) for c in classes)
-    sys.exit(0 if unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful() else 1)
+    ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
+    for d in SCRATCH:
+        if ok:
+            shutil.rmtree(d, ignore_errors=True)
+        else:
+            print("kept %s" % d)
+    sys.exit(0 if ok else 1)

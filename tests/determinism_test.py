@@ -14,12 +14,11 @@ Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_GUEST_DIR.
 import hashlib
 import json
 import os
-import tempfile
 import unittest
 
-from dejavm_test import BIN, CpuHog, guest, info, run, run_tests
+from dejavm_test import BIN, CpuHog, guest, info, run, run_tests, scratch_dir
 
-TMP = tempfile.mkdtemp(prefix="dejavm-determinism-test-")
+TMP = scratch_dir("dejavm-determinism-test-")
 DISK = os.path.join(TMP, "disk.img")
 ENTROPY = os.path.join(TMP, "entropy")
 

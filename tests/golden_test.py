@@ -19,10 +19,9 @@ import argparse
 import concurrent.futures
 import os
 import subprocess
-import tempfile
 import unittest
 
-from dejavm_test import BIN, MANIFEST, golden_image_args, info, run, run_tests
+from dejavm_test import BIN, MANIFEST, golden_image_args, info, run, run_tests, scratch_dir
 
 GOLDEN = ""
 BUILD_SH = os.environ.get("DEJAVM_GUEST_KERNEL_BUILD", "")
@@ -43,7 +42,7 @@ def shipped_source():
 
 class Goldens(unittest.TestCase):
     def test_every_golden_replays_anywhere(self):
-        cache = tempfile.mkdtemp(prefix="dejavm-empty-cache-")
+        cache = scratch_dir("dejavm-empty-cache-")
         env = {k: v for k, v in os.environ.items() if k != "DEJAVM_LINUX_DIR"}
         fake = shipped_source() + "+moved.1"
         env.update(DEJAVM_CACHE=cache, DEJAVM_LINUX_SOURCE_VERSION=fake)

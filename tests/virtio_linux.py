@@ -22,6 +22,7 @@ Skips (77) without DEJAVM_LINUX_DIR unless DEJAVM_REQUIRE_LINUX=1.
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 
 from dejavm_test import BIN, LINUX, TOOL, CpuHog, dump, require_linux, run
@@ -164,6 +165,7 @@ def main():
     assert p.returncode == 1 and "disk.img" in p.stderr, p.stdout + p.stderr
     print("deterministic mode: 4 identical recordings (3 under load), %d disk reads, %d entropy bytes; replay "
           "--feed matches with the image and the source gone" % (reads, n))
+    shutil.rmtree(tmp)  # kept only when an assertion failed, to look at
 
 
 if __name__ == "__main__":
