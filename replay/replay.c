@@ -166,6 +166,7 @@ static bool skipped(const struct replayer *rp, const struct trace_ev *ev)
 	case TRACE_intr:
 	case TRACE_landmark:
 	case TRACE_irq:
+	case TRACE_vm_state: /* a pause through the API: nothing the guest did */
 		return true;
 	case TRACE_exit:
 		/* a kick is not the guest's; HLT and interrupt windows stay in KVM in normal mode */
@@ -190,14 +191,16 @@ static void next_expected(struct replayer *rp)
 }
 
 /* An end event that says the run was stopped by a signal (SIGINT, SIGTERM). */
+/* An end event of a run stopped from outside: a signal (SIGINT, SIGTERM) or the API. */
 static bool stopped_by_signal(const struct trace_ev *ev)
 {
 	const char *reason;
 	size_t len;
 
 	return ev->type == TRACE_end &&
-	       trace_obj_str(trace_ev_field(ev, "reason"), &reason, &len) && len >= 18 &&
-	       !memcmp(reason, "stopped by signal ", 18);
+	       trace_obj_str(trace_ev_field(ev, "reason"), &reason, &len) &&
+	       ((len >= 18 && !memcmp(reason, "stopped by signal ", 18)) ||
+		memmem(reason, len, "through the API", 15));
 }
 
 /*

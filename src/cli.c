@@ -20,6 +20,26 @@ void config_init(struct vm_config *cfg)
 	cfg->spin_limit_ms = DEFAULT_SPIN_LIMIT_MS;
 }
 
+void config_device_id(const struct vm_config *cfg, const char *kind, unsigned int order,
+		      const char *user_id, char *buf, size_t len)
+{
+	unsigned int n = 0;
+
+	if (user_id) {
+		snprintf(buf, len, "%s", user_id);
+		return;
+	}
+	if (strcmp(kind, "disk") && strcmp(kind, "net")) {
+		snprintf(buf, len, "__%s", kind);
+		return;
+	}
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		n += cfg->disks[i].order < order;
+	for (unsigned int i = 0; i < cfg->nr_nets; i++)
+		n += cfg->nets[i].order < order;
+	snprintf(buf, len, "_%s%u", kind, n);
+}
+
 int parse_size(const char *s, uint64_t *bytes)
 {
 	unsigned shift = 0;
@@ -322,6 +342,9 @@ static void usage(FILE *f)
 	      "                         in a loop that counts (no fixed point), gets its next\n"
 	      "                         tick at a host-chosen point; the trace then says it is\n"
 	      "                         not reproducible (default 10000)\n"
+	      "  --api-socket PATH      serve cloud-hypervisor's REST API (/api/v1/...) on a unix\n"
+	      "                         socket (also path=PATH); without --kernel the VMM waits\n"
+	      "                         for vm.create and vm.boot, and stays after the VM ends\n"
 	      "  -v, --verbose          more VMM messages (repeat for debug)\n"
 	      "  --version              print the version and exit\n"
 	      "  -h, --help             print this help and exit\n"
@@ -333,7 +356,7 @@ static void usage(FILE *f)
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
        OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
-       OPT_EXIT_BUDGET, OPT_SPIN_LIMIT, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET };
+       OPT_EXIT_BUDGET, OPT_SPIN_LIMIT, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_API_SOCKET };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -355,6 +378,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "net", required_argument, NULL, OPT_NET },
+		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -524,6 +548,14 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				cfg->spin_limit_ms = v;
 			break;
 		}
+		case OPT_API_SOCKET: /* PATH, or cloud-hypervisor's path=PATH */
+			cfg->api_socket = strncmp(optarg, "path=", 5) ? optarg : optarg + 5;
+			if (!*cfg->api_socket || !strncmp(optarg, "fd=", 3)) {
+				fprintf(err, "dejavm: --api-socket: '%s': expected PATH or path=PATH\n",
+					optarg);
+				return CLI_USAGE;
+			}
+			break;
 		case 'v': cfg->verbosity++; break;
 		case OPT_VERSION: fprintf(out, "dejavm %s\n", DEJAVM_VERSION); return CLI_EXIT;
 		case 'h': usage(out); return CLI_EXIT;
@@ -562,8 +594,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		fprintf(err, "dejavm: unexpected argument '%s' (try --help)\n", argv[optind]);
 		return CLI_USAGE;
 	}
-	if (!cfg->kernel) {
-		fprintf(err, "dejavm: --kernel PATH is required (try --help)\n");
+	if (!cfg->kernel && !cfg->api_socket) {
+		fprintf(err, "dejavm: --kernel PATH (or --api-socket PATH) is required (try --help)\n");
 		return CLI_USAGE;
 	}
 	if (cfg->deterministic && cfg->console == CONSOLE_PTY) {

@@ -4,6 +4,7 @@
 #define DEJAVM_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct kvm_cpuid2;
@@ -44,6 +45,7 @@ struct net_config {
 	const char *tap;    /* host tap device; created if it does not exist */
 	const char *ip;	    /* NULL: the host side of the tap is left as it is */
 	const char *mask;   /* with ip: its netmask (default 255.255.255.0) */
+	const char *id;	    /* the API's id, NULL: config_device_id() names it */
 	uint8_t mac[6];	    /* the guest's MAC */
 	unsigned int order; /* position among the virtio devices on the command line */
 	bool mac_set;	    /* mac= was given */
@@ -77,8 +79,16 @@ struct vm_config {
 	struct net_config nets[MAX_NETS];
 	unsigned int nr_nets;
 	unsigned int nr_virtio; /* virtio devices on the command line */
+	const char *api_socket; /* --api-socket PATH: the REST API (api.h) */
+	bool rebooted;		/* a boot after the first (vm.reboot): output files are appended to */
 };
 
 void config_init(struct vm_config *cfg);
+/*
+ * The id of the virtio device at position order, as cloud-hypervisor names them: the user's id,
+ * else "_disk0", "_net1", ... (one counter over disks and nets), "__rng", "__console".
+ */
+void config_device_id(const struct vm_config *cfg, const char *kind, unsigned int order,
+		      const char *user_id, char *buf, size_t len);
 
 #endif

@@ -7,6 +7,17 @@
 
 enum log_level log_max_level = LOG_WARN;
 static FILE *log_file;
+static __thread char first_error[256];
+
+const char *log_first_error(void)
+{
+	return first_error;
+}
+
+void log_clear_error(void)
+{
+	first_error[0] = '\0';
+}
 static struct timespec log_t0;
 
 int log_open(const char *path)
@@ -58,6 +69,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	unsigned long long ns = log_elapsed_ns();
 	va_list ap;
 
+	if (level == LOG_ERROR && !first_error[0]) { /* the cause, for log_first_error() */
+		va_start(ap, fmt);
+		vsnprintf(first_error, sizeof(first_error), fmt, ap);
+		va_end(ap);
+	}
 	if (level > log_max_level)
 		return;
 	/* Before the VM runs there is no useful time to show. */

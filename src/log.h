@@ -20,6 +20,13 @@ uint64_t monotonic_ns(void);
 /* Nanoseconds since log_start_clock(). */
 unsigned long long log_elapsed_ns(void);
 
+/*
+ * The calling thread's first log_err() message since log_clear_error() ("" if none): the cause
+ * of a failure, for an API's error response.
+ */
+const char *log_first_error(void);
+void log_clear_error(void);
+
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...)  log_msg(LOG_ERROR, __VA_ARGS__)

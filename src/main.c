@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: MIT
-/* dejavm: parse the command line, build the VM, run it, report. */
+/* dejavm: parse the command line, then drive the VM's lifecycle (vmm.h), with an API or not. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "cli.h"
 #include "log.h"
 #include "replay.h"
-#include "vm.h"
+#include "vmm.h"
 
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
-	struct vm vm;
+	struct vmm vmm;
+	struct api api = { .fd = -1 };
 	sigset_t sigs;
+	char err[512];
 	int status;
 
 	if (argc > 1 && !strcmp(argv[1], "replay"))
@@ -23,25 +26,32 @@ int main(int argc, char **argv)
 	case CLI_USAGE: return EXIT_USAGE;
 	case CLI_RUN: break;
 	}
-	vm_block_signals(&sigs); /* before the trace writer or any vCPU thread starts */
+	vm_block_signals(&sigs); /* before the API, the trace writer or any vCPU thread starts */
 	log_max_level = cfg.verbosity >= 2 ? LOG_DEBUG : cfg.verbosity == 1 ? LOG_INFO : LOG_WARN;
 	if (log_open(cfg.log_file)) {
 		fprintf(stderr, "dejavm: --log-file %s: cannot open: %m\n", cfg.log_file);
 		return EXIT_USAGE;
 	}
-	if (vm_create(&vm, &cfg) || vm_load(&vm) || (cfg.record_path && record_start(&vm))) {
-		vm_destroy(&vm);
+	if (vmm_init(&vmm, cfg.api_socket != NULL)) {
+		log_err("eventfd: %m");
+		return EXIT_VMM_ERROR;
+	}
+	/* With --kernel the VM boots at once; with only --api-socket it waits for vm.create. */
+	if (cfg.kernel) {
+		if (vmm_create(&vmm, &cfg, err, sizeof(err))) {
+			log_err("%s", err);
+			return EXIT_VMM_ERROR;
+		}
+		vmm.boot_requested = true;
+	}
+	if (cfg.api_socket && api_start(&api, &vmm, cfg.api_socket)) {
+		vmm_free(&vmm);
 		log_close();
 		return EXIT_VMM_ERROR;
 	}
-	status = vm_run(&vm);
-	if (record_finish(&vm, status) && status == 0)
-		status = EXIT_VMM_ERROR; /* the trace is incomplete: say so in the status too */
-	if (cfg.stats == STATS_TEXT)
-		stats_print_text(&vm.stats, stderr);
-	else if (cfg.stats == STATS_JSON)
-		stats_print_json(&vm.stats, stderr);
-	vm_destroy(&vm);
+	status = vmm_main(&vmm);
+	api_stop(&api);
+	vmm_free(&vmm);
 	log_close();
 	return status;
 }

@@ -3,6 +3,7 @@
 #ifndef DEJAVM_STATS_H
 #define DEJAVM_STATS_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -27,6 +28,12 @@ struct exit_stats {
 
 /* "io", "mmio", "hlt", ... (KVM_EXIT_* without the prefix, lower case). */
 const char *exit_reason_name(unsigned int reason);
+/* One device's counters as vm.counters shows them (cloud-hypervisor's names); any thread adds. */
+struct vm_counters {
+	atomic_uint_fast64_t read_bytes, write_bytes, read_ops, write_ops; /* virtio-blk */
+	atomic_uint_fast64_t rx_bytes, rx_frames, tx_bytes, tx_frames;	   /* virtio-net */
+};
+
 /* The median of the single-steps the exit-budget kicks took. */
 unsigned int stats_kick_steps_median(const struct exit_stats *s);
 void stats_print_text(const struct exit_stats *s, FILE *f);

@@ -88,6 +88,7 @@ struct tracer {
 	void (*on_error)(void *ctx, const char *msg);
 	void *ctx;
 	_Atomic uint64_t stall_ns;
+	_Atomic uint64_t written_bytes, written_frames; /* for other threads: trace_written() */
 
 	uint64_t (*clock)(void *ctx);
 	void *clock_ctx;
@@ -232,6 +233,8 @@ static int write_frame(struct tracer *t, const void *data, size_t len, const str
 		return -1;
 	DEJAVM_PROBE(trace_flush, len, csize);
 	t->nframes++;
+	atomic_store_explicit(&t->written_bytes, t->offset, memory_order_relaxed);
+	atomic_store_explicit(&t->written_frames, t->nframes, memory_order_relaxed);
 	return 0;
 }
 
@@ -465,6 +468,12 @@ void trace_start_clock(struct tracer *t)
 {
 	clock_gettime(CLOCK_MONOTONIC, &t->t0);
 	t->clock_started = true;
+}
+
+void trace_written(const struct tracer *t, uint64_t *bytes, uint64_t *frames)
+{
+	*bytes = atomic_load_explicit(&t->written_bytes, memory_order_relaxed);
+	*frames = atomic_load_explicit(&t->written_frames, memory_order_relaxed);
 }
 
 uint64_t trace_events_emitted(const struct tracer *t)

@@ -93,6 +93,8 @@ void trace_set_clock(struct tracer *t, uint64_t (*now_ns)(void *), void *ctx);
 void trace_start_clock(struct tracer *t);
 
 uint64_t trace_events_emitted(const struct tracer *t);
+/* What the writer has put in the file so far (any thread may ask): bytes and zstd frames. */
+void trace_written(const struct tracer *t, uint64_t *bytes, uint64_t *frames);
 uint64_t trace_stall_ns(const struct tracer *t);
 
 /* Low level: begin an event (returns the packer, stream locked) / end it. */

@@ -135,6 +135,9 @@
 	F(UINT, vector, "the MSI-X vector")                                                        \
 	F(UINT, data, "the vector's message data (its low byte is the guest's interrupt vector)")
 
+#define TRACE_FIELDS_vm_state(F)                                                                   \
+	F(UINT, paused, "1: the VM was paused (its vCPUs parked between exits), 0: resumed")
+
 /*
  * E(type, name, required, doc): required is how many fields the event had when its type was
  * introduced. Fields after those were appended later (see Compatibility above): a trace written
@@ -154,7 +157,8 @@
 	E(11, landmark, 3, "Deterministic mode: a vCPU that ran long without exits was given time here.") \
 	E(12, regs, 17, "Deterministic mode: the general registers at the exit recorded just before.") \
 	E(13, dma_write, 3, "A virtio device wrote data from outside the VM into guest buffers.")    \
-	E(14, msi, 3, "Normal mode: a device's MSI-X vector fired (a masked one fires on unmask).")
+	E(14, msi, 3, "Normal mode: a device's MSI-X vector fired (a masked one fires on unmask).")   \
+	E(15, vm_state, 1, "Normal mode: the VM was paused or resumed (the API's vm.pause, vm.resume); deterministic mode records nothing, a pause changes nothing there.")
 
 #define TRACE_TYPE_MAX 16
 #define TRACE_VCPU_NONE 255

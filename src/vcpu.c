@@ -625,6 +625,27 @@ static bool landmark_hit(struct vcpu *v)
 	return false;
 }
 
+/*
+ * vm_pause(): parked here, between exits, until vm_resume() or a stop. The host time parked
+ * is not the guest's: the watchdog's clocks of a stretch and a seek skip it.
+ */
+static void park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	uint64_t t0 = now_ns(), paused;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nr_parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+	paused = now_ns() - t0;
+	v->loop.stretch_ns += paused;
+	v->seek_ns += paused;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -646,6 +667,10 @@ static void *vcpu_thread(void *arg)
 	while (!atomic_load_explicit(&vm->stopping, memory_order_relaxed)) {
 		unsigned int reason;
 
+		if (atomic_load(&vm->pause_req)) {
+			park(v);
+			continue;
+		}
 		if (replay && replay->stop_here && !v->seeking && replay->stop_here(replay->ctx))
 			continue;
 		/* On the way to a landmark nothing is injected: the recording had no exit there. */
@@ -673,7 +698,9 @@ static void *vcpu_thread(void *arg)
 		}
 		reason = v->run->exit_reason;
 		DEJAVM_PROBE(exit_received, v->id, reason);
-		if (reason == KVM_EXIT_INTR && vm->det) {
+		if (reason == KVM_EXIT_INTR && atomic_load(&vm->pause_req)) {
+			continue; /* not the guest's exit: parked at the loop's top, no search */
+		} else if (reason == KVM_EXIT_INTR && vm->det) {
 			if (atomic_load(&vm->stopping) || !watchdog_kick(v))
 				continue;
 		} else if (reason == KVM_EXIT_DEBUG && v->irq_stepping) {

@@ -223,6 +223,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
 	pthread_mutex_init(&vm->msi_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -383,7 +385,7 @@ int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg)
 }
 
 /* The device threads stop once: after the vCPUs, or at destroy if the VM never ran. */
-static void run_stoppers(struct vm *vm)
+void vm_run_stoppers(struct vm *vm)
 {
 	for (unsigned int i = 0; i < vm->nr_stoppers; i++)
 		vm->stoppers[i].fn(vm->stoppers[i].arg);
@@ -445,6 +447,52 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	}
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	/* parked vCPUs (and a vm_pause() waiting for them) see the stop too */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_pause(struct vm *vm)
+{
+	unsigned int started = 0;
+
+	atomic_store(&vm->pause_req, true);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		started += atomic_load(&vm->vcpus[i].started);
+		vcpu_kick(&vm->vcpus[i]);
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->nr_parked < started && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (vm->trace && !vm->det)
+		trace_vm_state(vm->trace, 1);
+}
+
+void vm_resume(struct vm *vm)
+{
+	if (vm->trace && !vm->det)
+		trace_vm_state(vm->trace, 0);
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+struct vm_counters *vm_add_device(struct vm *vm, const char *kind, const char *id,
+				  struct pci_device *pci)
+{
+	struct vm_device *d;
+
+	if (vm->nr_devices == sizeof(vm->devices) / sizeof(vm->devices[0]))
+		return NULL;
+	d = &vm->devices[vm->nr_devices++];
+	d->kind = kind;
+	d->pci = pci;
+	/* virtio devices are at slots 1, 2, ... in their configuration order */
+	config_device_id(vm->cfg, kind, pci->slot - 1, id, d->id, sizeof(d->id));
+	return &d->counters;
 }
 
 int vm_coalesce_writes(struct vm *vm, bool pio, uint64_t addr, uint32_t len)
@@ -537,148 +585,6 @@ void vm_set_irq(struct vm *vm, unsigned int irq, bool level)
 		log_warn("KVM_IRQ_LINE %u: %s", irq, strerror(errno));
 }
 
-static struct termios saved_termios;
-static bool termios_saved;
-
-static void restore_terminal(void)
-{
-	if (termios_saved)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
-	termios_saved = false;
-}
-
-/* Characters go to the guest as typed; Ctrl-C still stops the VM. */
-static bool setup_terminal_input(void)
-{
-	struct termios t;
-
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_termios))
-		return false;
-	t = saved_termios;
-	t.c_lflag &= ~(ICANON | ECHO | ECHONL | IEXTEN);
-	t.c_iflag &= ~(ICRNL | INLCR | IXON);
-	t.c_cc[VMIN] = 1;
-	t.c_cc[VTIME] = 0;
-	if (tcsetattr(STDIN_FILENO, TCSANOW, &t))
-		return false;
-	termios_saved = true;
-	atexit(restore_terminal);
-	return true;
-}
-
-/*
- * Deterministic mode: a vCPU that made no exit for a whole --exit-budget is kicked out of
- * KVM_RUN, to look for a loop that only waits for time (vcpu.c). Called when poll() times out.
- */
-static void exit_budget_watchdog(struct vm *vm, uint64_t *seen)
-{
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		uint64_t n = atomic_load_explicit(&vm->vcpus[i].exits, memory_order_relaxed);
-
-		if (n == seen[i] && !atomic_load(&vm->stopping))
-			vcpu_kick(&vm->vcpus[i]);
-		seen[i] = n;
-	}
-}
-
-void vm_block_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, set, NULL);
-}
-
-int vm_run(struct vm *vm)
-{
-	sigset_t sigs;
-	struct pollfd pfd[3];
-	/* Deterministic mode takes no input from the host: typed characters would come at random. */
-	bool input = vm->serial && vm->cfg->serial == SERIAL_TTY && !vm->det &&
-		     setup_terminal_input();
-	/* A replay has the watchdog too: it finds a guest waiting where the recording did not. */
-	int timeout_ms = vm->det ? (int)vm->cfg->exit_budget_ms : -1;
-	uint64_t exits_seen[MAX_CPUS] = { 0 };
-	unsigned int running = 0;
-	uint64_t t0;
-	int sfd;
-
-	/* Termination signals (blocked in every thread, vm_block_signals) are read here. */
-	vm_block_signals(&sigs);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	if (sfd < 0) {
-		log_err("signalfd: %s", strerror(errno));
-		return EXIT_VMM_ERROR;
-	}
-
-	log_start_clock();
-	if (vm->trace && !vm->det) /* deterministic: virtual time, set by record_start() */
-		trace_start_clock(vm->trace);
-	t0 = monotonic_ns();
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		int r = vcpu_start(&vm->vcpus[i]);
-
-		if (r) {
-			vm_request_stop(vm, EXIT_VMM_ERROR, "cannot start vCPU %u: %s", i,
-					strerror(-r));
-			break;
-		}
-		running++;
-	}
-
-	pfd[0] = (struct pollfd){ .fd = vm->done_fd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pfd[2] = (struct pollfd){ .fd = input ? STDIN_FILENO : -1, .events = POLLIN };
-	while (running) {
-		int n = poll(pfd, 3, timeout_ms);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			vm_request_stop(vm, EXIT_VMM_ERROR, "poll: %s", strerror(errno));
-			break;
-		}
-		if (n == 0) {
-			exit_budget_watchdog(vm, exits_seen);
-			continue;
-		}
-		if (pfd[0].revents & POLLIN) {
-			uint64_t n;
-
-			if (read(vm->done_fd, &n, sizeof(n)) == sizeof(n))
-				running = n >= running ? 0 : running - n;
-		}
-		if (pfd[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				vm_request_stop(vm, 128 + si.ssi_signo, "stopped by signal %s",
-						strsignal(si.ssi_signo));
-		}
-		if (pfd[2].revents & (POLLIN | POLLHUP)) {
-			uint8_t buf[64];
-			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-
-			if (n > 0)
-				serial_input(vm->serial, buf, n);
-			else
-				pfd[2].fd = -1; /* EOF: the guest just gets no more input */
-		}
-	}
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].started)
-			pthread_join(vm->vcpus[i].thread, NULL);
-	run_stoppers(vm);
-	vm->stats.run_ns = monotonic_ns() - t0;
-	close(sfd);
-	restore_terminal();
-	if (vm->serial)
-		serial_flush(vm->serial);
-	log_info("VM stopped: %s (exit status %d)", vm->stop_reason, vm->exit_status);
-	return vm->exit_status;
-}
-
 void vm_destroy(struct vm *vm)
 {
 	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
@@ -687,7 +593,7 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	serial_free(vm->serial);
 	vm->serial = NULL;
-	run_stoppers(vm); /* if vm_run() never ran */
+	vm_run_stoppers(vm); /* if vm_run() never ran */
 	while (vm->nr_cleanups) {
 		vm->nr_cleanups--;
 		vm->cleanups[vm->nr_cleanups].fn(vm->cleanups[vm->nr_cleanups].arg);

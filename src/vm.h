@@ -29,6 +29,7 @@ struct tracer;
 struct determ;
 struct pci_bus;
 struct landmark;
+struct pci_device;
 
 #define VM_MAX_MSI_ROUTES 64
 #define VM_MSI_GSI_BASE	  24 /* after the IOAPIC's 24 pins */
@@ -119,6 +120,26 @@ struct vm {
 	int exit_status;
 	char stop_reason[128];
 	int done_fd; /* eventfd: the vCPU thread has returned */
+	int stop_signal; /* the termination signal that stopped it, 0: none */
+
+	/*
+	 * vm_pause(): the vCPUs park at the top of their loop, between exits, until vm_resume().
+	 * Deterministic mode: nothing of it is in the trace, and host time paused is not counted
+	 * by the watchdog; normal mode records a vm_state event.
+	 */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_req;
+	unsigned int nr_parked;
+
+	/* The devices on the PCI bus as vm.info and vm.counters show them (vm_add_device). */
+	struct vm_device {
+		char id[32];	      /* config_device_id(): "_disk0", "_net1", "__rng", ... */
+		const char *kind;     /* "disk", "net", "rng", "console" */
+		struct pci_device *pci;
+		struct vm_counters counters;
+	} devices[MAX_DISKS + MAX_NETS + 2];
+	unsigned int nr_devices;
 
 	/* MSI routes (normal mode), set with the irqchip's own in KVM_SET_GSI_ROUTING */
 	pthread_mutex_t msi_lock;
@@ -132,7 +153,10 @@ struct vm {
 int vm_create(struct vm *vm, const struct vm_config *cfg);
 /* Loads kernel/initramfs, writes boot structures, sets the boot vCPU's registers. */
 int vm_load(struct vm *vm);
-/* Starts the vCPU threads, serves stdin and signals until the VM ends; returns the status. */
+/*
+ * vmm.c: starts the vCPU threads, serves stdin, signals and the exit-budget watchdog until the
+ * VM ends; returns the status.
+ */
 int vm_run(struct vm *vm);
 /*
  * Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and the threads it creates later): call it
@@ -141,6 +165,19 @@ int vm_run(struct vm *vm);
 void vm_block_signals(sigset_t *set);
 void vm_destroy(struct vm *vm);
 
+/*
+ * A device on the PCI bus gets its id and counters (NULL when the table is full: the device
+ * works, it is just not listed). id NULL: named as cloud-hypervisor does (config_device_id).
+ */
+struct vm_counters *vm_add_device(struct vm *vm, const char *kind, const char *id,
+				  struct pci_device *pci);
+/*
+ * Parks the vCPUs between exits and returns when all are parked (or the VM is stopping), and
+ * lets them run on. Any thread but a vCPU's may call them; the caller serializes them.
+ */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+
 /* Ends the run with status (first caller wins) and kicks the vCPUs out of KVM_RUN. */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -148,6 +185,8 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 int vm_on_destroy(struct vm *vm, void (*fn)(void *arg), void *arg);
 /* fn(arg) runs when the vCPUs have stopped, before the trace is closed: stop device threads. */
 int vm_on_stop(struct vm *vm, void (*fn)(void *arg), void *arg);
+/* Runs (once) what vm_on_stop() registered: vm_run() does, when the vCPUs have returned. */
+void vm_run_stoppers(struct vm *vm);
 /*
  * Normal mode: a GSI of its own for one MSI-X vector (-ENOSPC when all are taken), and
  * (re)pointing it at an MSI address/data pair. Both take msi_lock; any thread may call them.

@@ -420,6 +420,9 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
 	{ { NULL }, "--kernel", NULL },
 	{ { "--cmdline", "x", NULL }, "--kernel", NULL },
+	{ { "--api-socket", "", NULL }, "--api-socket", NULL },
+	{ { "--api-socket", "path=", NULL }, "--api-socket", "path=PATH" },
+	{ { "--api-socket", "fd=3", NULL }, "--api-socket", NULL },
 	{ { "--kernel", "k", "--memory", "size=0", NULL }, "--memory", NULL },
 	{ { "--kernel", "k", "--memory", "size=1M", NULL }, "--memory", NULL },
 	{ { "--kernel", "k", "--memory", "size=2T", NULL }, "--memory", NULL },
@@ -591,6 +594,16 @@ START_TEST(test_repeated_parse)
 		run_free(&rn);
 
 		ck_assert_int_eq(run(&rn, "--kernel", "k", "--frobnicate", NULL), CLI_USAGE);
+		run_free(&rn);
+
+		/* --api-socket alone: no kernel needed (the API creates the VM); both forms */
+		ck_assert_int_eq(run(&rn, "--api-socket", "/tmp/s", NULL), CLI_RUN);
+		ck_assert_str_eq(rn.cfg.api_socket, "/tmp/s");
+		ck_assert_ptr_null(rn.cfg.kernel);
+		run_free(&rn);
+		ck_assert_int_eq(run(&rn, "--api-socket", "path=/tmp/t", "--kernel", "k", NULL),
+				 CLI_RUN);
+		ck_assert_str_eq(rn.cfg.api_socket, "/tmp/t");
 		run_free(&rn);
 
 		ck_assert_int_eq(run(&rn, "--kernel", NULL), CLI_USAGE);

@@ -215,6 +215,9 @@ static void rt_emit(struct tracer *t, unsigned int type, uint64_t s)
 	case TRACE_msi:
 		trace_msi(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2));
 		break;
+	case TRACE_vm_state:
+		trace_vm_state(t, rt_u(s, 0));
+		break;
 	default:
 		ck_abort_msg("type %u: add it to rt_emit()", type);
 	}
@@ -901,8 +904,8 @@ START_TEST(hostile_inputs)
 					      0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4 };
 	/* a second event of stream 0 with dseq 0 (the seq would repeat) */
 	static const unsigned char dseq0[] = { 0x96, 1, 1, 0, 0, 2, 7, 0x96, 1, 0, 0, 0, 2, 7 };
-	/* unknown type 15 with 3 values, a known exit with one extra value, then a cut array */
-	static const unsigned char unknown[] = { 0x97, 15, 1, 0, 5, 0xc0, 0xc3, 0x91, 0x80, 0x97, 1,
+	/* unknown type 16 with 3 values, a known exit with one extra value, then a cut array */
+	static const unsigned char unknown[] = { 0x97, 16, 1, 0, 5, 0xc0, 0xc3, 0x91, 0x80, 0x97, 1,
 						 1,    0,  0, 2, 7, 0xa2, 'h',	'i',  0x95, 1 };
 	/* an io_done as format minor 0 wrote it (8 fields, no hash), then one with only 7 */
 	static const unsigned char older[] = { 0x9c, 9, 1, 0, 0, 1, 0, 3, 0, 0,    0, 0, 0,
@@ -989,7 +992,7 @@ START_TEST(hostile_inputs)
 		r = trace_reader_open(path, NULL);
 		ck_assert_ptr_nonnull(r);
 		ck_assert_int_eq(trace_reader_next(r, &ev), 1);
-		ck_assert_uint_eq(ev.type, 15);
+		ck_assert_uint_eq(ev.type, 16);
 		ck_assert_ptr_null(ev.desc);
 		ck_assert_uint_eq(ev.nfields, 3);
 		ck_assert_uint_eq(ev.ts, 5);
@@ -1004,7 +1007,7 @@ START_TEST(hostile_inputs)
 		ck_assert_int_eq(res.status, 1);
 		ck_assert_str_eq(
 			res.out,
-			"{\"seq\":0,\"ts\":5,\"stream\":0,\"type\":15,\"raw\":[null,true,[{}]]}\n"
+			"{\"seq\":0,\"ts\":5,\"stream\":0,\"type\":16,\"raw\":[null,true,[{}]]}\n"
 			"{\"seq\":1,\"ts\":5,\"stream\":0,\"type\":\"exit\",\"reason\":2,"
 			"\"rip\":7,\"extra\":[\"hi\"]}\n");
 		ck_assert_ptr_nonnull(strstr(res.err, "offset "));

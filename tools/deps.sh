@@ -7,6 +7,8 @@ packages=(
 	# build
 	gcc meson ninja-build pkg-config
 	libzstd-dev libmsgpack-dev liburing-dev libxxhash-dev check
+	# the REST API (server, JSON) and dejavm-remote; curl for its tests
+	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
 	# bpf/ (optional feature)
 	libbpf-dev clang bpftool systemtap-sdt-dev bpftrace
 	# tiny Linux guest (tools/guest-kernel)

@@ -360,6 +360,13 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 			  r->head, r->type, r->sector, r->res < 0 ? strerror(-r->res) : "short");
 	if (r->status_byte)
 		*r->status_byte = r->status;
+	if (r->status == VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_IN) {
+		atomic_fetch_add_explicit(&d->counters->read_bytes, r->data_len, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->counters->read_ops, 1, memory_order_relaxed);
+	} else if (r->status == VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_OUT) {
+		atomic_fetch_add_explicit(&d->counters->write_bytes, r->data_len, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->counters->write_ops, 1, memory_order_relaxed);
+	}
 	if (d->vm->trace)
 		trace_io_done(d->vm->trace, d->pci.slot, q, r->head, r->type,
 			      r->io ? r->off : 0, r->status == VIRTIO_BLK_S_OK ? r->data_len : 0,
@@ -640,6 +647,7 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 		ops->features |= 1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
 	if (cfg->num_queues > 1)
 		ops->features |= 1ULL << VIRTIO_BLK_F_MQ;
+	b->vdev.id = cfg->id;
 	r = virtio_pci_add(vm, &b->vdev, ops, b);
 	if (!r && !vm->cfg->deterministic && vm->vm_fd >= 0)
 		r = start_io_thread(vm, b);

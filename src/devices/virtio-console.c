@@ -198,7 +198,8 @@ int virtio_console_init(struct vm *vm)
 			return r;
 	}
 	if (cfg->console == CONSOLE_FILE) {
-		c->fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		c->fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_CLOEXEC |
+				 (cfg->rebooted ? O_APPEND : O_TRUNC), 0644);
 		if (c->fd < 0) {
 			int err = -errno;
 

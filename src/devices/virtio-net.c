@@ -138,6 +138,11 @@ static unsigned int serve_tx(struct virtio_net *n)
 			ok = true;
 		if (ok && n->tap >= 0)
 			tap_send(n); /* replay: what the guest sends goes nowhere */
+		if (ok) {
+			atomic_fetch_add_explicit(&d->counters->tx_bytes, c->out_bytes - NET_HDR_LEN,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&d->counters->tx_frames, 1, memory_order_relaxed);
+		}
 		if (d->vm->trace)
 			trace_io_done(d->vm->trace, d->pci.slot, NET_TXQ, c->head, NET_OP_TX, 0,
 				      ok ? c->out_bytes - NET_HDR_LEN : 0, !ok, 0,
@@ -246,6 +251,11 @@ static void serve_rx(struct virtio_net *n)
 			written = rx_fill(n);
 		}
 		/* written is 0 exactly when the chain was malformed, in a replay too */
+		if (written > NET_HDR_LEN) {
+			atomic_fetch_add_explicit(&d->counters->rx_bytes, written - NET_HDR_LEN,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&d->counters->rx_frames, 1, memory_order_relaxed);
+		}
 		if (d->vm->trace)
 			trace_io_done(d->vm->trace, d->pci.slot, NET_RXQ, d->chain.head, NET_OP_RX, 0,
 				      written > NET_HDR_LEN ? written - NET_HDR_LEN : 0, !written, 0,
@@ -485,6 +495,7 @@ int virtio_net_add(struct vm *vm, const struct net_config *cfg)
 	n->config.mtu = 1500;
 	if (!cfg->no_tap && (r = tap_open(n)))
 		return r;
+	n->vdev.id = cfg->id;
 	r = virtio_pci_add(vm, &n->vdev, &net_ops, n);
 	if (r)
 		return r;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <inttypes.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 #include <stddef.h>
@@ -451,6 +452,18 @@ void virtio_thread_stop(struct virtio_thread *t)
 	t->started = false;
 }
 
+/* The kind in cloud-hypervisor's device ids ("_disk0", "_net0", "_rng", "_console"). */
+static const char *device_kind(uint16_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_NET: return "net";
+	case VIRTIO_ID_BLOCK: return "disk";
+	case VIRTIO_ID_CONSOLE: return "console";
+	case VIRTIO_ID_RNG: return "rng";
+	default: return "virtio";
+	}
+}
+
 int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops *ops, void *priv)
 {
 	int slot;
@@ -484,6 +497,9 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 	slot = pci_bus_add(vm->pci, &d->pci);
 	if (slot < 0)
 		return slot;
+	d->counters = vm_add_device(vm, device_kind(ops->device_id), d->id, &d->pci);
+	if (!d->counters)
+		d->counters = &d->own_counters;
 	d->irq_line = vm->det ? isa_lines[(slot - 1) % sizeof(isa_lines)] : 16 + (slot - 1) % 4;
 	pci_set_irq_pin(&d->pci, 1, d->irq_line);
 	return 0;

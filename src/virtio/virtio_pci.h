@@ -15,6 +15,7 @@
 
 #include "../msix.h"
 #include "../pci.h"
+#include "../stats.h"
 #include "virtqueue.h"
 
 #define VIRTIO_MAX_QUEUES 8
@@ -70,6 +71,9 @@ struct virtio_dev {
 	struct vq vq[VIRTIO_MAX_QUEUES];
 	bool vq_enabled[VIRTIO_MAX_QUEUES];
 	struct vq_chain chain; /* scratch for the device's vq_pop() */
+	const char *id;	       /* set before virtio_pci_add: the user's id, NULL: "_disk0"... */
+	struct vm_counters *counters; /* vm.counters: set by virtio_pci_add */
+	struct vm_counters own_counters; /* where they go when the VM's table is full */
 };
 
 /*
