@@ -122,7 +122,14 @@ static int step(struct search *sr)
 
 	if (!safe_to_step(sr))
 		return STEP_UNSAFE;
-	if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+	while (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		/* a pause (vm_pause) waits here, and the search goes on as if none had come */
+		if (errno == EINTR && atomic_load(&v->vm->pause_req) &&
+		    !atomic_load(&v->vm->stopping)) {
+			v->run->immediate_exit = 0;
+			vcpu_park(v);
+			continue;
+		}
 		if (errno != EINTR && errno != EAGAIN)
 			vm_request_stop(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN (single-step): %s",
 					v->id, strerror(errno));

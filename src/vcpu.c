@@ -629,7 +629,7 @@ static bool landmark_hit(struct vcpu *v)
  * vm_pause(): parked here, between exits, until vm_resume() or a stop. The host time parked
  * is not the guest's: the watchdog's clocks of a stretch and a seek skip it.
  */
-static void park(struct vcpu *v)
+void vcpu_park(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 	uint64_t t0 = now_ns(), paused;
@@ -668,7 +668,7 @@ static void *vcpu_thread(void *arg)
 		unsigned int reason;
 
 		if (atomic_load(&vm->pause_req)) {
-			park(v);
+			vcpu_park(v);
 			continue;
 		}
 		if (replay && replay->stop_here && !v->seeking && replay->stop_here(replay->ctx))

@@ -52,6 +52,8 @@ int vcpu_set_debug(struct vcpu *v, enum vcpu_debug mode, uint64_t addr);
 int vcpu_set_single_step(struct vcpu *v, bool on);
 /* Makes a vCPU leave KVM_RUN (and not re-enter it) as soon as possible. */
 void vcpu_kick(struct vcpu *v);
+/* On the vCPU's thread, vm_pause() asked for it: parked until vm_resume() or a stop. */
+void vcpu_park(struct vcpu *v);
 
 /* report.c: the one-paragraph report of a failure exit (registers, RIP, instruction bytes). */
 void report_failure(struct vcpu *v, const char *what, FILE *f);

@@ -428,10 +428,10 @@ static enum vmm_error set_paused(struct vmm *m, bool pause, char *err, size_t le
 	pthread_mutex_lock(&m->lock);
 	if (m->state != (pause ? VMM_RUNNING : VMM_PAUSED)) {
 		e = wrong_state(m, pause ? "pause" : "resume", err, len);
+	} else if (pause && (vm_pause(&m->vm), atomic_load(&m->vm.stopping))) {
+		e = fail(VMM_ESTATE, err, len, "cannot pause a VM that is stopping");
 	} else {
-		if (pause)
-			vm_pause(&m->vm);
-		else
+		if (!pause)
 			vm_resume(&m->vm);
 		m->state = pause ? VMM_PAUSED : VMM_RUNNING;
 		pthread_cond_broadcast(&m->changed);

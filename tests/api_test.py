@@ -320,6 +320,28 @@ class Guests(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("events matched", p.stdout)
 
+    def test_pauses_in_the_middle_of_fixed_point_searches_cost_nothing(self):
+        """timer spin=1 busy-waits for its ticks: at a 1 ms exit budget, 50 landmarks, each
+        found by single-stepping; pauses as fast as the API takes them land in those searches."""
+        traces, pauses = [], 0
+        for paused in (False, True):
+            trace = os.path.join(TMP, "spin-%d.trace" % paused)
+            with Vmm("spin-%d" % paused) as v:
+                cfg = {"payload": {"kernel": guest("timer"), "cmdline": "spin=1"},
+                       "dejavm": {"deterministic": True, "record": trace, "exit_budget_ms": 1}}
+                self.assertEqual(v.request("PUT", "vm.create", cfg)[0], 204)
+                self.assertEqual(v.request("PUT", "vm.boot")[0], 204)
+                while paused and v.request("PUT", "vm.pause")[0] == 204:
+                    pauses += 1
+                    time.sleep(0.002)
+                    self.assertEqual(v.request("PUT", "vm.resume")[0], 204)
+                v.wait_state("Shutdown")
+            traces.append(open(trace, "rb").read())
+        landmarks = [e for e in dump(os.path.join(TMP, "spin-1.trace")) if e["type"] == "landmark"]
+        self.assertGreater(len(landmarks), 20)
+        self.assertGreater(pauses, 20)
+        self.assertEqual(traces[0], traces[1], "%d pauses changed the recording" % pauses)
+
     def test_a_recording_shut_down_through_the_api_replays_to_its_stop(self):
         trace = os.path.join(TMP, "det-stopped.trace")
         with Vmm("det-stopped") as v:
