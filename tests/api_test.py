@@ -139,6 +139,9 @@ class Guests(unittest.TestCase):
             status, err = v.request("PUT", "vm.boot")
             self.assertEqual(status, 500)
             self.assertEqual(err[:2], ["Error from API", "The VM could not boot"])
+            p = v.remote("add-disk", "path=/tmp/x.img")  # no hot-plug: it says so
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("no hot-plug", p.stderr)
             # curl, as users drive it
             out = subprocess.run(["curl", "-s", "-i", "--unix-socket", v.sock,
                                   "http://localhost/api/v1/vmm.ping"], capture_output=True,
