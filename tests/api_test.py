@@ -173,6 +173,15 @@ class Guests(unittest.TestCase):
             self.assertEqual(v.proc.wait(30), 0)
             self.assertFalse(os.path.exists(v.sock))
 
+    def test_with_kernel_the_vm_boots_at_once_and_is_controllable(self):
+        with Vmm("at-once", "--kernel", guest("pio-storm"), "--cmdline", "n=%d" % (1 << 40),
+                 "--serial", "null") as v:
+            v.wait_state("Running", 30)
+            self.assertEqual(v.request("PUT", "vm.pause")[0], 204)
+            self.assertEqual(v.request("PUT", "vm.resume")[0], 204)
+            self.assertEqual(v.request("PUT", "vm.shutdown")[0], 204)
+            self.assertEqual(v.state(), "Shutdown")
+
     def test_a_guest_that_ends_leaves_the_vmm_serving(self):
         with Vmm("ends") as v:
             self.assertEqual(v.request("PUT", "vm.create", storm_config(1000))[0], 204)
