@@ -40,6 +40,14 @@ void config_device_id(const struct vm_config *cfg, const char *kind, unsigned in
 	snprintf(buf, len, "_%s%u", kind, n);
 }
 
+int config_net_of_tap(const struct vm_config *cfg, const char *tap)
+{
+	for (unsigned int i = 0; i < cfg->nr_nets; i++)
+		if (!strcmp(cfg->nets[i].tap, tap))
+			return i;
+	return -1;
+}
+
 int parse_size(const char *s, uint64_t *bytes)
 {
 	unsigned shift = 0;
@@ -499,11 +507,10 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				fprintf(err, "dejavm: --net: mask=%s without ip=\n", n->mask);
 				return CLI_USAGE;
 			}
-			for (unsigned int i = 0; i < cfg->nr_nets; i++)
-				if (!strcmp(cfg->nets[i].tap, n->tap)) {
-					fprintf(err, "dejavm: --net: tap=%s: given twice\n", n->tap);
-					return CLI_USAGE;
-				}
+			if (config_net_of_tap(cfg, n->tap) >= 0) {
+				fprintf(err, "dejavm: --net: tap=%s: given twice\n", n->tap);
+				return CLI_USAGE;
+			}
 			if (n->ip && !n->mask)
 				n->mask = "255.255.255.0";
 			if (!n->mac_set)

@@ -84,6 +84,8 @@ struct vm_config {
 };
 
 void config_init(struct vm_config *cfg);
+/* The index of the net device on tap among cfg->nets[0, nr_nets), or -1. */
+int config_net_of_tap(const struct vm_config *cfg, const char *tap);
 /*
  * The id of the virtio device at position order, as cloud-hypervisor names them: the user's id,
  * else "_disk0", "_net1", ... (one counter over disks and nets), "__rng", "__console".

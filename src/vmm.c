@@ -285,10 +285,12 @@ out:
 	return e;
 }
 
-/* The new device's id and BDF: virtio devices sit at 00:01.0, 00:02.0, ... in order. */
-static void new_device_id(char *id, size_t idlen, const char *name, unsigned int order)
+/* The new device: virtio devices sit at slots 1, 2, ... in their order. */
+static void new_device(struct vmm_new_device *dev, const struct vm_config *cfg, const char *kind,
+		       unsigned int order, const char *user_id)
 {
-	snprintf(id, idlen, "{\"id\":\"%s\",\"bdf\":\"0000:00:%02x.0\"}", name, order + 1);
+	config_device_id(cfg, kind, order, user_id, dev->id, sizeof(dev->id));
+	dev->slot = order + 1;
 }
 
 static enum vmm_error before_boot(struct vmm *m, const char *what, char *err, size_t len)
@@ -304,12 +306,11 @@ static enum vmm_error before_boot(struct vmm *m, const char *what, char *err, si
 		    "between vm.create and vm.boot", what, vmm_state_name(m->state));
 }
 
-enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d, char *id, size_t idlen,
-			    char *err, size_t len)
+enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d,
+			    struct vmm_new_device *dev, char *err, size_t len)
 {
 	enum vmm_error e;
 	struct disk_config *nd;
-	char name[40];
 
 	pthread_mutex_lock(&m->lock);
 	if ((e = before_boot(m, "disk", err, len)))
@@ -326,19 +327,17 @@ enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d, char *id
 	}
 	nd->order = m->cfg.nr_virtio++;
 	m->cfg.nr_disks++;
-	config_device_id(&m->cfg, "disk", nd->order, d->id, name, sizeof(name));
-	new_device_id(id, idlen, name, nd->order);
+	new_device(dev, &m->cfg, "disk", nd->order, d->id);
 out:
 	pthread_mutex_unlock(&m->lock);
 	return e;
 }
 
-enum vmm_error vmm_add_net(struct vmm *m, const struct net_config *n, char *id, size_t idlen,
+enum vmm_error vmm_add_net(struct vmm *m, const struct net_config *n, struct vmm_new_device *dev,
 			   char *err, size_t len)
 {
 	enum vmm_error e;
 	struct net_config *nn;
-	char name[40];
 
 	pthread_mutex_lock(&m->lock);
 	if ((e = before_boot(m, "net device", err, len)))
@@ -347,11 +346,10 @@ enum vmm_error vmm_add_net(struct vmm *m, const struct net_config *n, char *id, 
 		e = fail(VMM_EINVAL, err, len, "at most %d net devices", MAX_NETS);
 		goto out;
 	}
-	for (unsigned int i = 0; i < m->cfg.nr_nets; i++)
-		if (!strcmp(m->cfg.nets[i].tap, n->tap)) {
-			e = fail(VMM_EINVAL, err, len, "tap %s is already in use", n->tap);
-			goto out;
-		}
+	if (config_net_of_tap(&m->cfg, n->tap) >= 0) {
+		e = fail(VMM_EINVAL, err, len, "tap %s is already in use", n->tap);
+		goto out;
+	}
 	nn = &m->cfg.nets[m->cfg.nr_nets];
 	*nn = *n;
 	if (!keep_net(m, nn)) {
@@ -360,14 +358,13 @@ enum vmm_error vmm_add_net(struct vmm *m, const struct net_config *n, char *id, 
 	}
 	nn->order = m->cfg.nr_virtio++;
 	m->cfg.nr_nets++;
-	config_device_id(&m->cfg, "net", nn->order, n->id, name, sizeof(name));
-	new_device_id(id, idlen, name, nn->order);
+	new_device(dev, &m->cfg, "net", nn->order, n->id);
 out:
 	pthread_mutex_unlock(&m->lock);
 	return e;
 }
 
-enum vmm_error vmm_add_rng(struct vmm *m, const char *src, char *id, size_t idlen, char *err,
+enum vmm_error vmm_add_rng(struct vmm *m, const char *src, struct vmm_new_device *dev, char *err,
 			   size_t len)
 {
 	enum vmm_error e;
@@ -386,7 +383,7 @@ enum vmm_error vmm_add_rng(struct vmm *m, const char *src, char *id, size_t idle
 		goto out;
 	}
 	m->cfg.rng_order = m->cfg.nr_virtio++;
-	new_device_id(id, idlen, "__rng", m->cfg.rng_order);
+	new_device(dev, &m->cfg, "rng", m->cfg.rng_order, NULL);
 out:
 	pthread_mutex_unlock(&m->lock);
 	return e;
@@ -456,7 +453,7 @@ static void stop_and_wait(struct vmm *m, const char *why)
 	unsigned int boots = m->boots;
 
 	vm_request_stop(&m->vm, 0, "%s", why);
-	while ((m->state == VMM_RUNNING || m->state == VMM_PAUSED) && m->boots == boots)
+	while (vmm_vm_built(m) && m->boots == boots)
 		pthread_cond_wait(&m->changed, &m->lock);
 }
 
@@ -465,7 +462,7 @@ enum vmm_error vmm_shutdown(struct vmm *m, char *err, size_t len)
 	enum vmm_error e = VMM_OK;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->state != VMM_RUNNING && m->state != VMM_PAUSED)
+	if (!vmm_vm_built(m))
 		e = wrong_state(m, "shut down", err, len);
 	else
 		stop_and_wait(m, "shut down through the API");
@@ -479,7 +476,7 @@ enum vmm_error vmm_reboot(struct vmm *m, char *err, size_t len)
 	unsigned int attempts;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->state != VMM_RUNNING && m->state != VMM_PAUSED) {
+	if (!vmm_vm_built(m)) {
 		e = wrong_state(m, "reboot", err, len);
 	} else {
 		attempts = m->attempts;
@@ -497,9 +494,9 @@ enum vmm_error vmm_delete(struct vmm *m, char *err, size_t len)
 	(void)err, (void)len;
 	while ((m->building || m->boot_requested || m->reboot_requested) && !m->exit_requested)
 		pthread_cond_wait(&m->changed, &m->lock);
-	if (m->state == VMM_RUNNING || m->state == VMM_PAUSED)
+	if (vmm_vm_built(m))
 		stop_and_wait(m, "deleted through the API");
-	if (m->state != VMM_RUNNING && m->state != VMM_PAUSED) {
+	if (!vmm_vm_built(m)) {
 		drop_config(m);
 		m->state = VMM_NO_VM;
 		pthread_cond_broadcast(&m->changed);
@@ -512,7 +509,7 @@ void vmm_exit(struct vmm *m)
 {
 	pthread_mutex_lock(&m->lock);
 	m->exit_requested = true;
-	if (m->state == VMM_RUNNING || m->state == VMM_PAUSED)
+	if (vmm_vm_built(m))
 		vm_request_stop(&m->vm, 0, "the VMM was shut down through the API");
 	wake(m);
 	pthread_cond_broadcast(&m->changed);
@@ -607,7 +604,6 @@ int vmm_main(struct vmm *m)
 		m->state = VMM_RUNNING;
 		m->boots++;
 		m->attempts++;
-		m->boot_ns = monotonic_ns();
 		pthread_cond_broadcast(&m->changed);
 		pthread_mutex_unlock(&m->lock);
 

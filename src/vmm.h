@@ -52,7 +52,6 @@ struct vmm {
 	int wake_fd;		/* eventfd: wakes vmm_main() */
 	int status;		/* how the last VM ended (its exit status) */
 	char error[256];	/* why the last boot failed */
-	uint64_t boot_ns;	/* monotonic_ns() at the last boot */
 };
 
 /* stay: keep the process (and its API) when the VM ends. 0 or -errno. */
@@ -60,17 +59,29 @@ int vmm_init(struct vmm *m, bool stay);
 void vmm_free(struct vmm *m);
 const char *vmm_state_name(enum vmm_state s);
 
+/* Whether m->vm is built (Running or Paused); with the lock held. */
+static inline bool vmm_vm_built(const struct vmm *m)
+{
+	return m->state == VMM_RUNNING || m->state == VMM_PAUSED;
+}
+
 /*
  * The actions. Each returns VMM_OK or an error with a message in err (len bytes), which names
  * the field or the state. vmm_create() copies cfg, strings too.
  */
 enum vmm_error vmm_create(struct vmm *m, const struct vm_config *cfg, char *err, size_t len);
+/* What vm.add-* answer: the new device's id and its PCI slot (bus 0, function 0). */
+struct vmm_new_device {
+	char id[40];
+	unsigned int slot;
+};
+
 /* Created only (a running VM has no hot-plug): the device goes after those there. */
-enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d, char *id, size_t idlen,
-			    char *err, size_t len);
-enum vmm_error vmm_add_net(struct vmm *m, const struct net_config *n, char *id, size_t idlen,
+enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d,
+			    struct vmm_new_device *dev, char *err, size_t len);
+enum vmm_error vmm_add_net(struct vmm *m, const struct net_config *n, struct vmm_new_device *dev,
 			   char *err, size_t len);
-enum vmm_error vmm_add_rng(struct vmm *m, const char *src, char *id, size_t idlen, char *err,
+enum vmm_error vmm_add_rng(struct vmm *m, const char *src, struct vmm_new_device *dev, char *err,
 			   size_t len);
 enum vmm_error vmm_boot(struct vmm *m, char *err, size_t len);
 enum vmm_error vmm_pause(struct vmm *m, char *err, size_t len);

@@ -78,6 +78,13 @@ static void action_reply(struct reply *r, enum vmm_error e, const char *what, co
 		error_reply(r, status[e], what, "%s", err);
 }
 
+/* cloud-hypervisor's BDF of a device at slot on segment 0, bus 0 ("0000:00:01.0"). */
+static const char *pci_bdf(unsigned int slot, char bdf[16])
+{
+	snprintf(bdf, 16, "0000:00:%02x.0", slot);
+	return bdf;
+}
+
 static json_t *parse_body(const struct request *rq, const char *what, struct reply *r)
 {
 	json_error_t je;
@@ -134,7 +141,8 @@ static void add_device(struct vmm *m, const struct request *rq, struct reply *r,
 			   : !strcmp(kind, "vm.add-net") ? "The network device could not be added to the VM"
 							 : "The rng device could not be added to the VM";
 	json_t *j = parse_body(rq, what, r);
-	char err[512], info[96];
+	struct vmm_new_device dev;
+	char err[512], bdf[16];
 	enum vmm_error e;
 	struct disk_config d;
 	struct net_config n;
@@ -145,22 +153,22 @@ static void add_device(struct vmm *m, const struct request *rq, struct reply *r,
 	if (!strcmp(kind, "vm.add-disk"))
 		e = disk_from_json(j, "DiskConfig", &d, err, sizeof(err))
 			    ? VMM_EINVAL
-			    : vmm_add_disk(m, &d, info, sizeof(info), err, sizeof(err));
+			    : vmm_add_disk(m, &d, &dev, err, sizeof(err));
 	else if (!strcmp(kind, "vm.add-net"))
 		e = net_from_json(j, "NetConfig", &n, err, sizeof(err))
 			    ? VMM_EINVAL
-			    : vmm_add_net(m, &n, info, sizeof(info), err, sizeof(err));
+			    : vmm_add_net(m, &n, &dev, err, sizeof(err));
 	else
 		e = rng_from_json(j, "RngConfig", &src, err, sizeof(err))
 			    ? VMM_EINVAL
-			    : vmm_add_rng(m, src, info, sizeof(info), err, sizeof(err));
+			    : vmm_add_rng(m, src, &dev, err, sizeof(err));
 	json_decref(j);
 	if (e) {
 		action_reply(r, e, what, err);
 		return;
 	}
-	r->status = MHD_HTTP_OK;
-	r->json = json_loads(info, 0, NULL);
+	r->status = MHD_HTTP_OK; /* PciDeviceInfo: id, then bdf */
+	r->json = json_pack("{s:s, s:s}", "id", dev.id, "bdf", pci_bdf(dev.slot, bdf));
 }
 
 static void add_disk(struct vmm *m, const struct request *rq, struct reply *r)
@@ -193,11 +201,6 @@ ACTION(put_vm_shutdown, vmm_shutdown, "The VM could not shutdown")
 ACTION(put_vm_reboot, vmm_reboot, "The VM could not reboot")
 ACTION(put_vm_delete, vmm_delete, "The VM could not be deleted")
 
-static bool vm_built(const struct vmm *m)
-{
-	return m->state == VMM_RUNNING || m->state == VMM_PAUSED;
-}
-
 /*
  * device_tree as cloud-hypervisor builds it: each virtio device ("_disk0") is the child of its
  * PCI transport ("_virtio-pci-_disk0"), which holds the BARs and the BDF.
@@ -212,7 +215,7 @@ static json_t *device_tree(const struct vm *vm)
 		char pci_id[64], bdf[16];
 
 		snprintf(pci_id, sizeof(pci_id), "_virtio-pci-%s", d->id);
-		snprintf(bdf, sizeof(bdf), "0000:00:%02x.0", d->pci->slot);
+		pci_bdf(d->pci->slot, bdf);
 		for (unsigned int b = 0; b < PCI_NUM_BARS; b++) {
 			const struct pci_bar *bar = &d->pci->bar[b];
 
@@ -243,7 +246,7 @@ static json_t *recording(const struct vmm *m)
 
 	if (!m->cfg.record_path)
 		return json_null();
-	if (vm_built(m) && m->vm.trace) {
+	if (vmm_vm_built(m) && m->vm.trace) {
 		trace_written(m->vm.trace, &bytes, &frames);
 		events = trace_events_emitted(m->vm.trace);
 		state = "recording";
@@ -270,7 +273,7 @@ static void info(struct vmm *m, const struct request *rq, struct reply *r)
 				    "memory_actual_size", (json_int_t)m->cfg.mem_size, "dejavm",
 				    "recording", recording(m), "boots", m->boots, "exit_status",
 				    m->status);
-		if (vm_built(m))
+		if (vmm_vm_built(m))
 			json_object_set_new(r->json, "device_tree", device_tree(&m->vm));
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -280,7 +283,7 @@ static void counters(struct vmm *m, const struct request *rq, struct reply *r)
 {
 	(void)rq;
 	pthread_mutex_lock(&m->lock);
-	if (!vm_built(m)) {
+	if (!vmm_vm_built(m)) {
 		error_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "The VM info is not available",
 			    "VM is not running (it is %s)",
 			    m->state == VMM_NO_VM ? "not created" : vmm_state_name(m->state));

@@ -336,14 +336,15 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 			return -1;
 		json_array_foreach(v, i, n) {
 			char where[40];
+			int k;
 
 			snprintf(where, sizeof(where), "net[%zu]", i);
 			if (net_from_json(n, where, &cfg->nets[i], err, len))
 				return -1;
-			for (size_t k = 0; k < i; k++)
-				if (!strcmp(cfg->nets[k].tap, cfg->nets[i].tap))
-					return bad(err, len, "%s.tap: %s is in net[%zu] too", where,
-						   cfg->nets[i].tap, k);
+			k = config_net_of_tap(cfg, cfg->nets[i].tap); /* nets[0, i) */
+			if (k >= 0)
+				return bad(err, len, "%s.tap: %s is in net[%d] too", where,
+					   cfg->nets[i].tap, k);
 			cfg->nets[i].order = cfg->nr_virtio++;
 			cfg->nr_nets++;
 		}

@@ -198,6 +198,9 @@ int main(int argc, char **argv)
 			socket = argv[++i];
 		} else if (!strncmp(argv[i], "--api-socket=", 13)) {
 			socket = argv[i] + 13;
+		} else if (!strcmp(argv[i], "--api-socket")) {
+			fprintf(stderr, "dejavm-remote: --api-socket needs a PATH\n");
+			return 2;
 		} else if (!strncmp(argv[i], "--", 2)) {
 			fprintf(stderr, "dejavm-remote: unknown option '%s' (try --help)\n", argv[i]);
 			return 2;
