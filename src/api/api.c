@@ -552,28 +552,36 @@ static int claim_path(const char *path, const struct sockaddr_un *sa)
 
 int api_start(struct api *a, struct vmm *m, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
 	mode_t old_mask;
 	int r;
 
 	memset(a, 0, sizeof(*a));
 	a->fd = -1;
 	a->vmm = m;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_err("--api-socket %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+	/* room for path and the name it is bound at first, path + "~" */
+	if (strlen(path) + 1 >= sizeof(sa.sun_path)) {
+		log_err("--api-socket %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 2);
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
+	snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s~", path);
 	if ((r = claim_path(path, &sa)) && r != -EEXIST && r != -EADDRINUSE)
 		log_err("--api-socket %s: %s", path, strerror(-r));
 	if (r)
 		return -1;
+	/*
+	 * Bound at path~ and renamed to path once it listens: a client that sees path can connect
+	 * (bind makes the file, listen comes after: in between, connect is refused).
+	 */
+	unlink(tmp.sun_path);
 	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	old_mask = umask(0177); /* the socket is created 0600: only its owner drives the VM */
-	r = a->fd < 0 ? -1 : bind(a->fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = a->fd < 0 ? -1 : bind(a->fd, (struct sockaddr *)&tmp, sizeof(tmp));
 	umask(old_mask);
-	if (r || listen(a->fd, 128)) {
+	if (r || listen(a->fd, 128) || rename(tmp.sun_path, path)) {
 		log_err("--api-socket %s: %s", path, strerror(errno));
+		unlink(tmp.sun_path);
 		goto fail;
 	}
 	a->path = strdup(path);
