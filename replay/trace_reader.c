@@ -467,6 +467,12 @@ struct trace_reader {
 	struct trace_index_entry *index;
 	size_t nindex;
 	bool trailer_ok, trailer_broken;
+	uint64_t first_seq;		 /* the header's first_seq, 0 without */
+	uint64_t header_csize;		 /* where the frames after the header start */
+	struct trace_checkpoint *ckpts;	 /* trace_reader_checkpoints(), once walked */
+	size_t nckpts;
+	bool ckpts_walked;
+	uint64_t ckpt_max;		 /* the largest payload a checkpoint may decompress to */
 
 	char *problems[MAX_PROBLEMS];
 	size_t nproblems;
@@ -1225,6 +1231,44 @@ static void scan_end(struct trace_reader *r)
 	}
 }
 
+static uint64_t le64(const uint8_t *p)
+{
+	return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+/*
+ * A checkpoint frame (its payload is read only when asked for): counted among the frames the
+ * index lists, which must say the same seq and virtual time.
+ */
+static void scan_checkpoint(struct trace_reader *r, uint64_t off, uint64_t size)
+{
+	const struct trace_index_entry *e = r->trailer_ok && r->nzstd < r->nindex
+						    ? &r->index[r->nzstd] : NULL;
+	struct trace_frame_info *fi;
+	uint64_t seq, vtime;
+
+	if (size < 16) {
+		problem(r, P_DAMAGED, off, "frame %" PRIu64 ": a checkpoint frame of %" PRIu64
+			" bytes (its seq and time alone take 16)", r->nzstd, size);
+		r->scan_done = true;
+		return;
+	}
+	seq = le64(r->map + off + 8);
+	vtime = le64(r->map + off + 16);
+	check_index_entry(r, r->nzstd, off, 8 + size, 0);
+	if (e && (e->stream != TRACE_CKPT_STREAM || e->base_seq != (int64_t)seq ||
+		  e->base_ts != vtime))
+		problem(r, P_DAMAGED, off,
+			"index: frame %" PRIu64 " disagrees with the checkpoint there (seq %" PRIu64
+			", virtual time %" PRIu64 ")",
+			r->nzstd, seq, vtime);
+	fi = add_frame(r, off, 8 + size, 0, TRACE_FRAME_CHECKPOINT);
+	fi->first_seq = seq;
+	fi->stream = TRACE_CKPT_STREAM;
+	r->nzstd++;
+	r->pos += 8 + size;
+}
+
 /* Scans the frame at r->pos: loads an event frame, skips a skippable one. */
 static void scan_one(struct trace_reader *r)
 {
@@ -1254,6 +1298,10 @@ static void scan_one(struct trace_reader *r)
 				"%sskippable frame 0x%08x of %" PRIu64 " bytes, %" PRIu64 " left",
 				cut == P_TRUNCATED ? "truncated: " : "", magic, size, left - 8);
 			r->scan_done = true;
+			return;
+		}
+		if (magic == TRACE_CKPT_MAGIC) {
+			scan_checkpoint(r, off, size);
 			return;
 		}
 		add_frame(r, off, 8 + size, 0, TRACE_FRAME_SKIPPABLE);
@@ -1290,10 +1338,11 @@ static void finish(struct trace_reader *r)
 			"the end event says %" PRIu64 " events came before it, its seq is %" PRIu64,
 			r->end_events, st->last_seq);
 	if (r->trailer_ok && !st->truncated && !st->damaged &&
-	    (st->index_events != st->events || (st->events && st->last_seq + 1 != st->events)))
+	    (st->index_events != r->first_seq + st->events ||
+	     (st->events && st->last_seq + 1 != r->first_seq + st->events)))
 		problem(r, P_DAMAGED, r->data_end,
 			"index: it says %" PRIu64 " events, the file has %" PRIu64,
-			st->index_events, st->events);
+			st->index_events, r->first_seq + st->events);
 	if (st->missing && (st->truncated || st->damaged))
 		problem(r, P_NOTE, st->problem_offset,
 			"%" PRIu64 " events are missing between seq %" PRIu64 " and %" PRIu64
@@ -1381,6 +1430,7 @@ static void reader_free(struct trace_reader *r)
 		free(r->problems[i]);
 	free(r->frames);
 	free(r->index);
+	free(r->ckpts);
 	free(r->hdr_buf);
 	arena_free(&r->scratch);
 	arena_free(&r->hdr_arena);
@@ -1448,20 +1498,34 @@ static struct trace_reader *read_header(struct trace_reader *r, char **err)
 				 r->path, TRACE_FORMAT_NAME);
 	if (!trace_obj_u64(trace_obj_get(&r->header, "version"), &version))
 		return open_fail(r, err, "%s: offset 0: header: no version", r->path);
-	/* Any minor version reads: fields appended since are ignored, those not yet there absent. */
-	if (version != TRACE_FORMAT_VERSION)
+	/*
+	 * Any minor version reads: fields appended since are ignored, those not yet there absent.
+	 * Version 3 is 2 with checkpoint frames and a first seq (trace.h).
+	 */
+	if (version != TRACE_FORMAT_VERSION && version != TRACE_FORMAT_VERSION_CKPT)
 		return open_fail(r, err,
 				 "%s: offset 0: trace format version %" PRIu64
-				 " is not supported (this reader knows %d): %s",
-				 r->path, version, TRACE_FORMAT_VERSION,
-				 version > TRACE_FORMAT_VERSION
+				 " is not supported (this reader knows 2 and %d): %s",
+				 r->path, version, TRACE_FORMAT_VERSION_CKPT,
+				 version > TRACE_FORMAT_VERSION_CKPT
 					 ? "read it with the dejavm that recorded it, or a newer one"
 					 : "it comes from an older dejavm; replay it with that one, "
 					   "or record it again");
 	if (m.p != m.end)
 		return open_fail(r, err, "%s: offset 0: header: %zu stray bytes after the map",
 				 r->path, (size_t)(m.end - m.p));
-	r->pos = csize;
+	if (trace_obj_get(&r->header, "first_seq") &&
+	    (!trace_obj_u64(trace_obj_get(&r->header, "first_seq"), &r->first_seq) ||
+	     r->first_seq > UINT64_MAX / 2))
+		return open_fail(r, err, "%s: offset 0: header: first_seq is not a seq", r->path);
+	r->next_seq = r->first_seq;
+	/* a checkpoint holds the VM's state and the memory that changed: at most its RAM */
+	r->ckpt_max = (trace_obj_u64(trace_obj_get(&r->header, "config.memory"), &version) &&
+		       version < (1ULL << 40)
+			       ? version
+			       : 0) +
+		      (64u << 20);
+	r->pos = r->header_csize = csize;
 	return r;
 }
 
@@ -1510,6 +1574,96 @@ struct trace_reader *trace_reader_open(const char *path, char **err)
 	add_frame(r, 0, r->pos, r->hdr_len, TRACE_FRAME_HEADER);
 	r->nzstd = 1;
 	return r;
+}
+
+uint64_t trace_reader_first_seq(const struct trace_reader *r)
+{
+	return r->first_seq;
+}
+
+const struct trace_checkpoint *trace_reader_checkpoints(struct trace_reader *r, size_t *n)
+{
+	size_t cap = 0;
+
+	for (uint64_t off = r->header_csize; !r->ckpts_walked && off + 8 <= r->data_end;) {
+		uint32_t magic = le32(r->map + off);
+		uint64_t size;
+
+		if ((magic & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START) {
+			size = 8 + (uint64_t)le32(r->map + off + 4);
+		} else if (magic == ZSTD_MAGICNUMBER) {
+			size = ZSTD_findFrameCompressedSize(r->map + off, r->data_end - off);
+			if (ZSTD_isError(size))
+				break; /* the damage: scan_one() says what it is */
+		} else {
+			break;
+		}
+		if (size > r->data_end - off)
+			break;
+		if (magic == TRACE_CKPT_MAGIC && size >= 24) {
+			if (r->nckpts == cap) {
+				void *p = realloc(r->ckpts, (cap ? 2 * cap : 16) * sizeof(*r->ckpts));
+
+				if (!p)
+					break;
+				r->ckpts = p;
+				cap = cap ? 2 * cap : 16;
+			}
+			r->ckpts[r->nckpts++] = (struct trace_checkpoint){
+				off, size, le64(r->map + off + 8), le64(r->map + off + 16)
+			};
+		}
+		off += size;
+	}
+	r->ckpts_walked = true;
+	*n = r->nckpts;
+	return r->ckpts;
+}
+
+void *trace_reader_checkpoint_payload(struct trace_reader *r, size_t i, size_t *len, char **err)
+{
+	const struct trace_checkpoint *c;
+	const uint8_t *src;
+	unsigned long long content;
+	size_t cs, got;
+	uint8_t *buf = NULL;
+	const char *why = NULL;
+
+	*err = NULL;
+	if (!r->ckpts_walked)
+		trace_reader_checkpoints(r, &cs);
+	if (i >= r->nckpts) {
+		open_fail(NULL, err, "%s: it has no checkpoint %zu (%zu in all)", r->path, i,
+			  r->nckpts);
+		return NULL;
+	}
+	c = &r->ckpts[i];
+	src = r->map + c->offset + 24;
+	cs = ZSTD_findFrameCompressedSize(src, c->size - 24);
+	content = ZSTD_isError(cs) ? ZSTD_CONTENTSIZE_ERROR : ZSTD_getFrameContentSize(src, cs);
+	if (ZSTD_isError(cs))
+		why = ZSTD_getErrorName(cs);
+	else if (cs != c->size - 24)
+		why = "its zstd frame does not end where the checkpoint frame does";
+	else if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN)
+		why = "its zstd frame does not say its size";
+	else if (content > r->ckpt_max)
+		why = "it decompresses to more than the guest's RAM and state could need";
+	else if (!(buf = malloc(content ? content : 1)))
+		why = "out of memory";
+	if (!why) {
+		got = ZSTD_decompressDCtx(r->dctx, buf, content, src, cs);
+		if (ZSTD_isError(got) || got != content)
+			why = ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short";
+	}
+	if (why) {
+		free(buf);
+		open_fail(NULL, err, "%s: offset %" PRIu64 ": checkpoint %zu (seq %" PRIu64 "): %s",
+			  r->path, c->offset, i, c->seq, why);
+		return NULL;
+	}
+	*len = content;
+	return buf;
 }
 
 const struct trace_status *trace_reader_status(const struct trace_reader *r)

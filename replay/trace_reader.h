@@ -52,7 +52,12 @@ struct trace_ev {
 };
 
 /* A zstd frame of the file, as the sequential scan found it. */
-enum trace_frame_kind { TRACE_FRAME_HEADER, TRACE_FRAME_EVENTS, TRACE_FRAME_SKIPPABLE };
+enum trace_frame_kind {
+	TRACE_FRAME_HEADER,
+	TRACE_FRAME_EVENTS,
+	TRACE_FRAME_SKIPPABLE,
+	TRACE_FRAME_CHECKPOINT, /* first_seq: the checkpoint's seq */
+};
 
 struct trace_frame_info {
 	uint64_t offset, csize, dsize;
@@ -60,6 +65,12 @@ struct trace_frame_info {
 	unsigned int stream; /* of its first event */
 	uint64_t nevents;    /* events decoded from it (those before any damage) */
 	uint64_t first_seq;  /* valid when nevents */
+};
+
+/* A checkpoint frame (docs/trace-format.md): where it is and the point it holds. */
+struct trace_checkpoint {
+	uint64_t offset, size; /* the whole skippable frame */
+	uint64_t seq, vtime_ns;
 };
 
 /* The dejavm index (skippable frame 0x184D2A5D), when the file has a valid one. */
@@ -111,6 +122,18 @@ const msgpack_object *trace_reader_header(const struct trace_reader *r);
 const struct trace_frame_info *trace_reader_frames(const struct trace_reader *r, size_t *n);
 /* The index entries (NULL, 0 without a valid index). */
 const struct trace_index_entry *trace_reader_index(const struct trace_reader *r, size_t *n);
+/* The seq of the trace's first event: 0, or the header's first_seq (a restored run's trace). */
+uint64_t trace_reader_first_seq(const struct trace_reader *r);
+/*
+ * The checkpoint frames in file order, found by walking the frame headers (nothing is
+ * decompressed) up to the end or the first damage. n is 0 when there are none.
+ */
+const struct trace_checkpoint *trace_reader_checkpoints(struct trace_reader *r, size_t *n);
+/*
+ * Checkpoint i's payload (checkpoint.h), decompressed and checked against its frame's checksum:
+ * malloc'd, or NULL with *err a malloc'd "FILE: offset N: checkpoint i (seq S): ..." message.
+ */
+void *trace_reader_checkpoint_payload(struct trace_reader *r, size_t i, size_t *len, char **err);
 
 /*
  * Decoding loose records, as the tracer's sink hands them over (trace_set_sink): each buffer

@@ -350,6 +350,15 @@ static void usage(FILE *f)
 	      "                         in a loop that counts (no fixed point), gets its next\n"
 	      "                         tick at a host-chosen point; the trace then says it is\n"
 	      "                         not reproducible (default 10000)\n"
+	      "  --checkpoint-every N[ms|events]\n"
+	      "                         with --deterministic --record: a checkpoint in the trace\n"
+	      "                         every N virtual ms (or N events), from which `dejavm\n"
+	      "                         replay --from/--jobs` start\n"
+	      "  --restore source_url=file:///DIR\n"
+	      "                         start from a snapshot (vm.snapshot) instead of a kernel; with\n"
+	      "                         --api-socket the VM waits, paused, for vm.resume. --serial,\n"
+	      "                         --console, --record and the deterministic-mode budgets may\n"
+	      "                         be given with it; the rest comes from the snapshot\n"
 	      "  --api-socket PATH      serve cloud-hypervisor's REST API (/api/v1/...) on a unix\n"
 	      "                         socket (also path=PATH); without --kernel the VMM waits\n"
 	      "                         for vm.create and vm.boot, and stays after the VM ends\n"
@@ -364,7 +373,56 @@ static void usage(FILE *f)
 
 enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
        OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
-       OPT_EXIT_BUDGET, OPT_SPIN_LIMIT, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_API_SOCKET };
+       OPT_EXIT_BUDGET, OPT_SPIN_LIMIT, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_API_SOCKET,
+       OPT_CHECKPOINT_EVERY, OPT_RESTORE };
+
+/* --checkpoint-every N[ms|events]: N virtual milliseconds (the default unit) or N events. */
+static int checkpoint_every(const char *val, struct vm_config *cfg, FILE *err)
+{
+	char *end;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(val, &end, 10);
+	if (errno || end == val || *val == '-' || !n || n > UINT32_MAX ||
+	    (*end && strcmp(end, "ms") && strcmp(end, "events"))) {
+		fprintf(err, "dejavm: --checkpoint-every: '%s': expected N, Nms (virtual "
+			     "milliseconds) or Nevents, N from 1 to %u\n",
+			val, UINT32_MAX);
+		return -1;
+	}
+	cfg->checkpoint_every = n;
+	cfg->checkpoint_events = !strcmp(end, "events");
+	return 0;
+}
+
+/* --restore source_url=file:///DIR[,prefault=on|off] (cloud-hypervisor's). */
+static int restore_kv(void *ctx, const char *key, const char *val)
+{
+	struct kv_ctx *c = ctx;
+	bool prefault;
+
+	if (key && !strcmp(key, "source_url")) {
+		if (strncmp(val, "file://", 7) || !val[7])
+			return bad_kv(c, key, val, "expected file:///DIR (a local directory)");
+		c->cfg->restore_dir = val + 7;
+		return 0;
+	}
+	if (key && !strcmp(key, "prefault")) /* the memory is read in whole anyway */
+		return on_off(c, key, val, &prefault);
+	return bad_kv(c, key, val, "unknown option (expected source_url=file:///DIR)");
+}
+
+/* What a snapshot holds: these options cannot be given with --restore. */
+static const struct {
+	int opt;
+	const char *name;
+} restore_conflicts[] = {
+	{ OPT_KERNEL, "--kernel" },	  { OPT_INITRAMFS, "--initramfs" }, { OPT_CMDLINE, "--cmdline" },
+	{ OPT_CPUS, "--cpus" },		  { OPT_MEMORY, "--memory" },	    { OPT_DISK, "--disk" },
+	{ OPT_NET, "--net" },		  { OPT_RNG, "--rng" },		    { OPT_RTC_EPOCH, "--rtc-epoch" },
+	{ OPT_DETERMINISTIC, "--deterministic" },
+};
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
@@ -387,12 +445,15 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+		{ "checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct kv_ctx kv = { .cfg = cfg, .err = err };
+	uint64_t given = 0; /* 1 << (opt - OPT_KERNEL) for each long option seen */
 	int opt;
 
 	config_init(cfg);
@@ -401,6 +462,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		int (*kvfn)(void *, const char *, const char *) = NULL;
 
+		if (opt >= OPT_KERNEL && opt < OPT_KERNEL + 64)
+			given |= 1ULL << (opt - OPT_KERNEL);
 		switch (opt) {
 		case OPT_KERNEL: cfg->kernel = optarg; break;
 		case OPT_INITRAMFS: cfg->initramfs = optarg; break;
@@ -563,6 +626,11 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				return CLI_USAGE;
 			}
 			break;
+		case OPT_CHECKPOINT_EVERY:
+			if (checkpoint_every(optarg, cfg, err))
+				return CLI_USAGE;
+			break;
+		case OPT_RESTORE: kvfn = restore_kv; kv.flag = "--restore"; break;
 		case 'v': cfg->verbosity++; break;
 		case OPT_VERSION: fprintf(out, "dejavm %s\n", DEJAVM_VERSION); return CLI_EXIT;
 		case 'h': usage(out); return CLI_EXIT;
@@ -599,6 +667,26 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 	}
 	if (optind < argc) {
 		fprintf(err, "dejavm: unexpected argument '%s' (try --help)\n", argv[optind]);
+		return CLI_USAGE;
+	}
+	if (cfg->restore_dir) {
+		for (size_t i = 0; i < sizeof(restore_conflicts) / sizeof(restore_conflicts[0]); i++) {
+			if (!(given & 1ULL << (restore_conflicts[i].opt - OPT_KERNEL)))
+				continue;
+			fprintf(err, "dejavm: %s cannot be given with --restore: the snapshot holds "
+				     "the VM's configuration\n",
+				restore_conflicts[i].name);
+			return CLI_USAGE;
+		}
+		cfg->restore_overrides = (given & 1ULL << (OPT_SERIAL - OPT_KERNEL) ? OVERRIDE_SERIAL : 0) |
+					 (given & 1ULL << (OPT_CONSOLE - OPT_KERNEL) ? OVERRIDE_CONSOLE : 0) |
+					 (given & 1ULL << (OPT_EXIT_BUDGET - OPT_KERNEL) ? OVERRIDE_EXIT_BUDGET : 0) |
+					 (given & 1ULL << (OPT_SPIN_LIMIT - OPT_KERNEL) ? OVERRIDE_SPIN_LIMIT : 0);
+		return CLI_RUN;
+	}
+	if (cfg->checkpoint_every && (!cfg->deterministic || !cfg->record_path)) {
+		fprintf(err, "dejavm: --checkpoint-every needs --deterministic and --record FILE: "
+			     "checkpoints are points a deterministic replay starts from\n");
 		return CLI_USAGE;
 	}
 	if (!cfg->kernel && !cfg->api_socket) {

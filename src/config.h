@@ -79,9 +79,21 @@ struct vm_config {
 	struct net_config nets[MAX_NETS];
 	unsigned int nr_nets;
 	unsigned int nr_virtio; /* virtio devices on the command line */
+	/* --checkpoint-every N[ms|events]: deterministic recordings hold a checkpoint every N
+	 * virtual ms (or N events), from which a replay can start (checkpoint.h); 0: none */
+	uint64_t checkpoint_every;
+	bool checkpoint_events;
+	const char *restore_dir; /* --restore source_url=file://DIR: start from this snapshot */
+	unsigned int restore_overrides; /* with --restore: what the command line sets (below) */
 	const char *api_socket; /* --api-socket PATH: the REST API (api.h) */
 	bool rebooted;		/* a boot after the first (vm.reboot): output files are appended to */
 };
+
+/* With --restore, options of the command line that replace the snapshot's. */
+#define OVERRIDE_SERIAL	     (1u << 0)
+#define OVERRIDE_CONSOLE     (1u << 1)
+#define OVERRIDE_EXIT_BUDGET (1u << 2)
+#define OVERRIDE_SPIN_LIMIT  (1u << 3)
 
 void config_init(struct vm_config *cfg);
 /* The index of the net device on tap among cfg->nets[0, nr_nets), or -1. */

@@ -89,6 +89,10 @@ int determ_init(struct vm *vm)
 	r = pic_register(d->pic, &vm->pio_bus);
 	if (!r)
 		r = pit_register(d->pit, &vm->pio_bus);
+	if (!r)
+		r = vm_persist(vm, "pic", pic_save, pic_load, d->pic, NULL);
+	if (!r)
+		r = vm_persist(vm, "pit", pit_save, pit_load, d->pit, NULL);
 	return r;
 }
 

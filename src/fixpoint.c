@@ -122,6 +122,7 @@ static int step(struct search *sr)
 
 	if (!safe_to_step(sr))
 		return STEP_UNSAFE;
+	v->io_pending = false; /* a step completes it */
 	while (ioctl(v->fd, KVM_RUN, 0) < 0) {
 		/* a pause (vm_pause) waits here, and the search goes on as if none had come */
 		if (errno == EINTR && atomic_load(&v->vm->pause_req) &&

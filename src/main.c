@@ -36,8 +36,19 @@ int main(int argc, char **argv)
 		log_err("eventfd: %m");
 		return EXIT_VMM_ERROR;
 	}
-	/* With --kernel the VM boots at once; with only --api-socket it waits for vm.create. */
-	if (cfg.kernel) {
+	/*
+	 * With --kernel the VM boots at once; with only --api-socket it waits for vm.create. A
+	 * restored VM runs at once, or with an API waits Paused for vm.resume (cloud-hypervisor).
+	 */
+	if (cfg.restore_dir) {
+		char url[4096];
+
+		snprintf(url, sizeof(url), "file://%s", cfg.restore_dir);
+		if (vmm_restore(&vmm, url, &cfg, cfg.api_socket != NULL, false, err, sizeof(err))) {
+			log_err("--restore: %s", err);
+			return EXIT_VMM_ERROR;
+		}
+	} else if (cfg.kernel) {
 		if (vmm_create(&vmm, &cfg, err, sizeof(err))) {
 			log_err("%s", err);
 			return EXIT_VMM_ERROR;

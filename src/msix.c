@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "persist.h"
 #include "trace.h"
 #include "vm.h"
 
@@ -176,6 +177,37 @@ void msix_pba_read(struct msix *m, uint64_t off, uint8_t *data, uint32_t len)
 	memset(data, 0, len);
 	if (valid(off, len, sizeof(pba)))
 		memcpy(data, (const uint8_t *)&pba + off, len);
+}
+
+void msix_save(const struct msix *m, struct msgpack_packer *pk, const char *key)
+{
+	persist_key(pk, key);
+	msgpack_pack_map(pk, 2);
+	persist_bin(pk, "table", m->table, m->nr * sizeof(m->table[0]));
+	persist_u64(pk, "pending", m->pending);
+}
+
+bool msix_load(struct msix *m, struct persist_in *in, const char *key)
+{
+	struct persist_in sub;
+	const void *table;
+	size_t len;
+	uint64_t pending;
+
+	if (!persist_sub(in, key, &sub) ||
+	    !persist_get_bin(&sub, "table", sizeof(m->table), &table, &len) ||
+	    !persist_get_u64(&sub, "pending", (1ULL << m->nr) - 1, &pending))
+		return false;
+	if (len != m->nr * sizeof(m->table[0]))
+		return persist_fail(&sub, "table", "%zu bytes, this device has %u vectors (%zu bytes)",
+				    len, m->nr, m->nr * sizeof(m->table[0]));
+	memcpy(m->table, table, len);
+	m->pending = pending;
+	for (unsigned int vec = 0; vec < m->nr; vec++) {
+		m->table[vec].ctrl &= MSIX_CTRL_MASKED; /* the other bits are reserved */
+		m->routed[vec] = false;
+	}
+	return true;
 }
 
 void msix_free(struct msix *m)

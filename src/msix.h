@@ -19,6 +19,8 @@
 #define MSIX_ENTRY_SIZE	 16
 
 struct vm;
+struct persist_in;
+struct msgpack_packer;
 
 struct msix_entry {
 	uint32_t addr_lo, addr_hi, data, ctrl; /* ctrl bit 0: vector masked */
@@ -52,6 +54,12 @@ void msix_cfg_write(struct msix *m, uint32_t off, unsigned int len);
 bool msix_enabled(const struct msix *m);
 /* Signals vector vec (delivered, or left pending while masked). Needs msix_enabled(). */
 void msix_signal(struct msix *m, unsigned int vec);
+/*
+ * The vector table and pending bits as a snapshot holds them, under key (the enable and mask
+ * bits are in config space). Loaded vectors are routed to KVM again at their next delivery.
+ */
+void msix_save(const struct msix *m, struct msgpack_packer *pk, const char *key);
+bool msix_load(struct msix *m, struct persist_in *in, const char *key);
 /* Unbinds the eventfds and closes them. */
 void msix_free(struct msix *m);
 

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "persist.h"
+
 #define CONFIG_ADDRESS_PORT 0xcf8
 #define CONFIG_DATA_PORT    0xcfc
 #define CONFIG_ENABLE	    0x80000000u
@@ -320,6 +322,46 @@ int pci_bus_add(struct pci_bus *pb, struct pci_device *d)
 	pb->devs[slot] = d;
 	bars_update(d);
 	return (int)slot;
+}
+
+void pci_device_save(const struct pci_device *d, struct msgpack_packer *pk, const char *key)
+{
+	persist_bin(pk, key, d->cfg, sizeof(d->cfg));
+}
+
+bool pci_device_load(struct pci_device *d, struct persist_in *in, const char *key)
+{
+	uint8_t cfg[PCI_CFG_SIZE];
+
+	if (!persist_get_BIN(in, key, cfg, sizeof(cfg)))
+		return false;
+	for (unsigned int i = 0; i < PCI_CFG_SIZE; i++)
+		if ((cfg[i] ^ d->cfg[i]) & ~d->wmask[i])
+			return persist_fail(in, key,
+					    "byte 0x%02x is 0x%02x, this build's device has 0x%02x there "
+					    "and the guest cannot change it (a snapshot of another device)",
+					    i, cfg[i], d->cfg[i]);
+	memcpy(d->cfg, cfg, sizeof(cfg));
+	bars_update(d);
+	return true;
+}
+
+void pci_bus_save(void *bus, struct msgpack_packer *pk)
+{
+	const struct pci_bus *pb = bus;
+
+	msgpack_pack_map(pk, 2);
+	persist_u64(pk, "config_address", pb->config_address);
+	pci_device_save(&pb->host_bridge, pk, "host_bridge");
+}
+
+bool pci_bus_load(void *bus, struct persist_in *in)
+{
+	struct pci_bus *pb = bus;
+
+	return persist_get_UINT(in, "config_address", &pb->config_address,
+				sizeof(pb->config_address)) &&
+	       pci_device_load(&pb->host_bridge, in, "host_bridge");
 }
 
 void pci_bus_free(struct pci_bus *pb)

@@ -16,6 +16,9 @@
 
 #include "bus.h"
 
+struct persist_in;
+struct msgpack_packer;
+
 #define PCI_CFG_SIZE  256
 #define PCI_NUM_BARS  6
 #define PCI_MAX_SLOTS 32
@@ -117,6 +120,17 @@ int pci_bus_init(struct pci_bus *pb, struct bus *pio_bus, uint64_t mmio32_base,
  * when the slots or a window ran out (then nothing was assigned).
  */
 int pci_bus_add(struct pci_bus *pb, struct pci_device *d);
+
+/*
+ * A function's config space in a snapshot, under key: all 256 bytes. Loading checks that every
+ * bit the guest cannot write equals this device's (else the snapshot is of another device or
+ * build), takes the rest, and moves the BARs that the guest had moved (bar_moved).
+ */
+void pci_device_save(const struct pci_device *d, struct msgpack_packer *pk, const char *key);
+bool pci_device_load(struct pci_device *d, struct persist_in *in, const char *key);
+/* The bus's own state: the CONFIG_ADDRESS latch and the host bridge (persist.h, vm_persist). */
+void pci_bus_save(void *pb, struct msgpack_packer *pk);
+bool pci_bus_load(void *pb, struct persist_in *in);
 
 /* Unregisters the ports. Devices stay as they are (their owners free them). */
 void pci_bus_free(struct pci_bus *pb);

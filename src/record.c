@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "checkpoint.h"
+#include "config_msgpack.h"
 #include "determ.h"
 #include "log.h"
 #include "sha256.h"
@@ -103,89 +105,36 @@ static void pack_host(msgpack_packer *pk, struct vm *vm)
 	}
 }
 
-static void pack_config(msgpack_packer *pk, const struct vm_config *cfg)
-{
-	static const char *const serial[] = { "tty", "file", "null", "off" };
-
-	/* "net" only when there is one: traces without it stay as they were */
-	msgpack_pack_map(pk, 15 + (cfg->nr_nets > 0));
-	pack_kv_str(pk, "kernel", cfg->kernel);
-	pack_kv_str(pk, "initramfs", cfg->initramfs);
-	pack_kv_str(pk, "cmdline", cfg->cmdline);
-	pack_kv_u64(pk, "cpus", cfg->cpus);
-	pack_kv_u64(pk, "memory", cfg->mem_size);
-	pack_kv_str(pk, "serial", serial[cfg->serial]);
-	pack_kv_str(pk, "serial_path", cfg->serial_path);
-	pack_str(pk, "deterministic");
-	if (cfg->deterministic)
-		msgpack_pack_true(pk);
-	else
-		msgpack_pack_false(pk);
-	pack_kv_u64(pk, "rtc_epoch", cfg->rtc_epoch);
-	pack_kv_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
-	pack_kv_str(pk, "rng", cfg->rng_path);
-	pack_str(pk, "disks");
-	msgpack_pack_array(pk, cfg->nr_disks);
-	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
-		const struct disk_config *d = &cfg->disks[i];
-		char hex[33] = "00000000000000000000000000000000";
-		uint64_t size = 0;
-		int r = blk_image_identity(d->path, &size, hex);
-
-		if (r)
-			log_warn("--disk path=%s: cannot read it for the trace header: %s", d->path,
-				 strerror(-r));
-		msgpack_pack_map(pk, 8);
-		pack_kv_str(pk, "path", d->path);
-		/* the size the guest saw: a replay with --feed needs no image, only this */
-		pack_kv_u64(pk, "size", size);
-		/* what it held when the run began: a --live replay checks it has the same */
-		pack_kv_str(pk, "xxh3_128", hex);
-		pack_kv_u64(pk, "readonly", d->readonly);
-		pack_kv_str(pk, "serial", d->serial);
-		pack_kv_u64(pk, "num_queues", d->num_queues);
-		pack_kv_u64(pk, "queue_size", d->queue_size);
-		pack_kv_u64(pk, "order", d->order);
-	}
-	pack_kv_u64(pk, "rng_order", cfg->rng_order);
-	pack_kv_u64(pk, "console", cfg->console != CONSOLE_OFF);
-	pack_kv_u64(pk, "console_order", cfg->console_order);
-	if (!cfg->nr_nets)
-		return;
-	pack_str(pk, "net");
-	msgpack_pack_array(pk, cfg->nr_nets);
-	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
-		const struct net_config *n = &cfg->nets[i];
-		char mac[18];
-
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
-			 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-		msgpack_pack_map(pk, 5);
-		pack_kv_str(pk, "tap", n->tap);
-		pack_kv_str(pk, "mac", mac);
-		pack_kv_str(pk, "ip", n->ip);
-		pack_kv_str(pk, "mask", n->mask);
-		pack_kv_u64(pk, "order", n->order);
-	}
-}
-
 static void pack_header(msgpack_packer *pk, void *ctx)
 {
 	struct vm *vm = ctx;
 	const struct kvm_cpuid2 *cpuid = vm->vcpus[0].cpuid;
 	char build_id[65] = "";
 
+	const char *restored = vm->cfg->restore_dir;
+
 	dl_iterate_phdr(find_build_id, build_id);
-	msgpack_pack_map(pk, 10);
+	msgpack_pack_map(pk, 10 + 2 * (restored != NULL));
 	pack_kv_str(pk, "format", TRACE_FORMAT_NAME);
-	pack_kv_u64(pk, "version", TRACE_FORMAT_VERSION);
+	/* version 3 only where an older reader would misread: checkpoint frames, a first seq */
+	pack_kv_u64(pk, "version",
+		    vm->cfg->checkpoint_every || restored ? TRACE_FORMAT_VERSION_CKPT
+							  : TRACE_FORMAT_VERSION);
 	pack_kv_u64(pk, "minor", TRACE_FORMAT_MINOR);
 	pack_kv_str(pk, "dejavm_version", DEJAVM_VERSION);
 	pack_kv_str(pk, "build_id", build_id);
 	pack_str(pk, "host");
 	pack_host(pk, vm);
 	pack_str(pk, "config");
-	pack_config(pk, vm->cfg);
+	config_pack(pk, vm->cfg, true);
+	if (restored) {
+		/* a run restored from a snapshot: its events go on from there (docs) */
+		pack_kv_u64(pk, "first_seq", vm->resumed ? vm->resume_seq : 0);
+		pack_str(pk, "restored");
+		msgpack_pack_map(pk, 2);
+		pack_kv_str(pk, "snapshot", restored);
+		pack_kv_u64(pk, "vtime_ns", vm->det ? vm->vtime_ns : 0);
+	}
 	pack_kv_str(pk, "cmdline", vm->cfg->cmdline);
 	pack_str(pk, "images");
 	msgpack_pack_array(pk, vm->nr_images);
@@ -265,10 +214,16 @@ int record_start(struct vm *vm)
 		log_err("--record %s: cannot create the trace: %s", path, strerror(errno));
 		return -1;
 	}
+	if (vm->resumed)
+		trace_resume(vm->trace, vm->resume_seq, vm->resume_ts, vm->nr_vcpus);
 	record_use_virtual_time(vm);
 	record_boot_writes(vm);
 	/* Before the vCPU streams start, so a single-vCPU trace is in seq order in the file. */
 	trace_flush(vm->trace);
+	if (vm->cfg->checkpoint_every && checkpoint_init(vm)) {
+		log_err("--checkpoint-every: out of memory for the page hashes");
+		return -1;
+	}
 	return 0;
 }
 

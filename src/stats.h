@@ -23,6 +23,7 @@ struct exit_stats {
 	uint64_t search_steps_max;
 	uint32_t kick_steps[STATS_MAX_KICK_STEPS + 1]; /* kicks by steps taken (the last: more) */
 	uint64_t irq_steps_started; /* deterministic: interrupts that waited for IF (stepping) */
+	uint64_t checkpoints;	    /* taken (--checkpoint-every) */
 	uint64_t run_ns;
 };
 

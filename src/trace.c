@@ -38,6 +38,7 @@ struct chunk {
 	uint64_t first_seq, nevents;
 	uint64_t base_seq, base_ts; /* the stream's running sums before the first event */
 	unsigned int stream;
+	bool checkpoint; /* a checkpoint's payload (base_seq, base_ts: its seq and virtual time) */
 	char *data;
 };
 
@@ -238,6 +239,56 @@ static int write_frame(struct tracer *t, const void *data, size_t len, const str
 	return 0;
 }
 
+/*
+ * A checkpoint frame: a zstd skippable frame holding the checkpoint's seq and virtual time (8
+ * bytes LE each), then its payload as one zstd frame with a checksum (docs/trace-format.md).
+ */
+static int write_checkpoint(struct tracer *t, const struct chunk *c)
+{
+	size_t bound = ZSTD_compressBound(c->len), csize;
+	uint32_t hdr[2];
+	uint64_t pos[2] = { c->base_seq, c->base_ts }, offset = t->offset;
+
+	if (t->failed)
+		return -1;
+	if (bound > t->zcap) {
+		void *p = realloc(t->zbuf, bound);
+
+		if (!p) {
+			report(t, "out of memory for a %zu-byte checkpoint", bound);
+			return -1;
+		}
+		t->zbuf = p;
+		t->zcap = bound;
+	}
+	csize = ZSTD_compress2(t->cctx, t->zbuf, t->zcap, c->data, c->len);
+	if (ZSTD_isError(csize) || csize > UINT32_MAX - sizeof(pos)) {
+		report(t, "zstd: %s", ZSTD_isError(csize) ? ZSTD_getErrorName(csize) : "too big");
+		return -1;
+	}
+	if (t->nframes == t->capframes) {
+		size_t cap = t->capframes ? t->capframes * 2 : 64;
+		struct frame *f = realloc(t->frames, cap * sizeof(*f));
+
+		if (!f) {
+			report(t, "out of memory for the frame index");
+			return -1;
+		}
+		t->frames = f;
+		t->capframes = cap;
+	}
+	hdr[0] = TRACE_CKPT_MAGIC;
+	hdr[1] = sizeof(pos) + csize;
+	if (write_all(t, hdr, sizeof(hdr)) || write_all(t, pos, sizeof(pos)) ||
+	    write_all(t, t->zbuf, csize))
+		return -1;
+	t->frames[t->nframes++] = (struct frame){ offset, sizeof(hdr) + hdr[1], 0, TRACE_CKPT_STREAM,
+						  c->base_seq, c->base_ts, 0 };
+	atomic_store_explicit(&t->written_bytes, t->offset, memory_order_relaxed);
+	atomic_store_explicit(&t->written_frames, t->nframes, memory_order_relaxed);
+	return 0;
+}
+
 static void give_back(struct tracer *t, struct chunk *c)
 {
 	c->len = 0;
@@ -354,6 +405,11 @@ static void *writer_thread(void *arg)
 			 * replaced clock, whose frames trace_event_begin() cuts). */
 			if (!t->clock)
 				flush_partial(t, false);
+			continue;
+		}
+		if (c->checkpoint) {
+			write_checkpoint(t, c);
+			chunk_free(c); /* not one of the pool's */
 			continue;
 		}
 		write_frame(t, c->data, c->len, c);
@@ -479,6 +535,39 @@ void trace_written(const struct tracer *t, uint64_t *bytes, uint64_t *frames)
 uint64_t trace_events_emitted(const struct tracer *t)
 {
 	return atomic_load(&t->seq);
+}
+
+uint64_t trace_stream_ts(const struct tracer *t, unsigned int vcpu)
+{
+	return vcpu < SHARED_STREAM ? t->streams[vcpu].prev_ts : 0;
+}
+
+void trace_resume(struct tracer *t, uint64_t seq, const uint64_t *ts, unsigned int n)
+{
+	atomic_store(&t->seq, seq);
+	for (unsigned int i = 0; i < n && i < SHARED_STREAM; i++)
+		t->streams[i].prev_ts = t->streams[i].exit_ts = ts[i];
+}
+
+int trace_checkpoint(struct tracer *t, uint64_t seq, uint64_t vtime_ns, void *payload, size_t len)
+{
+	struct chunk *c;
+
+	if (t->fd < 0 || t->failed || !(c = calloc(1, sizeof(*c)))) {
+		free(payload);
+		return t->fd < 0 ? 0 : -1;
+	}
+	*c = (struct chunk){ .len = len, .cap = len, .base_seq = seq, .base_ts = vtime_ns,
+			     .checkpoint = true, .data = payload };
+	pthread_mutex_lock(&t->qlock);
+	if (t->q_tail)
+		t->q_tail->next = c;
+	else
+		t->q_head = c;
+	t->q_tail = c;
+	pthread_cond_signal(&t->work);
+	pthread_mutex_unlock(&t->qlock);
+	return 0;
 }
 
 uint64_t trace_stall_ns(const struct tracer *t)

@@ -24,6 +24,11 @@
 #define TRACE_FORMAT_NAME    "dejavm-trace"
 #define TRACE_FORMAT_VERSION 2 /* raised when an older reader could misread a trace */
 /*
+ * Version 3 is version 2 with checkpoint frames or a first seq above 0 (a recording that goes
+ * on from a snapshot): only such traces carry it, so older readers refuse just those.
+ */
+#define TRACE_FORMAT_VERSION_CKPT 3
+/*
  * Raised when fields are appended (trace_events.h: Compatibility); the header's "minor", absent
  * before 2. 0: format 2 as first released; 1: landmark fixed, cycle, pages, mem_hash and
  * end.nondeterministic; 2: io_done.hash and the offset the I/O really went to.
@@ -32,6 +37,8 @@
 #define TRACE_INDEX_MAGIC    0x184D2A5DU /* zstd skippable frame: dejavm frame index */
 #define TRACE_SEEK_MAGIC     0x184D2A5EU /* zstd skippable frame: seekable-format seek table */
 #define TRACE_SEEK_FOOTER    0x8F92EAB1U /* zstd seekable format footer magic */
+#define TRACE_CKPT_MAGIC     0x184D2A5CU /* zstd skippable frame: a checkpoint */
+#define TRACE_CKPT_STREAM    254	 /* a checkpoint's stream in the frame index */
 #define TRACE_MAX_STREAMS    9	       /* vCPUs + one shared stream for other threads */
 
 struct tracer;
@@ -93,6 +100,19 @@ void trace_set_clock(struct tracer *t, uint64_t (*now_ns)(void *), void *ctx);
 void trace_start_clock(struct tracer *t);
 
 uint64_t trace_events_emitted(const struct tracer *t);
+/* The timestamp of stream vcpu's last event (the exit its next events belong to). */
+uint64_t trace_stream_ts(const struct tracer *t, unsigned int vcpu);
+/*
+ * Before the first event: the trace goes on from a snapshot or checkpoint of another run, whose
+ * next event was seq and whose vCPU streams' last events had the timestamps ts[0..n).
+ */
+void trace_resume(struct tracer *t, uint64_t seq, const uint64_t *ts, unsigned int n);
+/*
+ * A checkpoint (checkpoint.h) at event seq and virtual time vtime_ns: payload (malloc'd, taken
+ * over) is compressed by the writer thread into a checkpoint frame (docs/trace-format.md).
+ * Without a file it is freed. Returns 0, or -1 when the trace is failing already.
+ */
+int trace_checkpoint(struct tracer *t, uint64_t seq, uint64_t vtime_ns, void *payload, size_t len);
 /* What the writer has put in the file so far (any thread may ask): bytes and zstd frames. */
 void trace_written(const struct tracer *t, uint64_t *bytes, uint64_t *frames);
 uint64_t trace_stall_ns(const struct tracer *t);

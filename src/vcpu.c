@@ -11,14 +11,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "determ.h"
 #include "fixpoint.h"
 #include "log.h"
+#include "persist.h"
 #include "probes.h"
 #include "trace.h"
 #include "vm.h"
 
 #define SIG_KICK SIGUSR1
+#define MSR_IA32_TSC 0x10
+#define MAX_MSRS     1024
 
 static __thread struct vcpu *current_vcpu;
 
@@ -152,6 +156,241 @@ void vcpu_destroy(struct vcpu *v)
 	v->fd = -1;
 }
 
+/* The MSRs KVM saves and restores (KVM_GET_MSR_INDEX_LIST), read once. */
+static struct kvm_msr_list *msr_list(int kvm_fd)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct kvm_msr_list *list;
+
+	pthread_mutex_lock(&lock);
+	if (!list && (list = calloc(1, sizeof(*list) + MAX_MSRS * sizeof(list->indices[0])))) {
+		list->nmsrs = MAX_MSRS;
+		if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list))
+			list->nmsrs = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return list;
+}
+
+static struct kvm_msrs *msrs_alloc(unsigned int n)
+{
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + (n ? n : 1) * sizeof(m->entries[0]));
+
+	if (m)
+		m->nmsrs = n;
+	return m;
+}
+
+/* One MSR of this vCPU; false when KVM cannot read it. */
+static bool msr_get(struct vcpu *v, uint32_t index, __u64 *value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} one = { { .nmsrs = 1 }, { .index = index } };
+
+	if (ioctl(v->fd, KVM_GET_MSRS, &one) != 1)
+		return false;
+	*value = one.e.data;
+	return true;
+}
+
+/* [[index, value], ...] of every MSR KVM reads (the TSC only in normal mode: host time). */
+static int save_msrs(struct vcpu *v, msgpack_packer *pk)
+{
+	const struct kvm_msr_list *list = msr_list(v->vm->kvm_fd);
+	struct kvm_msrs *m;
+	unsigned int n = 0, got = 0;
+	int r;
+
+	if (!list)
+		return -ENOMEM;
+	m = msrs_alloc(list->nmsrs);
+	if (!m)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < list->nmsrs; i++)
+		if (!(v->vm->det && list->indices[i] == MSR_IA32_TSC))
+			m->entries[n++].index = list->indices[i];
+	m->nmsrs = n;
+	r = ioctl(v->fd, KVM_GET_MSRS, m);
+	if (r < 0) {
+		r = -errno;
+		free(m);
+		return r;
+	}
+	/* KVM stops at the first it cannot read: the rest one by one, skipping those. */
+	for (unsigned int i = 0; i < n; i++)
+		if (i < (unsigned int)r ||
+		    msr_get(v, m->entries[i].index, &m->entries[i].data))
+			m->entries[got++] = m->entries[i];
+	persist_key(pk, "msrs");
+	msgpack_pack_array(pk, got);
+	for (unsigned int i = 0; i < got; i++) {
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_uint32(pk, m->entries[i].index);
+		msgpack_pack_uint64(pk, m->entries[i].data);
+	}
+	free(m);
+	return 0;
+}
+
+/* Sets them all; one KVM refuses is fine if this vCPU already has that value. */
+static bool load_msrs(struct vcpu *v, struct persist_in *in)
+{
+	const msgpack_object *a = persist_find(in, "msrs");
+	struct kvm_msrs *m;
+	unsigned int n;
+	bool ok = true;
+
+	if (!a || a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size > MAX_MSRS)
+		return persist_fail(in, "msrs", "missing, or not an array of at most %d", MAX_MSRS);
+	n = a->via.array.size;
+	m = msrs_alloc(n);
+	if (!m)
+		return persist_fail(in, "msrs", "out of memory");
+	for (unsigned int i = 0; i < n; i++) {
+		const msgpack_object *e = &a->via.array.ptr[i];
+
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
+		    e->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    e->via.array.ptr[0].via.u64 > UINT32_MAX ||
+		    e->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			free(m);
+			return persist_fail(in, "msrs", "entry %u is not [index, value]", i);
+		}
+		m->entries[i].index = e->via.array.ptr[0].via.u64;
+		m->entries[i].data = e->via.array.ptr[1].via.u64;
+	}
+	for (unsigned int done = 0; ok && done < n;) {
+		struct kvm_msrs *rest = msrs_alloc(n - done);
+		int r;
+		__u64 have;
+
+		if (!rest) {
+			ok = persist_fail(in, "msrs", "out of memory");
+			break;
+		}
+		memcpy(rest->entries, m->entries + done, (n - done) * sizeof(m->entries[0]));
+		r = ioctl(v->fd, KVM_SET_MSRS, rest);
+		free(rest);
+		if (r < 0) {
+			ok = persist_fail(in, "msrs", "KVM_SET_MSRS: %s", strerror(errno));
+			break;
+		}
+		done += r;
+		if (done == n)
+			break;
+		if (!msr_get(v, m->entries[done].index, &have) || have != m->entries[done].data)
+			ok = persist_fail(in, "msrs",
+					  "MSR 0x%x = 0x%llx cannot be set on this host "
+					  "(KVM_SET_MSRS refuses it)",
+					  m->entries[done].index,
+					  (unsigned long long)m->entries[done].data);
+		done++;
+	}
+	free(m);
+	return ok;
+}
+
+/* The XSAVE area's size here: 4 KiB, or what KVM_CAP_XSAVE2 says. */
+static size_t xsave_size(const struct vcpu *v)
+{
+	int n = ioctl(v->vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+
+	return n > (int)sizeof(struct kvm_xsave) ? (size_t)n : sizeof(struct kvm_xsave);
+}
+
+/* The KVM structures a vCPU's state is made of: ioctl pairs, saved as their bytes. */
+static const struct vcpu_part {
+	const char *name;
+	unsigned long get, set;
+	size_t size; /* 0: the XSAVE area's */
+	bool normal_only; /* the in-kernel LAPIC (deterministic mode has none) */
+} vcpu_parts[] = {
+	/* restored in this order: segments and EFER before the MSRs and the LAPIC that need them */
+	{ "sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), false },
+	{ "regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), false },
+	{ "xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), false },
+	{ "xsave", KVM_GET_XSAVE2, KVM_SET_XSAVE, 0, false },
+	{ "lapic", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), true },
+	{ "events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), false },
+	{ "debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), false },
+	{ "mp_state", KVM_GET_MP_STATE, KVM_SET_MP_STATE, sizeof(struct kvm_mp_state), false },
+};
+#define NR_VCPU_PARTS (sizeof(vcpu_parts) / sizeof(vcpu_parts[0]))
+
+static bool part_used(const struct vcpu *v, const struct vcpu_part *p)
+{
+	return !(p->normal_only && v->vm->det);
+}
+
+int vcpu_save(struct vcpu *v, msgpack_packer *pk)
+{
+	size_t xsize = xsave_size(v);
+	uint8_t *buf = calloc(1, xsize > 4096 ? xsize : 4096);
+	unsigned int n = 4; /* msrs, if_flag, ready_for_interrupt_injection, last_exit_seq */
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < NR_VCPU_PARTS; i++)
+		n += part_used(v, &vcpu_parts[i]);
+	msgpack_pack_map(pk, n);
+	for (size_t i = 0; i < NR_VCPU_PARTS; i++) {
+		const struct vcpu_part *p = &vcpu_parts[i];
+		size_t size = p->size ? p->size : xsize;
+
+		if (!part_used(v, p))
+			continue;
+		memset(buf, 0, size);
+		/* KVM_GET_XSAVE2 only where the area is bigger than KVM_GET_XSAVE's */
+		if (ioctl(v->fd, p->get == KVM_GET_XSAVE2 && size == 4096 ? KVM_GET_XSAVE : p->get,
+			  buf) &&
+		    !r)
+			r = -errno;
+		persist_bin(pk, p->name, buf, size);
+	}
+	free(buf);
+	if (!r)
+		r = save_msrs(v, pk);
+	/* what KVM said with the last exit: deterministic mode injects by them before running */
+	persist_u64(pk, "if_flag", v->run->if_flag);
+	persist_u64(pk, "ready_for_interrupt_injection", v->run->ready_for_interrupt_injection);
+	persist_u64(pk, "last_exit_seq", v->last_exit_seq);
+	return r;
+}
+
+bool vcpu_load(struct vcpu *v, struct persist_in *in)
+{
+	size_t xsize = xsave_size(v);
+	uint8_t *buf = calloc(1, xsize);
+	uint64_t if_flag, ready;
+	bool ok = buf != NULL;
+
+	for (size_t i = 0; ok && i < NR_VCPU_PARTS; i++) {
+		const struct vcpu_part *p = &vcpu_parts[i];
+		size_t size = p->size ? p->size : xsize;
+
+		if (!part_used(v, p))
+			continue;
+		ok = persist_get_BIN(in, p->name, buf, size);
+		if (ok && ioctl(v->fd, p->set, buf))
+			ok = persist_fail(in, p->name, "KVM refuses it: %s", strerror(errno));
+		/* MSRs after the LAPIC (the TSC deadline needs it), before the events */
+		if (ok && !strcmp(p->name, v->vm->det ? "xsave" : "lapic"))
+			ok = load_msrs(v, in);
+	}
+	free(buf);
+	ok = ok && persist_get_u64(in, "if_flag", 1, &if_flag) &&
+	     persist_get_u64(in, "ready_for_interrupt_injection", 1, &ready) &&
+	     persist_get_UINT(in, "last_exit_seq", &v->last_exit_seq, sizeof(v->last_exit_seq));
+	if (ok) {
+		v->run->if_flag = if_flag;
+		v->run->ready_for_interrupt_injection = ready;
+	}
+	return ok;
+}
+
 int vcpu_get_sregs(struct vcpu *v, struct kvm_sregs *sregs)
 {
 	return ioctl(v->fd, KVM_GET_SREGS, sregs) ? -errno : 0;
@@ -247,24 +486,32 @@ static void handle_mmio(struct vcpu *v)
  * Writes KVM posted to the coalesced ring instead of exiting (vm_coalesce_writes). They happened
  * before the current exit, so they are applied (and recorded) first, in guest order.
  */
+static void apply_coalesced(struct vcpu *v, struct kvm_coalesced_mmio *e)
+{
+	uint32_t len = e->len < sizeof(e->data) ? e->len : sizeof(e->data);
+
+	if (e->pio) {
+		v->vm->stats.pio_coalesced++;
+		pio_access(v, e->phys_addr, len, e->data, true);
+	} else {
+		v->vm->stats.mmio_coalesced++;
+		mmio_access(v, e->phys_addr, len, e->data, true);
+	}
+}
+
 static void drain_coalesced(struct vcpu *v)
 {
 	struct kvm_coalesced_mmio_ring *ring = v->vm->coalesced_ring;
 	const uint32_t max = (4096 - sizeof(*ring)) / sizeof(ring->coalesced_mmio[0]);
 
+	/* A restored snapshot's ring came first (snapshot.c) */
+	for (unsigned int i = 0; i < v->vm->nr_restored_ring; i++)
+		apply_coalesced(v, &v->vm->restored_ring[i]);
+	v->vm->nr_restored_ring = 0;
 	if (!ring)
 		return;
 	while (ring->first != __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE)) {
-		struct kvm_coalesced_mmio *e = &ring->coalesced_mmio[ring->first % max];
-		uint32_t len = e->len < sizeof(e->data) ? e->len : sizeof(e->data);
-
-		if (e->pio) {
-			v->vm->stats.pio_coalesced++;
-			pio_access(v, e->phys_addr, len, e->data, true);
-		} else {
-			v->vm->stats.mmio_coalesced++;
-			mmio_access(v, e->phys_addr, len, e->data, true);
-		}
+		apply_coalesced(v, &ring->coalesced_mmio[ring->first % max]);
 		__atomic_store_n(&ring->first, (ring->first + 1) % max, __ATOMIC_RELEASE);
 	}
 }
@@ -335,6 +582,7 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 
 	if (reason == KVM_EXIT_INTR && vm->det)
 		return; /* a kick to stop: not the guest's (the watchdog's: vcpu_thread) */
+	v->io_pending = reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO;
 	vm->stats.by_reason[reason < STATS_MAX_REASON ? reason : STATS_MAX_REASON - 1]++;
 	if (vm->det)
 		determ_exit(v);
@@ -629,11 +877,30 @@ static bool landmark_hit(struct vcpu *v)
  * vm_pause(): parked here, between exits, until vm_resume() or a stop. The host time parked
  * is not the guest's: the watchdog's clocks of a stretch and a seek skip it.
  */
+void vcpu_complete_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t if_flag = run->if_flag, ready = run->ready_for_interrupt_injection;
+
+	if (!v->io_pending)
+		return;
+	run->immediate_exit = 1;
+	/* EINTR once KVM completed it; a single-step in progress may end it in a debug exit */
+	if (ioctl(v->fd, KVM_RUN, 0) && errno != EINTR && errno != EAGAIN)
+		vm_request_stop(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN (I/O completion): %s",
+				v->id, strerror(errno));
+	run->immediate_exit = 0;
+	run->if_flag = if_flag;
+	run->ready_for_interrupt_injection = ready;
+	v->io_pending = false;
+}
+
 void vcpu_park(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 	uint64_t t0 = now_ns(), paused;
 
+	vcpu_complete_io(v); /* a snapshot may be taken meanwhile */
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_parked++;
 	pthread_cond_broadcast(&vm->pause_cond);
@@ -667,6 +934,9 @@ static void *vcpu_thread(void *arg)
 	while (!atomic_load_explicit(&vm->stopping, memory_order_relaxed)) {
 		unsigned int reason;
 
+		/* Between exits, before anything is injected: where a restore starts from too. */
+		if (vm->ckpt && checkpoint_due(vm))
+			checkpoint_take(v);
 		if (atomic_load(&vm->pause_req)) {
 			vcpu_park(v);
 			continue;
@@ -686,6 +956,7 @@ static void *vcpu_thread(void *arg)
 			v->seek_ns = now_ns();
 			arm_landmark_breakpoint(v);
 		}
+		v->io_pending = false; /* this KVM_RUN completes it */
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->exit_reason = KVM_EXIT_INTR;

@@ -13,6 +13,8 @@
 #include "fixpoint.h"
 
 struct vm;
+struct persist_in;
+struct msgpack_packer;
 
 struct vcpu {
 	struct vm *vm;
@@ -25,6 +27,7 @@ struct vcpu {
 	uint64_t last_exit_seq;	  /* trace seq of the last exit event (landmarks refer to it) */
 	_Atomic uint64_t exits;	  /* exits so far: the deterministic-mode watchdog reads it */
 	bool irq_stepping;	  /* deterministic: single-stepping until the guest sets IF */
+	bool io_pending;	  /* the last KVM_RUN ended in a PIO/MMIO exit KVM completes later */
 	uint64_t guest_exits;	  /* the guest's own exits (no kicks, no single-steps) */
 	void *fp_scratch;	  /* fixpoint.c's, allocated at the first search */
 	/* Kicks since the last exit (exits: guest_exits then) and the loop they found lately. */
@@ -54,6 +57,22 @@ int vcpu_set_single_step(struct vcpu *v, bool on);
 void vcpu_kick(struct vcpu *v);
 /* On the vCPU's thread, vm_pause() asked for it: parked until vm_resume() or a stop. */
 void vcpu_park(struct vcpu *v);
+/*
+ * On the vCPU's thread, between exits: KVM finishes a PIO/MMIO instruction (a read's value into
+ * its register, RIP past it) only when KVM_RUN is called next; this calls it without running
+ * the guest, so that the registers are the whole truth for a snapshot. What KVM said of IF with
+ * the last exit stays as it was: deterministic mode injects by it, as it would have.
+ */
+void vcpu_complete_io(struct vcpu *v);
+
+/*
+ * Everything KVM holds of a stopped vCPU that the guest can observe (registers, FPU/XSAVE,
+ * MSRs, LAPIC, pending events, debug registers, run state), one map in a snapshot. In
+ * deterministic mode host-time MSRs (the TSC) are left out, so the map depends on the guest
+ * alone. Any thread may call these while the vCPU is parked or not running. 0 or -errno.
+ */
+int vcpu_save(struct vcpu *v, struct msgpack_packer *pk);
+bool vcpu_load(struct vcpu *v, struct persist_in *in);
 
 /* report.c: the one-paragraph report of a failure exit (registers, RIP, instruction bytes). */
 void report_failure(struct vcpu *v, const char *what, FILE *f);

@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "checkpoint.h"
 #include "determ.h"
 #include "mptable.h"
 #include "pci.h"
 #include "loader.h"
 #include "log.h"
 #include "sha256.h"
+#include "snapshot.h"
 #include "trace.h"
 #include "vcpu.h"
 
@@ -181,6 +183,9 @@ static int setup_pci(struct vm *vm)
 		vm->pci = NULL;
 		return r;
 	}
+	r = vm_persist(vm, "pci", pci_bus_save, pci_bus_load, vm->pci, NULL);
+	if (r)
+		return r;
 	if (vm->det) {
 		bus_access(&vm->pio_bus, 0x4d0, (uint8_t *)&elcr[0], 1, true);
 		bus_access(&vm->pio_bus, 0x4d1, (uint8_t *)&elcr[1], 1, true);
@@ -394,6 +399,21 @@ int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg)
 	return ADD_CALLBACK(vm, hlt_hooks, fn, arg);
 }
 
+int vm_on_snapshot(struct vm *vm, void (*fn)(void *arg), void *arg)
+{
+	return ADD_CALLBACK(vm, flushers, fn, arg);
+}
+
+int vm_persist(struct vm *vm, const char *name, void (*save)(void *opaque, struct msgpack_packer *pk),
+	       bool (*load)(void *opaque, struct persist_in *in), void *opaque,
+	       pthread_mutex_t *lock)
+{
+	if (vm->nr_parts == sizeof(vm->parts) / sizeof(vm->parts[0]))
+		return -ENOSPC;
+	vm->parts[vm->nr_parts++] = (struct vm_part){ name, save, load, opaque, lock };
+	return 0;
+}
+
 /* The virtio devices, on the PCI bus in command-line order (00:01.0, 00:02.0, ...). */
 static int virtio_devices_init(struct vm *vm)
 {
@@ -477,8 +497,8 @@ void vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
-struct vm_counters *vm_add_device(struct vm *vm, const char *kind, const char *id,
-				  struct pci_device *pci)
+struct vm_device *vm_add_device(struct vm *vm, const char *kind, const char *id,
+				struct pci_device *pci)
 {
 	struct vm_device *d;
 
@@ -489,7 +509,7 @@ struct vm_counters *vm_add_device(struct vm *vm, const char *kind, const char *i
 	d->pci = pci;
 	/* virtio devices are at slots 1, 2, ... in their configuration order */
 	config_device_id(vm->cfg, kind, pci->slot - 1, id, d->id, sizeof(d->id));
-	return &d->counters;
+	return d;
 }
 
 int vm_coalesce_writes(struct vm *vm, bool pio, uint64_t addr, uint32_t len)
@@ -602,6 +622,10 @@ void vm_destroy(struct vm *vm)
 		close(vm->rng_fd);
 	vm->rng_fd = -1;
 	determ_free(vm);
+	checkpoint_free(vm);
+	free(vm->restored_ring);
+	vm->restored_ring = NULL;
+	vm->nr_restored_ring = vm->nr_parts = vm->nr_flushers = 0;
 	for (unsigned int i = 0; i < vm->nr_owned; i++)
 		free(vm->owned[i]);
 	vm->nr_owned = 0;

@@ -17,6 +17,10 @@
 #include "stats.h"
 
 struct kvm_coalesced_mmio_ring;
+struct kvm_coalesced_mmio;
+struct persist_in;
+struct msgpack_packer;
+struct checkpointer;
 
 /* Exit statuses of the dejavm process (besides a guest's own test-exit status). */
 #define EXIT_VMM_ERROR	  1
@@ -62,6 +66,8 @@ struct vm_replay_hooks {
 	 * signal) here, and the hook has stopped the VM the same way.
 	 */
 	bool (*stop_here)(void *ctx);
+	/* A checkpoint is due at seq (checkpoint.h): the replay compares its payload (msgpack). */
+	void (*checkpoint)(void *ctx, uint64_t seq, const void *payload, size_t len);
 };
 
 /* An image the guest was built from; its hash goes into the trace header. */
@@ -83,6 +89,18 @@ struct vm_callback {
 	void *arg;
 };
 
+/*
+ * A part of the VM in a snapshot or checkpoint (persist.h, docs/snapshot-format.md): a device,
+ * the PCI bus, the VMM's PIC and PIT. Saved and loaded by name, in the order they were added.
+ */
+struct vm_part {
+	const char *name;
+	void (*save)(void *opaque, struct msgpack_packer *pk);
+	bool (*load)(void *opaque, struct persist_in *in);
+	void *opaque;
+	pthread_mutex_t *lock; /* held around a snapshot (device threads pause), NULL: none */
+};
+
 struct vm {
 	const struct vm_config *cfg;
 	int kvm_fd;
@@ -100,8 +118,17 @@ struct vm {
 	unsigned int nr_owned;
 	/* vm_on_destroy(), vm_on_stop() (device threads: disks, nets, a console pty), vm_on_hlt() */
 	struct vm_callback cleanups[MAX_DISKS + MAX_NETS + 16], stoppers[MAX_DISKS + MAX_NETS + 1],
-		hlt_hooks[MAX_NETS];
-	unsigned int nr_cleanups, nr_stoppers, nr_hlt_hooks;
+		hlt_hooks[MAX_NETS], flushers[MAX_DISKS];
+	unsigned int nr_cleanups, nr_stoppers, nr_hlt_hooks, nr_flushers;
+	struct vm_part parts[MAX_DISKS + MAX_NETS + 8]; /* vm_persist() */
+	unsigned int nr_parts;
+	/* Writes a snapshot found in KVM's coalesced ring: drained before the ring (vcpu.c). */
+	struct kvm_coalesced_mmio *restored_ring;
+	unsigned int nr_restored_ring;
+	struct checkpointer *ckpt; /* deterministic recording or replay with checkpoints */
+	/* A restored snapshot or checkpoint of a recording: where its trace goes on from. */
+	bool resumed;
+	uint64_t resume_seq, resume_ts[MAX_CPUS];
 	struct exit_stats stats;
 	struct vm_image images[2];
 	unsigned int nr_images;
@@ -166,11 +193,11 @@ void vm_block_signals(sigset_t *set);
 void vm_destroy(struct vm *vm);
 
 /*
- * A device on the PCI bus gets its id and counters (NULL when the table is full: the device
- * works, it is just not listed). id NULL: named as cloud-hypervisor does (config_device_id).
+ * A device on the PCI bus gets its id and counters (NULL when the table is full, which the
+ * configuration's limits rule out). id NULL: named as cloud-hypervisor does (config_device_id).
  */
-struct vm_counters *vm_add_device(struct vm *vm, const char *kind, const char *id,
-				  struct pci_device *pci);
+struct vm_device *vm_add_device(struct vm *vm, const char *kind, const char *id,
+				struct pci_device *pci);
 /*
  * Parks the vCPUs between exits and returns when all are parked (or the VM is stopping), and
  * lets them run on. Any thread but a vCPU's may call them; the caller serializes them.
@@ -199,6 +226,12 @@ int vm_msi_route(struct vm *vm, unsigned int gsi, uint64_t addr, uint32_t data);
  * synchronous exit. Returns 0 or -ENOSPC.
  */
 int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg);
+/* A part of the VM's state for snapshots (struct vm_part); name must outlive the VM. */
+int vm_persist(struct vm *vm, const char *name, void (*save)(void *opaque, struct msgpack_packer *pk),
+	       bool (*load)(void *opaque, struct persist_in *in), void *opaque,
+	       pthread_mutex_t *lock);
+/* fn(arg) runs before a snapshot is taken: a disk flushes its writes to the image. */
+int vm_on_snapshot(struct vm *vm, void (*fn)(void *arg), void *arg);
 /* Hands ptr to the VM, which frees it in vm_destroy(); returns ptr (NULL if it could not). */
 void *vm_own(struct vm *vm, void *ptr);
 /*

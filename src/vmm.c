@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "snapshot.h"
 #include "stats.h"
 #include "trace.h"
 #include "vcpu.h"
@@ -195,6 +196,8 @@ static void drop_config(struct vmm *m)
 
 void vmm_free(struct vmm *m)
 {
+	snapshot_close(m->restore);
+	m->restore = NULL;
 	drop_config(m);
 	if (m->wake_fd >= 0)
 		close(m->wake_fd);
@@ -266,7 +269,7 @@ enum vmm_error vmm_create(struct vmm *m, const struct vm_config *cfg, char *err,
 	ok = keep(m, &m->cfg.kernel) && keep(m, &m->cfg.initramfs) && keep(m, &m->cfg.cmdline) &&
 	     keep(m, &m->cfg.serial_path) && keep(m, &m->cfg.log_file) &&
 	     keep(m, &m->cfg.record_path) && keep(m, &m->cfg.rng_path) &&
-	     keep(m, &m->cfg.console_path);
+	     keep(m, &m->cfg.console_path) && keep(m, &m->cfg.restore_dir);
 	for (unsigned int i = 0; ok && i < m->cfg.nr_disks; i++)
 		ok = keep_disk(m, &m->cfg.disks[i]);
 	for (unsigned int i = 0; ok && i < m->cfg.nr_nets; i++)
@@ -394,7 +397,7 @@ static enum vmm_error wait_for_boot(struct vmm *m, unsigned int before, char *er
 {
 	while (m->attempts == before && !m->exit_requested)
 		pthread_cond_wait(&m->changed, &m->lock);
-	if (m->state != VMM_RUNNING)
+	if (!vmm_vm_built(m))
 		return fail(VMM_EFAIL, err, len, "the VM could not be booted: %s",
 			    m->error[0] ? m->error : "the VMM is shutting down");
 	return VMM_OK;
@@ -505,6 +508,100 @@ enum vmm_error vmm_delete(struct vmm *m, char *err, size_t len)
 	return VMM_OK;
 }
 
+enum vmm_error vmm_snapshot(struct vmm *m, const char *url, char *err, size_t len)
+{
+	const char *dir = snapshot_url_path(url);
+	enum vmm_error e = VMM_OK;
+
+	if (!dir)
+		return fail(VMM_EINVAL, err, len,
+			    "destination_url '%s': expected file:///DIR (a local directory)", url);
+	pthread_mutex_lock(&m->lock);
+	if (m->state != VMM_PAUSED)
+		e = m->state == VMM_NO_VM ? fail(VMM_ENOVM, err, len, "VM is not created")
+					  : fail(VMM_ESTATE, err, len,
+						 "cannot snapshot a VM that is %s: pause it first",
+						 vmm_state_name(m->state));
+	else if (vm_snapshot(&m->vm, dir, err, len))
+		e = VMM_EFAIL;
+	pthread_mutex_unlock(&m->lock);
+	return e;
+}
+
+/* The command line's output options over the snapshot's (restore_overrides says which). */
+static void apply_overrides(struct vm_config *cfg, const struct vm_config *o)
+{
+	if (o->restore_overrides & OVERRIDE_SERIAL) {
+		cfg->serial = o->serial;
+		cfg->serial_path = o->serial_path;
+	}
+	if ((o->restore_overrides & OVERRIDE_CONSOLE) && cfg->console != CONSOLE_OFF) {
+		cfg->console = o->console == CONSOLE_OFF ? CONSOLE_NULL : o->console;
+		cfg->console_path = o->console_path;
+	}
+	if (o->restore_overrides & OVERRIDE_EXIT_BUDGET)
+		cfg->exit_budget_ms = o->exit_budget_ms;
+	if (o->restore_overrides & OVERRIDE_SPIN_LIMIT)
+		cfg->spin_limit_ms = o->spin_limit_ms;
+	cfg->record_path = o->record_path;
+	cfg->checkpoint_every = o->checkpoint_every;
+	cfg->checkpoint_events = o->checkpoint_events;
+	cfg->log_file = o->log_file;
+	cfg->stats = o->stats;
+	cfg->verbosity = o->verbosity;
+	cfg->api_socket = o->api_socket;
+}
+
+enum vmm_error vmm_restore(struct vmm *m, const char *url, const struct vm_config *overrides,
+			   bool paused, bool wait, char *err, size_t len)
+{
+	const char *dir = snapshot_url_path(url);
+	struct snapshot *s;
+	struct vm_config cfg;
+	enum vmm_error e;
+	unsigned int attempts;
+
+	if (!dir)
+		return fail(VMM_EINVAL, err, len,
+			    "source_url '%s': expected file:///DIR (a local directory)", url);
+	pthread_mutex_lock(&m->lock);
+	if (m->state != VMM_NO_VM) {
+		e = fail(VMM_ESTATE, err, len, "a VM is already created (vm.delete it first)");
+		goto out;
+	}
+	s = snapshot_open(dir, err, len);
+	if (!s) {
+		e = VMM_EINVAL;
+		goto out;
+	}
+	cfg = *snapshot_config(s);
+	cfg.restore_dir = dir;
+	if (overrides)
+		apply_overrides(&cfg, overrides);
+	if (cfg.checkpoint_every && (!cfg.deterministic || !cfg.record_path)) {
+		snapshot_close(s);
+		e = fail(VMM_EINVAL, err, len, "--checkpoint-every needs a deterministic recording");
+		goto out;
+	}
+	pthread_mutex_unlock(&m->lock);
+	e = vmm_create(m, &cfg, err, len); /* copies the strings: the snapshot's go with it */
+	pthread_mutex_lock(&m->lock);
+	if (e) {
+		snapshot_close(s);
+		goto out;
+	}
+	m->restore = s;
+	m->start_paused = paused;
+	m->boot_requested = true;
+	attempts = m->attempts;
+	wake(m);
+	if (wait)
+		e = wait_for_boot(m, attempts, err, len);
+out:
+	pthread_mutex_unlock(&m->lock);
+	return e;
+}
+
 void vmm_exit(struct vmm *m)
 {
 	pthread_mutex_lock(&m->lock);
@@ -523,19 +620,31 @@ void vmm_exit(struct vmm *m)
  */
 static int build(struct vmm *m, struct vm_config *run_cfg)
 {
+	struct snapshot *restore = m->restore;
+	char err[512];
 	int r;
 
 	*run_cfg = m->cfg;
 	run_cfg->rebooted = m->boots > 0;
+	if (!restore)
+		run_cfg->restore_dir = NULL; /* a reboot after a restore boots the kernel */
 	if (m->recorded)
 		run_cfg->record_path = NULL; /* the trace holds the first boot; see vm.info */
 	m->building = true;
+	m->restore = NULL;
 	pthread_mutex_unlock(&m->lock);
 	log_clear_error();
-	r = vm_create(&m->vm, run_cfg) || vm_load(&m->vm) ||
-	    (run_cfg->record_path && record_start(&m->vm));
+	r = vm_create(&m->vm, run_cfg);
+	if (!r && restore && snapshot_restore(restore, &m->vm, err, sizeof(err))) {
+		log_err("--restore: %s", err);
+		r = -1;
+	}
+	r = r || (!restore && vm_load(&m->vm)) || (run_cfg->record_path && record_start(&m->vm));
+	snapshot_close(restore);
 	if (r)
 		vm_destroy(&m->vm);
+	else if (restore && m->start_paused)
+		atomic_store(&m->vm.pause_req, true); /* the vCPUs park before they run */
 	pthread_mutex_lock(&m->lock);
 	m->building = false;
 	if (r) {
@@ -601,7 +710,8 @@ int vmm_main(struct vmm *m)
 				break;
 			continue;
 		}
-		m->state = VMM_RUNNING;
+		m->state = atomic_load(&m->vm.pause_req) ? VMM_PAUSED : VMM_RUNNING;
+		m->start_paused = false;
 		m->boots++;
 		m->attempts++;
 		pthread_cond_broadcast(&m->changed);

@@ -43,6 +43,8 @@ struct vmm {
 	char *strings[VMM_MAX_STRINGS];
 	unsigned int nr_strings;
 	struct vm vm;		/* built while Running or Paused */
+	struct snapshot *restore; /* vm.restore, --restore: the next build restores this */
+	bool start_paused;	  /* ... and the VM starts Paused (cloud-hypervisor's vm.restore) */
 	bool boot_requested, exit_requested, reboot_requested;
 	bool building;		/* vmm_main() builds a VM, without the lock (build()) */
 	bool stay;		/* the process outlives its VM (an API socket) */
@@ -89,6 +91,15 @@ enum vmm_error vmm_resume(struct vmm *m, char *err, size_t len);
 enum vmm_error vmm_shutdown(struct vmm *m, char *err, size_t len);
 enum vmm_error vmm_reboot(struct vmm *m, char *err, size_t len);
 enum vmm_error vmm_delete(struct vmm *m, char *err, size_t len);
+/* Paused only: a snapshot of the VM into the directory of url ("file:///DIR"). */
+enum vmm_error vmm_snapshot(struct vmm *m, const char *url, char *err, size_t len);
+/*
+ * No VM yet: the VM of the snapshot at url, built by vmm_main() (wait: until it is), Paused if
+ * paused, else Running. overrides: a command line's output options (--serial, --console,
+ * --record, --checkpoint-every, --exit-budget, --spin-limit), NULL: none.
+ */
+enum vmm_error vmm_restore(struct vmm *m, const char *url, const struct vm_config *overrides,
+			   bool paused, bool wait, char *err, size_t len);
 /* vmm.shutdown: the VM is stopped if it runs, and vmm_main() returns. */
 void vmm_exit(struct vmm *m);
 

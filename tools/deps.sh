@@ -6,13 +6,13 @@ set -euo pipefail
 packages=(
 	# build
 	gcc meson ninja-build pkg-config
-	libzstd-dev libmsgpack-dev liburing-dev libxxhash-dev check
+	libzstd-dev libmsgpack-dev liburing-dev libxxhash-dev libssl-dev check
 	# the REST API (server, JSON) and dejavm-remote; curl for its tests
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
 	# bpf/ (optional feature)
 	libbpf-dev clang bpftool systemtap-sdt-dev bpftrace
 	# tiny Linux guest (tools/guest-kernel)
-	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils lz4 make
+	linux-source-6.1 flex bison bc libelf-dev cpio xz-utils lz4 make
 	# trace checks and the peer for benchmarks
 	zstd python3 python3-msgpack qemu-system-x86
 )

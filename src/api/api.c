@@ -134,6 +134,61 @@ static void create(struct vmm *m, const struct request *rq, struct reply *r)
 	json_decref(j); /* vmm_create copied the strings */
 }
 
+/* The one string field of body (vm.snapshot's destination_url, vm.restore's source_url). */
+static const char *url_field(json_t *j, const char *field, const char *what, struct reply *r)
+{
+	const char *key, *url = NULL;
+	json_t *v;
+
+	json_object_foreach(j, key, v) {
+		if (!strcmp(key, field) && json_is_string(v)) {
+			url = json_string_value(v);
+		} else if (!strcmp(key, field)) {
+			error_reply(r, MHD_HTTP_BAD_REQUEST, what, "%s: expected a string", field);
+			return NULL;
+		} else if (strcmp(key, "prefault") || !json_is_boolean(v)) {
+			/* prefault: the memory is read in whole anyway; net_fds: no fd passing */
+			error_reply(r, MHD_HTTP_BAD_REQUEST, what, "%s: unknown field%s", key,
+				    strcmp(key, "prefault") ? "" : " (prefault is true or false)");
+			return NULL;
+		}
+	}
+	if (!url)
+		error_reply(r, MHD_HTTP_BAD_REQUEST, what, "%s: missing (file:///DIR)", field);
+	return url;
+}
+
+/* vm.snapshot {"destination_url": "file:///DIR"}, vm.restore {"source_url": ...}: 204. */
+static void snapshot_or_restore(struct vmm *m, const struct request *rq, struct reply *r,
+				bool restore)
+{
+	const char *what = restore ? "The VM could not be restored" : "The VM could not be snapshotted";
+	json_t *j = parse_body(rq, what, r);
+	const char *url;
+	char err[512];
+
+	if (!j)
+		return;
+	if (!json_is_object(j))
+		error_reply(r, MHD_HTTP_BAD_REQUEST, what, "the body is not a JSON object");
+	else if ((url = url_field(j, restore ? "source_url" : "destination_url", what, r)))
+		action_reply(r,
+			     restore ? vmm_restore(m, url, NULL, true, true, err, sizeof(err))
+				     : vmm_snapshot(m, url, err, sizeof(err)),
+			     what, err);
+	json_decref(j);
+}
+
+static void snapshot(struct vmm *m, const struct request *rq, struct reply *r)
+{
+	snapshot_or_restore(m, rq, r, false);
+}
+
+static void restore(struct vmm *m, const struct request *rq, struct reply *r)
+{
+	snapshot_or_restore(m, rq, r, true);
+}
+
 /* vm.add-disk, vm.add-net, vm.add-rng: 200 with PciDeviceInfo {id, bdf}. */
 static void add_device(struct vmm *m, const struct request *rq, struct reply *r, const char *kind)
 {
@@ -335,6 +390,8 @@ static const struct route {
 	{ "vm.add-disk", "PUT", add_disk, false },
 	{ "vm.add-net", "PUT", add_net, false },
 	{ "vm.add-rng", "PUT", add_rng, false },
+	{ "vm.snapshot", "PUT", snapshot, true },
+	{ "vm.restore", "PUT", restore, true },
 };
 
 /* An action that waits, on its own thread: the server's threads go on serving the others. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../persist.h"
 #include "../vm.h"
 
 #define CMOS_INDEX_PORT 0x70
@@ -83,6 +84,24 @@ static void cmos_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 
 static const struct bus_ops cmos_ops = { .read = cmos_read, .write = cmos_write };
 
+/* The clock is not state: it comes from the host, or from --rtc-epoch and the virtual clock. */
+#define CMOS_STATE(F) F(UINT, index) F(BIN, nvram)
+
+static void cmos_save(void *opaque, msgpack_packer *pk)
+{
+	PERSIST_SAVE(pk, (struct cmos *)opaque, CMOS_STATE);
+}
+
+static bool cmos_load(void *opaque, struct persist_in *in)
+{
+	struct cmos *c = opaque;
+
+	if (!PERSIST_LOAD(in, c, CMOS_STATE))
+		return false;
+	return c->index < sizeof(c->nvram) ||
+	       persist_fail(in, "index", "%u: not a CMOS register", c->index);
+}
+
 int cmos_init(struct vm *vm)
 {
 	struct cmos *c = vm_own(vm, calloc(1, sizeof(struct cmos)));
@@ -96,5 +115,5 @@ int cmos_init(struct vm *vm)
 		return -1;
 	/* Selecting a register has no visible effect until the data port is read (as in QEMU). */
 	vm_coalesce_writes(vm, true, CMOS_INDEX_PORT, 1);
-	return 0;
+	return vm_persist(vm, "cmos", cmos_save, cmos_load, c, NULL);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../bus.h"
+#include "../persist.h"
 #include "pic.h"
 
 #define MASTER_BASE 0x20
@@ -271,6 +272,40 @@ struct pic *pic_new(void)
 	p->c[0].elcr_mask = 0xf8;
 	p->c[1].elcr_mask = 0xde;
 	return p;
+}
+
+/* What a chip's ports and lines have set (master and elcr_mask are what the chip is). */
+#define CHIP_STATE(F)                                                                              \
+	F(UINT, line) F(UINT, edge) F(UINT, imr) F(UINT, isr) F(UINT, elcr) F(UINT, base)          \
+	F(UINT, prio_add) F(UINT, next) F(BOOL, ic4) F(BOOL, single) F(BOOL, ltim) F(BOOL, aeoi)   \
+	F(BOOL, rotate_aeoi) F(BOOL, sfnm) F(BOOL, special_mask) F(BOOL, read_isr) F(BOOL, poll)
+
+void pic_save(void *pic, struct msgpack_packer *pk)
+{
+	struct pic *p = pic;
+
+	msgpack_pack_map(pk, 1);
+	persist_key(pk, "chips");
+	msgpack_pack_array(pk, 2);
+	for (int i = 0; i < 2; i++)
+		PERSIST_SAVE(pk, &p->c[i], CHIP_STATE);
+}
+
+bool pic_load(void *pic, struct persist_in *in)
+{
+	struct pic *p = pic;
+
+	for (int i = 0; i < 2; i++) {
+		struct chip *c = &p->c[i];
+		struct persist_in ci;
+
+		if (!persist_elem(in, "chips", i, 2, &ci) || !PERSIST_LOAD(&ci, c, CHIP_STATE))
+			return false;
+		if (c->next > NEXT_ICW4 || c->prio_add > 7 || (c->elcr & ~c->elcr_mask))
+			return persist_fail(&ci, NULL, "next %u, prio_add %u or elcr 0x%x out of range",
+					    c->next, c->prio_add, c->elcr);
+	}
+	return true;
 }
 
 void pic_free(struct pic *p)

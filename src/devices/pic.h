@@ -12,6 +12,8 @@
 
 struct bus;
 struct pic;
+struct persist_in;
+struct msgpack_packer;
 
 struct pic *pic_new(void);
 void pic_free(struct pic *p);
@@ -28,5 +30,8 @@ bool pic_intr_pending(const struct pic *p);
  * vector of IRQ7 (master) or IRQ15 (slave) is returned, as on real hardware.
  */
 uint8_t pic_acknowledge(struct pic *p);
+/* Both chips' state as a snapshot holds it (persist.h; void * for vm_persist). */
+void pic_save(void *pic, struct msgpack_packer *pk);
+bool pic_load(void *pic, struct persist_in *in);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../bus.h"
+#include "../persist.h"
 #include "pit.h"
 
 #define PIT_BASE      0x40
@@ -338,6 +339,43 @@ struct pit *pit_new(const uint64_t *clock_ns, pit_irq0_fn irq0, void *ctx)
 		p->ch[i].edge = NO_EDGE;
 	}
 	return p;
+}
+
+#define CHANNEL_STATE(F)                                                                           \
+	F(UINT, ctrl) F(UINT, mode) F(UINT, count) F(BOOL, started) F(BOOL, running)              \
+	F(BOOL, gate) F(UINT, t0) F(UINT, base) F(UINT, edge) F(UINT, latched)                    \
+	F(UINT, latch_val) F(BOOL, status_latched) F(UINT, status) F(BOOL, read_msb)              \
+	F(BOOL, write_msb) F(UINT, write_lsb)
+
+void pit_save(void *pit, struct msgpack_packer *pk)
+{
+	struct pit *p = pit;
+
+	msgpack_pack_map(pk, 2);
+	persist_u64(pk, "port_b", p->port_b);
+	persist_key(pk, "channels");
+	msgpack_pack_array(pk, 3);
+	for (int i = 0; i < 3; i++)
+		PERSIST_SAVE(pk, &p->ch[i], CHANNEL_STATE);
+}
+
+bool pit_load(void *pit, struct persist_in *in)
+{
+	struct pit *p = pit;
+
+	if (!persist_get_UINT(in, "port_b", &p->port_b, sizeof(p->port_b)))
+		return false;
+	for (int i = 0; i < 3; i++) {
+		struct pit_channel *c = &p->ch[i];
+		struct persist_in ci;
+
+		if (!persist_elem(in, "channels", i, 3, &ci) || !PERSIST_LOAD(&ci, c, CHANNEL_STATE))
+			return false;
+		if (c->mode > 5 || c->count > 65536 || c->latched > RW_WORD)
+			return persist_fail(&ci, NULL, "mode %u, count %u or latched %u out of range",
+					    c->mode, c->count, c->latched);
+	}
+	return true;
 }
 
 void pit_free(struct pit *p)

@@ -15,6 +15,8 @@
 
 struct bus;
 struct pit;
+struct persist_in;
+struct msgpack_packer;
 
 /* Called for each rising edge of channel 0's output (IRQ0 on a PC). */
 typedef void (*pit_irq0_fn)(void *ctx);
@@ -32,5 +34,8 @@ int pit_register(struct pit *p, struct bus *pio_bus);
 void pit_update(struct pit *p);
 /* Virtual time (ns) of channel 0's next rising edge after the last update, or UINT64_MAX. */
 uint64_t pit_next_deadline(const struct pit *p);
+/* The channels and port 0x61 as a snapshot holds them (persist.h; void * for vm_persist). */
+void pit_save(void *pit, struct msgpack_packer *pk);
+bool pit_load(void *pit, struct persist_in *in);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "../determ.h"
 #include "../log.h"
+#include "../persist.h"
 #include "../trace.h"
 #include "../vm.h"
 
@@ -205,6 +206,36 @@ static void serial_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 
 static const struct bus_ops serial_ops = { .read = serial_read, .write = serial_write };
 
+/* What the guest can observe, and the line the trace has not had yet (snapshot: persist.h). */
+#define SERIAL_STATE(F)                                                                            \
+	F(UINT, ier) F(UINT, fcr) F(UINT, lcr) F(UINT, mcr) F(UINT, scr) F(UINT, dll)              \
+	F(UINT, dlm) F(BOOL, thr_ipending) F(BOOL, irq_level) F(BIN, rx) F(UINT, rx_head)          \
+	F(UINT, rx_len) F(BIN, line) F(UINT, line_len)
+
+/* The output so far reaches its file; the trace's line stays (it goes on after a restore). */
+static void serial_save(void *opaque, msgpack_packer *pk)
+{
+	struct serial *s = opaque; /* s->lock is held (vm_parts_lock) */
+
+	if (s->out_fd >= 0)
+		out_flush_locked(s);
+	PERSIST_SAVE(pk, s, SERIAL_STATE);
+}
+
+static bool serial_load(void *opaque, struct persist_in *in)
+{
+	struct serial *s = opaque;
+
+	if (!PERSIST_LOAD(in, s, SERIAL_STATE))
+		return false;
+	if (s->rx_head >= RX_FIFO || s->rx_len > RX_FIFO)
+		return persist_fail(in, "rx_head", "%u/%u: outside the %d-byte FIFO", s->rx_head,
+				    s->rx_len, RX_FIFO);
+	if (s->line_len >= sizeof(s->line))
+		return persist_fail(in, "line_len", "%zu: outside the line buffer", s->line_len);
+	return true;
+}
+
 void serial_input(struct serial *s, const uint8_t *data, size_t len)
 {
 	pthread_mutex_lock(&s->lock);
@@ -268,5 +299,5 @@ int serial_init(struct vm *vm)
 		return r;
 	}
 	vm->serial = s;
-	return 0;
+	return vm_persist(vm, "serial", serial_save, serial_load, s, &s->lock);
 }

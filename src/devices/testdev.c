@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../persist.h"
 #include "../vm.h"
 
 #define TESTDEV_EXIT_PORT 0x501
@@ -75,6 +76,18 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		t->mmio_reg64 = v;
 }
 
+#define TESTDEV_STATE(F) F(UINT, pio_reg) F(UINT, mmio_reg32) F(UINT, mmio_reg64)
+
+static void testdev_save(void *opaque, msgpack_packer *pk)
+{
+	PERSIST_SAVE(pk, (struct testdev *)opaque, TESTDEV_STATE);
+}
+
+static bool testdev_load(void *opaque, struct persist_in *in)
+{
+	return PERSIST_LOAD(in, (struct testdev *)opaque, TESTDEV_STATE);
+}
+
 static const struct bus_ops exit_ops = { .write = exit_write };
 static const struct bus_ops reg_ops = { .read = reg_read, .write = reg_write };
 static const struct bus_ops mmio_ops = { .read = mmio_read, .write = mmio_write };
@@ -100,6 +113,7 @@ int testdev_init(struct vm *vm)
 	if (!r) {
 		vm_coalesce_writes(vm, true, TESTDEV_REG_PORT, 4);
 		vm_coalesce_writes(vm, false, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE);
+		r = vm_persist(vm, "testdev", testdev_save, testdev_load, t, NULL);
 	}
 	return r;
 }

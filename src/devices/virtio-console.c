@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "../persist.h"
 #include "../trace.h"
 #include "../virtio/virtio_pci.h"
 #include "../vm.h"
@@ -154,6 +155,29 @@ static void console_notify(struct virtio_dev *d, unsigned int q)
 	}
 }
 
+/* Input read from the pty that no receive buffer has taken yet. */
+static void console_save(struct virtio_dev *d, struct msgpack_packer *pk)
+{
+	struct virtio_console *c = d->priv;
+
+	msgpack_pack_map(pk, 1);
+	persist_bin(pk, "input", c->in + c->in_off, c->in_len - c->in_off);
+}
+
+static bool console_load(struct virtio_dev *d, struct persist_in *in)
+{
+	struct virtio_console *c = d->priv;
+	const void *p;
+	size_t len;
+
+	if (!persist_get_bin(in, "input", sizeof(c->in), &p, &len))
+		return false;
+	memcpy(c->in, p, len);
+	c->in_off = 0;
+	c->in_len = len;
+	return true;
+}
+
 static const struct virtio_ops console_ops = {
 	.name = "virtio-console",
 	.device_id = 3,
@@ -161,6 +185,8 @@ static const struct virtio_ops console_ops = {
 	.num_queues = 2,
 	.queue_max = 128,
 	.notify = console_notify,
+	.save = console_save,
+	.load = console_load,
 };
 
 static void console_free(void *arg)

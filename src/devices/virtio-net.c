@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "../persist.h"
 #include "../trace.h"
 #include "../virtio/virtio_pci.h"
 #include "../vm.h"
@@ -450,6 +451,32 @@ static int tap_open(struct virtio_net *n)
 	return tap_configure(cfg);
 }
 
+/* The frame that waits for a receive buffer, and where receiving stands. */
+#define NET_STATE(F) F(BOOL, rx_stalled) F(UINT, warned) F(UINT, det_waits)
+
+static void net_save(struct virtio_dev *d, struct msgpack_packer *pk)
+{
+	struct virtio_net *n = d->priv;
+
+	msgpack_pack_map(pk, 1 + PERSIST_NFIELDS(NET_STATE));
+	persist_bin(pk, "frame", n->frame, n->frame_len);
+	PERSIST_PUT_FIELDS(pk, n, NET_STATE);
+}
+
+static bool net_load(struct virtio_dev *d, struct persist_in *in)
+{
+	struct virtio_net *n = d->priv;
+	const void *frame;
+	size_t len;
+
+	if (!persist_get_bin(in, "frame", NET_HDR_LEN + NET_MAX_FRAME, &frame, &len) ||
+	    !PERSIST_LOAD(in, n, NET_STATE))
+		return false;
+	memcpy(n->frame, frame, len);
+	n->frame_len = len;
+	return true;
+}
+
 static const struct virtio_ops net_ops = {
 	.name = "virtio-net",
 	.device_id = 1,
@@ -461,6 +488,8 @@ static const struct virtio_ops net_ops = {
 	.config_read = net_config_read,
 	.notify = net_notify,
 	.reset = net_reset,
+	.save = net_save,
+	.load = net_load,
 };
 
 static void net_free(void *arg)

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "../persist.h"
 #include "../probes.h"
 #include "../trace.h"
 #include "../vm.h"
@@ -452,6 +453,125 @@ void virtio_thread_stop(struct virtio_thread *t)
 	t->started = false;
 }
 
+/* The driver's side of the transport, and each queue's, as a snapshot holds them. */
+#define TRANSPORT_STATE(F)                                                                         \
+	F(UINT, dfselect) F(UINT, gfselect) F(UINT, driver_features) F(UINT, status)              \
+	F(UINT, config_generation) F(UINT, isr) F(UINT, queue_select) F(UINT, config_vector)      \
+	F(BIN, queue_vector) F(BIN, vq_enabled) F(BOOL, irq_level)
+#define VQ_STATE(F)                                                                                \
+	F(UINT, size) F(UINT, desc_gpa) F(UINT, avail_gpa) F(UINT, used_gpa) F(BOOL, event_idx)   \
+	F(BOOL, indirect) F(UINT, last_avail) F(UINT, used_idx) F(UINT, signalled_used)           \
+	F(BOOL, signalled_valid) F(BOOL, broken) F(BIN, error)
+#define COUNTERS(X)                                                                                \
+	X(read_bytes) X(write_bytes) X(read_ops) X(write_ops) X(rx_bytes) X(rx_frames) X(tx_bytes) \
+	X(tx_frames)
+#define COUNTER_COUNT_(name) +1
+#define COUNTER_PUT_(name) persist_u64(pk, #name, atomic_load(&d->counters->name));
+#define COUNTER_GET_(name)                                                                         \
+	if (ok && (ok = persist_get_u64(&sub, #name, UINT64_MAX, &v)))                             \
+		atomic_store(&d->counters->name, v);
+
+static void virtio_save(void *opaque, struct msgpack_packer *pk)
+{
+	struct virtio_dev *d = opaque; /* d->lock is held: a device thread finished its batch */
+
+	msgpack_pack_map(pk, 4 + PERSIST_NFIELDS(TRANSPORT_STATE) + (d->msix.nr > 0) +
+				     (d->ops->save != NULL));
+	pci_device_save(&d->pci, pk, "pci");
+	PERSIST_PUT_FIELDS(pk, d, TRANSPORT_STATE);
+	persist_key(pk, "vq");
+	msgpack_pack_array(pk, d->ops->num_queues);
+	for (unsigned int q = 0; q < d->ops->num_queues; q++)
+		PERSIST_SAVE(pk, &d->vq[q], VQ_STATE);
+	if (d->msix.nr)
+		msix_save(&d->msix, pk, "msix");
+	persist_key(pk, "counters");
+	msgpack_pack_map(pk, 0 COUNTERS(COUNTER_COUNT_));
+	COUNTERS(COUNTER_PUT_)
+	persist_u64(pk, "num_queues", d->ops->num_queues);
+	if (d->ops->save) {
+		persist_key(pk, "device");
+		d->ops->save(d, pk);
+	}
+}
+
+/* What only the loaded state can get wrong: vectors, flags and the enabled queues' rings. */
+static bool transport_check(struct virtio_dev *d, struct persist_in *in)
+{
+	char err[160];
+
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		uint16_t v = d->queue_vector[q];
+
+		if (*(uint8_t *)&d->vq_enabled[q] > 1 || (q >= d->ops->num_queues && d->vq_enabled[q]))
+			return persist_fail(in, "vq_enabled", "queue %u: not a flag", q);
+		if (v != VIRTIO_MSI_NO_VECTOR && v >= d->msix.nr)
+			return persist_fail(in, "queue_vector", "queue %u: vector %u of %u", q, v,
+					    d->msix.nr);
+		if (q < d->ops->num_queues && d->vq_enabled[q] &&
+		    vq_check_layout(&d->vq[q], &d->vm->mem, err, sizeof(err)))
+			return persist_fail(in, "vq", "queue %u: %s", q, err);
+	}
+	if (d->config_vector != VIRTIO_MSI_NO_VECTOR && d->config_vector >= d->msix.nr)
+		return persist_fail(in, "config_vector", "vector %u of %u", d->config_vector,
+				    d->msix.nr);
+	return true;
+}
+
+/*
+ * Normal mode: a notification the device thread had not read when the snapshot was taken is
+ * gone with the eventfd, and the driver will not send it again: every queue is looked at once.
+ */
+static void kick_queues(struct virtio_dev *d)
+{
+	const uint64_t one = 1;
+
+	for (unsigned int q = 0; q < d->ops->num_queues; q++) {
+		if (!virtio_queue_ready(d, q))
+			continue;
+		if (d->notify_fd[q] >= 0) {
+			if (write(d->notify_fd[q], &one, sizeof(one)) != sizeof(one))
+				log_warn("%s: cannot kick queue %u: %s", d->ops->name, q,
+					 strerror(errno));
+		} else if (d->ops->notify) {
+			d->ops->notify(d, q);
+			virtio_rearm(d, q);
+		}
+	}
+}
+
+static bool virtio_load(void *opaque, struct persist_in *in)
+{
+	struct virtio_dev *d = opaque;
+	struct persist_in sub;
+	uint64_t nq;
+	bool ok;
+
+	pthread_mutex_lock(&d->lock);
+	ok = persist_get_u64(in, "num_queues", VIRTIO_MAX_QUEUES, &nq);
+	if (ok && nq != d->ops->num_queues)
+		ok = persist_fail(in, "num_queues", "%" PRIu64 ", this device has %u", nq,
+				  d->ops->num_queues);
+	ok = ok && pci_device_load(&d->pci, in, "pci") && PERSIST_LOAD(in, d, TRANSPORT_STATE);
+	for (unsigned int q = 0; ok && q < d->ops->num_queues; q++)
+		ok = persist_elem(in, "vq", q, d->ops->num_queues, &sub) &&
+		     PERSIST_LOAD(&sub, &d->vq[q], VQ_STATE);
+	ok = ok && (!d->msix.nr || msix_load(&d->msix, in, "msix")) && transport_check(d, in);
+	if (ok && persist_sub(in, "counters", &sub)) {
+		uint64_t v;
+
+		COUNTERS(COUNTER_GET_)
+	} else {
+		ok = false;
+	}
+	if (ok && d->ops->load)
+		ok = persist_sub(in, "device", &sub) && d->ops->load(d, &sub);
+	if (ok && !d->vm->det)
+		kick_queues(d);
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
 /* The kind in cloud-hypervisor's device ids ("_disk0", "_net0", "_rng", "_console"). */
 static const char *device_kind(uint16_t device_id)
 {
@@ -466,7 +586,8 @@ static const char *device_kind(uint16_t device_id)
 
 int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops *ops, void *priv)
 {
-	int slot;
+	struct vm_device *vd;
+	int slot, r;
 
 	if (ops->num_queues > VIRTIO_MAX_QUEUES || ops->queue_max > VQ_MAX_SIZE ||
 	    !ops->queue_max || (ops->queue_max & (ops->queue_max - 1)))
@@ -497,9 +618,13 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 	slot = pci_bus_add(vm->pci, &d->pci);
 	if (slot < 0)
 		return slot;
-	d->counters = vm_add_device(vm, device_kind(ops->device_id), d->id, &d->pci);
-	if (!d->counters)
-		d->counters = &d->own_counters;
+	vd = vm_add_device(vm, device_kind(ops->device_id), d->id, &d->pci);
+	if (!vd)
+		return -ENOSPC;
+	d->counters = &vd->counters;
+	r = vm_persist(vm, vd->id, virtio_save, virtio_load, d, &d->lock);
+	if (r)
+		return r;
 	d->irq_line = vm->det ? isa_lines[(slot - 1) % sizeof(isa_lines)] : 16 + (slot - 1) % 4;
 	pci_set_irq_pin(&d->pci, 1, d->irq_line);
 	return 0;

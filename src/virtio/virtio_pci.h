@@ -20,6 +20,9 @@
 
 #define VIRTIO_MAX_QUEUES 8
 
+struct persist_in;
+struct msgpack_packer;
+
 /* BAR 0 of every virtio device (64-bit, from the 64-bit window in slot order): */
 #define VIRTIO_PCI_BAR_SIZE   0x8000
 #define VIRTIO_PCI_COMMON_OFF 0x0000 /* struct virtio_pci_common_cfg */
@@ -47,6 +50,9 @@ struct virtio_ops {
 	void (*notify)(struct virtio_dev *d, unsigned int q);
 	/* The driver reset the device. */
 	void (*reset)(struct virtio_dev *d);
+	/* Optional: the device's own state in a snapshot (one map) and reading it back. */
+	void (*save)(struct virtio_dev *d, struct msgpack_packer *pk);
+	bool (*load)(struct virtio_dev *d, struct persist_in *in);
 };
 
 struct virtio_dev {
@@ -73,7 +79,6 @@ struct virtio_dev {
 	struct vq_chain chain; /* scratch for the device's vq_pop() */
 	const char *id;	       /* set before virtio_pci_add: the user's id, NULL: "_disk0"... */
 	struct vm_counters *counters; /* vm.counters: set by virtio_pci_add */
-	struct vm_counters own_counters; /* where they go when the VM's table is full */
 };
 
 /*

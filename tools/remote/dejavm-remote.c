@@ -18,7 +18,7 @@ static const struct command {
 	const char *name;
 	const char *method;
 	const char *endpoint;
-	enum { NO_ARG, CONFIG_FILE, KEY_VALUES } arg;
+	enum { NO_ARG, CONFIG_FILE, KEY_VALUES, URL } arg;
 	const char *help;
 } commands[] = {
 	{ "ping", "GET", "vmm.ping", NO_ARG, "the VMM's version and pid" },
@@ -36,6 +36,10 @@ static const struct command {
 	  "path=FILE[,readonly=on][,direct=on][,num_queues=N][,queue_size=N][,id=ID][,serial=S]" },
 	{ "add-net", "PUT", "vm.add-net", KEY_VALUES, "tap=NAME[,mac=MAC][,ip=A.B.C.D,mask=M][,id=ID]" },
 	{ "add-rng", "PUT", "vm.add-rng", KEY_VALUES, "src=PATH" },
+	{ "snapshot", "PUT", "vm.snapshot", URL,
+	  "file:///DIR  snapshot the paused VM into DIR (destination_url)" },
+	{ "restore", "PUT", "vm.restore", KEY_VALUES,
+	  "source_url=file:///DIR[,prefault=on]  a VM from a snapshot, paused" },
 };
 
 static void usage(FILE *f)
@@ -53,7 +57,8 @@ static void usage(FILE *f)
 /* Keys whose values are on/off (ch-remote's toggles) and integers; the rest are strings. */
 static bool is_toggle(const char *k)
 {
-	static const char *const keys[] = { "readonly", "direct", "iommu", "vhost_user", NULL };
+	static const char *const keys[] = { "readonly", "direct", "iommu", "vhost_user", "prefault",
+					    NULL };
 
 	for (const char *const *p = keys; *p; p++)
 		if (!strcmp(*p, k))
@@ -227,7 +232,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dejavm-remote: unknown command '%s' (try --help)\n", cmd_name);
 		return 2;
 	}
-	if ((cmd->arg == NO_ARG && arg) || (cmd->arg == KEY_VALUES && !arg)) {
+	if ((cmd->arg == NO_ARG && arg) || ((cmd->arg == KEY_VALUES || cmd->arg == URL) && !arg)) {
 		fprintf(stderr, "dejavm-remote: %s: %s\n", cmd->name,
 			arg ? "takes no argument" : "needs its configuration (try --help)");
 		return 2;
@@ -236,6 +241,14 @@ int main(int argc, char **argv)
 		return 1;
 	if (cmd->arg == KEY_VALUES && !(body = kv_to_json(cmd->name, arg)))
 		return 2;
+	if (cmd->arg == URL) { /* ch-remote snapshot's one argument: {"destination_url": URL} */
+		json_t *o = json_pack("{s:s}", "destination_url", arg);
+
+		body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (!body)
+			return 1;
+	}
 
 	curl_global_init(CURL_GLOBAL_NOTHING);
 	curl = curl_easy_init();

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A device's state in a snapshot or a checkpoint (docs/snapshot-format.md): one msgpack map per
+ * device, field name -> value. Each device lists its fields once, as an X-macro, and
+ * PERSIST_SAVE / PERSIST_LOAD expand it into the packer and the checked reader:
+ *
+ *	#define CMOS_STATE(F) F(UINT, index) F(BIN, nvram)
+ *	PERSIST_SAVE(pk, c, CMOS_STATE);          // {"index": 14, "nvram": <128 bytes>}
+ *	if (!PERSIST_LOAD(in, c, CMOS_STATE)) ... // in->err names the first bad field
+ *
+ * Kinds: UINT (any unsigned integer or enum member; the value must fit its width), BOOL, BIN (a
+ * fixed-size array: the snapshot must hold exactly that many bytes). Loading never writes a
+ * field with a value that does not fit it, and says which field of which device was wrong
+ * ("devices.serial.rx_len: 300 does not fit in 8 bits").
+ */
+#ifndef DEJAVM_PERSIST_H
+#define DEJAVM_PERSIST_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The first problem found while loading (later ones are consequences). */
+struct persist_err {
+	bool set;
+	char msg[320];
+};
+
+/* A map being read, and the path of it for messages ("devices._disk0.vq[1]"). */
+struct persist_in {
+	const msgpack_object *map;
+	char path[96];
+	struct persist_err *err;
+};
+
+/* in for the map obj at path; false (with the error) when obj is not a map. */
+bool persist_open(struct persist_in *in, const msgpack_object *obj, const char *path,
+		  struct persist_err *err);
+/* Records the first problem: "PATH.KEY: MESSAGE". Returns false. */
+bool persist_fail(struct persist_in *in, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The value of key (NULL when absent: no error is recorded). */
+const msgpack_object *persist_find(const struct persist_in *in, const char *key);
+/* The nested map at key; false (error recorded) when absent or not a map. */
+bool persist_sub(struct persist_in *in, const char *key, struct persist_in *sub);
+/* Element i of the array at key, a map; the array must have exactly n elements. */
+bool persist_elem(struct persist_in *in, const char *key, unsigned int i, unsigned int n,
+		  struct persist_in *sub);
+/* An unsigned integer <= max at key. */
+bool persist_get_u64(struct persist_in *in, const char *key, uint64_t max, uint64_t *v);
+/* A bin at key of at most max bytes: its bytes (valid while the object lives) and length. */
+bool persist_get_bin(struct persist_in *in, const char *key, size_t max, const void **p,
+		     size_t *len);
+
+/* The X-macro kinds: the field at p has size bytes. */
+bool persist_get_UINT(struct persist_in *in, const char *key, void *p, size_t size);
+bool persist_get_BOOL(struct persist_in *in, const char *key, void *p, size_t size);
+bool persist_get_BIN(struct persist_in *in, const char *key, void *p, size_t size);
+void persist_put_UINT(msgpack_packer *pk, const char *key, const void *p, size_t size);
+void persist_put_BOOL(msgpack_packer *pk, const char *key, const void *p, size_t size);
+void persist_put_BIN(msgpack_packer *pk, const char *key, const void *p, size_t size);
+
+/* Packing helpers for what the X-macros do not cover. */
+void persist_key(msgpack_packer *pk, const char *key);
+void persist_u64(msgpack_packer *pk, const char *key, uint64_t v);
+void persist_bin(msgpack_packer *pk, const char *key, const void *p, size_t len);
+
+#define PERSIST_COUNT_(kind, name) +1
+#define PERSIST_PUT_(kind, name) persist_put_##kind(pk_, #name, &obj_->name, sizeof(obj_->name));
+#define PERSIST_GET_(kind, name) ok_ = ok_ && persist_get_##kind(in_, #name, &obj_->name, sizeof(obj_->name));
+
+/* How many fields FIELDS has: for a map that holds them and `extra` more keys. */
+#define PERSIST_NFIELDS(FIELDS) (0 FIELDS(PERSIST_COUNT_))
+/* Packs obj's FIELDS into the map being built (its header is the caller's). */
+#define PERSIST_PUT_FIELDS(pk, obj, FIELDS)                                                       \
+	do {                                                                                       \
+		msgpack_packer *pk_ = (pk);                                                        \
+		__typeof__(obj) obj_ = (obj);                                                      \
+		FIELDS(PERSIST_PUT_)                                                               \
+	} while (0)
+/* One map holding exactly obj's FIELDS. */
+#define PERSIST_SAVE(pk, obj, FIELDS)                                                              \
+	do {                                                                                       \
+		msgpack_pack_map((pk), PERSIST_NFIELDS(FIELDS));                                   \
+		PERSIST_PUT_FIELDS(pk, obj, FIELDS);                                               \
+	} while (0)
+/* Reads obj's FIELDS from in's map; false at the first one missing or out of range. */
+#define PERSIST_LOAD(in, obj, FIELDS)                                                              \
+	({                                                                                         \
+		struct persist_in *in_ = (in);                                                     \
+		__typeof__(obj) obj_ = (obj);                                                      \
+		bool ok_ = true;                                                                   \
+		FIELDS(PERSIST_GET_)                                                               \
+		ok_;                                                                               \
+	})
+
+#endif
