@@ -13,9 +13,16 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "determ.h"
 #include "fixpoint.h"
@@ -23,6 +30,7 @@
 #include "log.h"
 #include "out.h"
 #include "sha256.h"
+#include "snapshot.h"
 #include "trace.h"
 #include "trace_reader.h"
 #include "vcpu.h"
@@ -89,6 +97,16 @@ struct replayer {
 	char *strings[MAX_HDR_STRINGS]; /* hdr_str() copies */
 	unsigned int nstrings;
 	uint32_t disk_entry[MAX_DISKS]; /* cfg disk i came from config.disks[disk_entry[i]] */
+	uint64_t last_seq;		/* of the recorded events (validate) */
+
+	/* Checkpoints (--checkpoint-every): each one the replay reaches is compared. */
+	const struct trace_checkpoint *ckpts;
+	size_t nckpts;
+	long from_ckpt;	 /* the replay starts from this checkpoint, -1: from the boot */
+	long until_ckpt; /* --jobs: its segment ends at this one, -1: at the trace's end */
+	uint64_t ckpts_verified;
+	bool segment_done; /* the segment's last checkpoint matched: the VM stopped there */
+	uint64_t t0_ns, first_compare_ns; /* host time of the start and of the first comparison */
 };
 
 /*
@@ -316,6 +334,8 @@ static void compare_actual(struct replayer *rp, const struct trace_ev *act)
 	struct out *slot;
 
 	track(rp, act, false);
+	if (!rp->first_compare_ns)
+		rp->first_compare_ns = monotonic_ns();
 	if (!rp->have_exp && rp->truncated) {
 		/* the cut: what the replay does from here was never recorded */
 		rp->cut_reached = true;
@@ -396,8 +416,8 @@ static void on_event(void *ctx, const void *data, size_t len)
 	char err[160];
 	int rc;
 
-	if (rp->diverged || rp->cut_reached)
-		return;
+	if (rp->diverged || rp->cut_reached || rp->segment_done)
+		return; /* (a segment's end: the VM's stop flushes the UART's line, its end event) */
 	rc = trace_decoder_feed(rp->dec, data, len, &act, err, sizeof(err));
 	if (rc < 0) {
 		struct out hex;
@@ -529,6 +549,181 @@ static bool landmark_next(void *ctx, struct vcpu *v, struct landmark *lm)
 				lm->pages[lm->nr_pages] |= (uint64_t)p[i + b] << (8 * b);
 	}
 	return true;
+}
+
+/* ---- checkpoints ---- */
+
+/* The first place two msgpack objects differ, as a path ("state.vcpus[0].regs byte 128"). */
+static bool obj_diff(const msgpack_object *a, const msgpack_object *b, struct out *path)
+{
+	size_t mark = path->len;
+
+	if (a->type != b->type) {
+		out_s(path, " (a different type)");
+		return true;
+	}
+	if (a->type == MSGPACK_OBJECT_MAP) {
+		for (uint32_t i = 0; i < a->via.map.size; i++) {
+			const msgpack_object_kv *kv = &a->via.map.ptr[i];
+			const msgpack_object *other = NULL;
+
+			for (uint32_t j = 0; j < b->via.map.size && !other; j++)
+				if (msgpack_object_equal(kv->key, b->via.map.ptr[j].key))
+					other = &b->via.map.ptr[j].val;
+			if (kv->key.type == MSGPACK_OBJECT_STR)
+				out_printf(path, ".%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
+			if (!other) {
+				out_s(path, " (only in the recording)");
+				return true;
+			}
+			if (obj_diff(&kv->val, other, path))
+				return true;
+			path->len = mark;
+		}
+		if (a->via.map.size != b->via.map.size) {
+			out_s(path, " (the replay has more fields)");
+			return true;
+		}
+		return false;
+	}
+	if (a->type == MSGPACK_OBJECT_ARRAY) {
+		for (uint32_t i = 0; i < a->via.array.size && i < b->via.array.size; i++) {
+			out_printf(path, "[%u]", i);
+			if (obj_diff(&a->via.array.ptr[i], &b->via.array.ptr[i], path))
+				return true;
+			path->len = mark;
+		}
+		if (a->via.array.size == b->via.array.size)
+			return false;
+		out_printf(path, " (%u elements recorded, %u replayed)", a->via.array.size,
+			   b->via.array.size);
+		return true;
+	}
+	if (a->type == MSGPACK_OBJECT_BIN) {
+		const msgpack_object_bin *x = &a->via.bin, *y = &b->via.bin;
+
+		for (uint32_t i = 0; i < x->size && i < y->size; i++)
+			if (x->ptr[i] != y->ptr[i]) {
+				out_printf(path, " byte %u (recorded 0x%02x, replayed 0x%02x)", i,
+					   (uint8_t)x->ptr[i], (uint8_t)y->ptr[i]);
+				return true;
+			}
+		if (x->size == y->size)
+			return false;
+		out_printf(path, " (%u bytes recorded, %u replayed)", x->size, y->size);
+		return true;
+	}
+	if (msgpack_object_equal(*a, *b))
+		return false;
+	if (a->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		out_printf(path, " (recorded %" PRIu64 ", replayed %" PRIu64 ")", a->via.u64,
+			   b->via.u64);
+	return true;
+}
+
+/*
+ * The replay reached the point where the recording took a checkpoint (checkpoint.h): its state
+ * and the pages it changed since must be the recorded ones, byte for byte.
+ */
+static void on_checkpoint(void *ctx, uint64_t seq, const void *payload, size_t len)
+{
+	struct replayer *rp = ctx;
+	msgpack_unpacked a, b;
+	struct out path;
+	void *rec = NULL;
+	size_t rlen = 0, k = 0;
+	char *err = NULL;
+
+	if (rp->diverged || rp->cut_reached)
+		return;
+	while (k < rp->nckpts && rp->ckpts[k].seq != seq)
+		k++;
+	if (k == rp->nckpts) {
+		if (rp->truncated)
+			return; /* the recording may have been killed before it wrote this one */
+		diverge(rp, NULL, NULL,
+			"the replay takes a checkpoint at seq %" PRIu64 " where the recording has "
+			"none: its virtual time or event count differs",
+			seq);
+		rp->div_seq = seq;
+		return;
+	}
+	rec = trace_reader_checkpoint_payload(rp->r, k, &rlen, &err);
+	if (!rec) {
+		diverge(rp, NULL, NULL, "%s", err);
+		free(err);
+		return;
+	}
+	if (rlen == len && !memcmp(rec, payload, len)) {
+		free(rec);
+		rp->ckpts_verified++;
+		if ((long)k == rp->until_ckpt) {
+			rp->segment_done = true;
+			vm_request_stop(rp->vm, 0, "the segment ends at checkpoint %zu", k);
+		}
+		return;
+	}
+	msgpack_unpacked_init(&a);
+	msgpack_unpacked_init(&b);
+	out_init(&path, NULL);
+	out_s(&path, "checkpoint");
+	if (msgpack_unpack_next(&a, rec, rlen, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    msgpack_unpack_next(&b, payload, len, NULL) != MSGPACK_UNPACK_SUCCESS)
+		out_s(&path, " (does not decode)");
+	else if (!obj_diff(&a.data, &b.data, &path))
+		out_s(&path, " (the same values, encoded otherwise)");
+	diverge(rp, NULL, NULL,
+		"the state at checkpoint %zu (seq %" PRIu64 ") differs from the recording's: %.*s", k,
+		seq, (int)path.len, path.buf);
+	rp->div_seq = seq;
+	out_free(&path);
+	msgpack_unpacked_destroy(&a);
+	msgpack_unpacked_destroy(&b);
+	free(rec);
+}
+
+/*
+ * Builds checkpoint k's VM: the boot image (vm_load) with the pages of checkpoints 0..k, then
+ * k's state. The trace goes on from its seq. 0, or -1 after saying why.
+ */
+static int restore_checkpoint(struct replayer *rp, struct vm *vm, size_t k)
+{
+	char msg[512];
+	int ret = 0;
+
+	for (size_t i = 0; i <= k && !ret; i++) {
+		msgpack_unpacked u;
+		size_t len;
+		char *err = NULL;
+		void *p = trace_reader_checkpoint_payload(rp->r, i, &len, &err);
+
+		if (!p) {
+			say("%s", err);
+			free(err);
+			return -1;
+		}
+		msgpack_unpacked_init(&u);
+		if (msgpack_unpack_next(&u, p, len, NULL) != MSGPACK_UNPACK_SUCCESS) {
+			say("%s: offset %" PRIu64 ": checkpoint %zu: its payload is not msgpack",
+			    rp->path, rp->ckpts[i].offset, i);
+			ret = -1;
+		} else if (checkpoint_apply_memory(vm, &u.data, msg, sizeof(msg)) ||
+			   (i == k && vm_state_load(vm, trace_obj_get(&u.data, "state"), msg,
+						    sizeof(msg)))) {
+			say("%s: offset %" PRIu64 ": checkpoint %zu (seq %" PRIu64 "): %s", rp->path,
+			    rp->ckpts[i].offset, i, rp->ckpts[i].seq, msg);
+			ret = -1;
+		}
+		msgpack_unpacked_destroy(&u);
+		free(p);
+	}
+	if (!ret && !vm->resumed) {
+		say("%s: checkpoint %zu holds no trace position", rp->path, k);
+		ret = -1;
+	}
+	if (!ret)
+		trace_resume(vm->trace, vm->resume_seq, vm->resume_ts, vm->nr_vcpus);
+	return ret;
 }
 
 /* ---- the trace header ---- */
@@ -687,7 +882,7 @@ static int validate(struct replayer *rp)
 	struct trace_reader *r = trace_reader_open(rp->path, &err);
 	const struct trace_status *st;
 	struct trace_ev ev;
-	uint64_t next_seq = 0, prefix = 0, tail = 0;
+	uint64_t next_seq, prefix = 0, tail = 0;
 	bool gap = false;
 	int ret = 0;
 
@@ -696,6 +891,7 @@ static int validate(struct replayer *rp)
 		free(err);
 		return -1;
 	}
+	next_seq = trace_reader_first_seq(r);
 	while (trace_reader_next(r, &ev) > 0) {
 		gap |= ev.seq != next_seq;
 		if (!gap)
@@ -723,7 +919,7 @@ static int validate(struct replayer *rp)
 		ret = -1;
 	} else if (!st->complete) {
 		rp->truncated = true;
-		rp->cut_seq = prefix;
+		rp->cut_seq = trace_reader_first_seq(r) + prefix;
 		rp->cut_offset = st->problem_offset;
 		say_problems(r);
 		say("the trace is truncated (its recording was killed or crashed): replaying its "
@@ -731,6 +927,7 @@ static int validate(struct replayer *rp)
 		    prefix);
 	}
 	rp->total = rp->truncated ? prefix : st->events;
+	rp->last_seq = st->events ? st->last_seq : 0;
 	trace_reader_close(r);
 	return ret;
 }
@@ -762,11 +959,17 @@ static int write_refusal_report(const struct replayer *rp, const char *path)
 	return bad ? -1 : 0;
 }
 
+static void started_from(const struct replayer *rp, char *buf, size_t len);
+
 static void print_report(struct replayer *rp, FILE *f)
 {
+	char from[64];
+
+	started_from(rp, from, sizeof(from));
 	fprintf(f, "dejavm replay: DIVERGENCE at event %" PRIu64 " (seq %" PRIu64 ") of %" PRIu64
 		   ": %s\n",
 		rp->div_index, rp->div_seq, rp->total, rp->why);
+	fprintf(f, "  the replay started %s\n", from);
 	fprintf(f, "  last %u matching events:\n", rp->ring_len);
 	for (unsigned int i = 0; i < rp->ring_len; i++) {
 		const struct out *o = &rp->ring[(rp->ring_pos + CONTEXT - rp->ring_len + i) % CONTEXT];
@@ -813,16 +1016,13 @@ static void json_raw(struct out *o, const char *key, const struct out *v)
 		out_s(o, "null");
 }
 
-static int write_json_report(struct replayer *rp, const char *path, double wall_s)
+static int write_json_report(struct replayer *rp, FILE *f, double wall_s, double first_s)
 {
-	FILE *f = fopen(path, "w");
 	struct out o;
+	char from[64];
 	int bad;
 
-	if (!f) {
-		say("--report %s: %s", path, strerror(errno));
-		return -1;
-	}
+	started_from(rp, from, sizeof(from));
 	out_init(&o, f);
 	out_s(&o, "{\"trace\":");
 	out_json_str(&o, rp->path, strlen(rp->path));
@@ -831,6 +1031,10 @@ static int write_json_report(struct replayer *rp, const char *path, double wall_
 		   rp->feed ? "feed" : "live");
 	out_printf(&o, ",\"events\":%" PRIu64 ",\"matched\":%" PRIu64 ",\"wall_time_s\":%.3f",
 		   rp->total, rp->matched, wall_s);
+	out_printf(&o, ",\"first_compared_s\":%.3f,\"started\":", first_s);
+	out_json_str(&o, from, strlen(from));
+	out_printf(&o, ",\"checkpoints\":%zu,\"checkpoints_matched\":%" PRIu64, rp->nckpts,
+		   rp->ckpts_verified);
 	out_printf(&o, ",\"truncated\":%s", rp->truncated ? "true" : "false");
 	if (rp->truncated)
 		out_printf(&o, ",\"cut_offset\":%" PRIu64, rp->cut_offset);
@@ -871,10 +1075,7 @@ static int write_json_report(struct replayer *rp, const char *path, double wall_
 	}
 	out_s(&o, "}\n");
 	bad = out_flush(&o);
-	bad |= fclose(f);
 	out_free(&o);
-	if (bad)
-		say("--report %s: write failed", path);
 	return bad ? -1 : 0;
 }
 
@@ -898,6 +1099,13 @@ static void usage(FILE *f)
 	      "  --kernel PATH          the kernel, if it moved since the recording\n"
 	      "  --initramfs PATH       the initramfs, likewise\n"
 	      "  --serial MODE          the guest's COM1 output: null (default), tty, file=PATH\n"
+	      "  --from SEQ             start at the last checkpoint at or before event SEQ (a\n"
+	      "                         trace recorded with --checkpoint-every) and compare from\n"
+	      "                         there\n"
+	      "  --jobs N               replay the segments between checkpoints on N processes at\n"
+	      "                         once, each checking that it ends in the state the next\n"
+	      "                         checkpoint holds; the first divergence in trace order is\n"
+	      "                         reported\n"
 	      "  --exit-budget MS       look for a loop that only waits in a vCPU that ran MS ms\n"
 	      "                         without an exit (default 100; the recording's budget\n"
 	      "                         does not matter)\n"
@@ -907,12 +1115,15 @@ static void usage(FILE *f)
 }
 
 enum { OPT_FEED = 256, OPT_LIVE, OPT_FORCE, OPT_REPORT, OPT_KERNEL, OPT_INITRAMFS, OPT_SERIAL,
-       OPT_EXIT_BUDGET };
+       OPT_EXIT_BUDGET, OPT_FROM, OPT_JOBS };
+
+#define MAX_JOBS 64
 
 struct replay_opts {
 	const char *trace, *report, *kernel, *initramfs, *serial;
-	bool live, force;
-	unsigned int exit_budget_ms;
+	bool live, force, from_set;
+	unsigned int exit_budget_ms, jobs;
+	uint64_t from;
 	int verbosity;
 };
 
@@ -927,6 +1138,8 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 		{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "jobs", required_argument, NULL, OPT_JOBS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -936,6 +1149,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
+	o->jobs = 1;
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -958,6 +1172,28 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 				return -1;
 			}
 			o->exit_budget_ms = ms;
+			break;
+		}
+		case OPT_FROM:
+		case OPT_JOBS: {
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || *optarg == '-' ||
+			    (opt == OPT_JOBS && (!v || v > MAX_JOBS))) {
+				if (opt == OPT_FROM)
+					say("--from: '%s': expected an event's seq", optarg);
+				else
+					say("--jobs: '%s': expected 1 to %d", optarg, MAX_JOBS);
+				return -1;
+			}
+			if (opt == OPT_FROM) {
+				o->from = v;
+				o->from_set = true;
+			} else {
+				o->jobs = v;
+			}
 			break;
 		}
 		case 'v': o->verbosity++; break;
@@ -1148,6 +1384,13 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 		bad = true;
 	if (nets_from_header(rp, cfg))
 		bad = true;
+	/* the replay reaches the recording's checkpoints by the same rule, and compares them */
+	if (hdr_u64(rp->r, "config.checkpoint_every_ms", &v) && v) {
+		cfg->checkpoint_every = v;
+	} else if (hdr_u64(rp->r, "config.checkpoint_every_events", &v) && v) {
+		cfg->checkpoint_every = v;
+		cfg->checkpoint_events = true;
+	}
 	cfg->cpuid = hdr_cpuid(rp->r);
 	if (!cfg->cpuid)
 		say("%s: no usable CPUID table in the header; the guest gets this host's",
@@ -1155,74 +1398,422 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 	return bad_opt ? -2 : bad ? -1 : 0;
 }
 
-/* Builds and runs the VM, comparing as it goes; prints the result. Returns the exit status. */
+/*
+ * Builds the VM, from the boot or from rp->from_ckpt, and the recorded events it starts from.
+ * 0, or -1 after saying why (the VM is then destroyed).
+ */
+static int build_vm(struct replayer *rp, struct vm *vm, struct vm_replay_hooks *hooks,
+		    const struct vm_config *cfg)
+{
+	uint64_t start = trace_reader_first_seq(rp->r);
+
+	if (vm_create(vm, cfg) || vm_load(vm) || !(vm->trace = trace_open(NULL, 0, NULL, NULL, NULL)))
+		goto fail;
+	rp->vm = vm;
+	hooks->ctx = rp;
+	vm->replay = hooks;
+	trace_set_sink(vm->trace, on_event, rp);
+	record_use_virtual_time(vm);
+	if (rp->from_ckpt >= 0) {
+		if (restore_checkpoint(rp, vm, rp->from_ckpt))
+			goto fail;
+		start = rp->ckpts[rp->from_ckpt].seq;
+	}
+	if (cfg->checkpoint_every && checkpoint_init(vm)) {
+		say("out of memory for the checkpoints' page hashes");
+		goto fail;
+	}
+	next_expected(rp);
+	while (rp->have_exp && rp->exp.seq < start) /* what the checkpoint's state holds already */
+		next_expected(rp);
+	return 0;
+fail:
+	vm_destroy(vm);
+	rp->vm = NULL;
+	return -1;
+}
+
+/* Where the replay started, for its reports: "" from the boot. */
+static void started_from(const struct replayer *rp, char *buf, size_t len)
+{
+	if (rp->from_ckpt < 0)
+		snprintf(buf, len, "from the boot");
+	else
+		snprintf(buf, len, "from checkpoint %ld (seq %" PRIu64 ")", rp->from_ckpt,
+			 rp->ckpts[rp->from_ckpt].seq);
+}
+
+/* Builds and runs the VM, comparing as it goes; prints the result to f. Returns the status. */
 static int replay_run(struct replayer *rp, const struct replay_opts *o,
-		      const struct vm_config *cfg)
+		      const struct vm_config *cfg, FILE *f, char **json)
 {
 	static const struct vm_replay_hooks hooks_template = {
 		.read = feed_read, .dma = feed_dma, .landmark_next = landmark_next,
 		.chain_next = feed_chain_next, .dma_next = feed_dma_next, .stop_here = stop_here,
+		.checkpoint = on_checkpoint,
 	};
 	struct vm_replay_hooks hooks = hooks_template;
 	struct vm vm;
-	double t0, wall;
+	char from[64];
+	double wall, first;
 	int status;
 
-	if (vm_create(&vm, cfg) || vm_load(&vm) ||
-	    !(vm.trace = trace_open(NULL, 0, NULL, NULL, NULL))) {
-		vm_destroy(&vm);
+	rp->t0_ns = monotonic_ns();
+	if (build_vm(rp, &vm, &hooks, cfg))
 		return EXIT_VMM_ERROR;
-	}
-	rp->vm = &vm;
-	hooks.ctx = rp;
-	vm.replay = &hooks;
-	trace_set_sink(vm.trace, on_event, rp);
-	record_use_virtual_time(&vm);
-	next_expected(rp);
-	t0 = monotonic_ns() / 1e9;
-	record_boot_writes(&vm);
+	if (rp->from_ckpt < 0)
+		record_boot_writes(&vm);
 	status = vm_run(&vm);
 	record_finish(&vm, status);
-	wall = monotonic_ns() / 1e9 - t0;
-	if (!rp->diverged && rp->have_exp)
+	wall = (monotonic_ns() - rp->t0_ns) / 1e9;
+	first = rp->first_compare_ns ? (rp->first_compare_ns - rp->t0_ns) / 1e9 : wall;
+	if (!rp->diverged && rp->have_exp && !rp->segment_done)
 		diverge(rp, &rp->exp, NULL, "the replay ended (%s) before the recording did",
 			vm.stop_reason);
+	started_from(rp, from, sizeof(from));
 
 	if (rp->diverged) {
-		print_report(rp, stdout);
+		print_report(rp, f);
+	} else if (rp->segment_done) {
+		fprintf(f, "dejavm replay: %s: %" PRIu64 " events matched %s to checkpoint %ld (seq %"
+			   PRIu64 ") in %.2f s\n",
+			o->trace, rp->matched, from, rp->until_ckpt, rp->ckpts[rp->until_ckpt].seq,
+			wall);
 	} else if (rp->truncated) {
-		printf("dejavm replay: %s: replayed %" PRIu64 " events up to the cut at offset %" PRIu64
-		       ": no divergence (%s trace, --%s) in %.2f s\n",
-		       o->trace, rp->matched, rp->cut_offset,
-		       rp->det ? "deterministic" : "normal-mode", rp->feed ? "feed" : "live", wall);
+		fprintf(f, "dejavm replay: %s: replayed %" PRIu64 " events %s up to the cut at offset %"
+			   PRIu64 ": no divergence (%s trace, --%s) in %.2f s\n",
+			o->trace, rp->matched, from, rp->cut_offset,
+			rp->det ? "deterministic" : "normal-mode", rp->feed ? "feed" : "live", wall);
 	} else {
 		const struct trace_status *st = trace_reader_status(rp->r);
 
-		printf("dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s) in %.2f s",
-		       o->trace, rp->matched, rp->det ? "deterministic" : "normal-mode",
-		       rp->feed ? "feed" : "live", wall);
+		fprintf(f, "dejavm replay: %s: all %" PRIu64 " events matched %s (%s trace, --%s) in "
+			   "%.2f s",
+			o->trace, rp->matched, from, rp->det ? "deterministic" : "normal-mode",
+			rp->feed ? "feed" : "live", wall);
 		if (rp->stop_reproduced)
-			printf("; %s, where the recording was", vm.stop_reason);
+			fprintf(f, "; %s, where the recording was", vm.stop_reason);
+		if (rp->nckpts)
+			fprintf(f, "; %" PRIu64 " checkpoints matched; first event compared after "
+				   "%.2f s",
+				rp->ckpts_verified, first);
 		if (rp->det) /* such a trace holds no host time: the recording's speed is unknown */
-			printf("; guest virtual time %.3f s; %.0f events/s\n", vm.vtime_ns / 1e9,
-			       wall > 0 ? rp->matched / wall : 0);
+			fprintf(f, "; guest virtual time %.3f s; %.0f events/s\n", vm.vtime_ns / 1e9,
+				wall > 0 ? rp->matched / wall : 0);
 		else
-			printf("; the recording took %.2f s: %.2fx its speed\n"
-			       "dejavm replay: not an exact replay: %" PRIu64 " recorded events were "
-			       "not compared (accesses KVM handled, interrupts and time: not in a "
-			       "normal-mode trace) nor the values of %" PRIu64 " reads (they saw "
-			       "host time); exit status %d\n",
-			       st->last_ts / 1e9, wall > 0 ? st->last_ts / 1e9 / wall : 0,
-			       rp->not_compared, rp->reads_not_compared, EXIT_PARTLY);
+			fprintf(f, "; the recording took %.2f s: %.2fx its speed\n"
+				   "dejavm replay: not an exact replay: %" PRIu64 " recorded events were "
+				   "not compared (accesses KVM handled, interrupts and time: not in a "
+				   "normal-mode trace) nor the values of %" PRIu64 " reads (they saw "
+				   "host time); exit status %d\n",
+				st->last_ts / 1e9, wall > 0 ? st->last_ts / 1e9 / wall : 0,
+				rp->not_compared, rp->reads_not_compared, EXIT_PARTLY);
 	}
-	fflush(stdout);
-	/* The result stands either way: a report that cannot be written does not change it. */
-	if (o->report && write_json_report(rp, o->report, wall))
-		say("warning: --report %s could not be written; the result above stands",
-		    o->report);
+	fflush(f);
+	if (json) {
+		size_t len;
+		FILE *mem = open_memstream(json, &len);
+
+		if (!mem || write_json_report(rp, mem, wall, first) | fclose(mem)) {
+			free(*json);
+			*json = NULL;
+		}
+	}
 	vm_destroy(&vm);
 	rp->vm = NULL;
 	return rp->diverged ? EXIT_VMM_ERROR : rp->det ? 0 : EXIT_PARTLY;
+}
+
+/* --report FILE: json as made (NULL: it could not be). The result stands either way. */
+static void write_report(const char *path, const char *json)
+{
+	FILE *f;
+	int bad;
+
+	if (!path)
+		return;
+	f = json ? fopen(path, "w") : NULL;
+	bad = !f || fputs(json, f) < 0;
+	if (f)
+		bad |= fclose(f) != 0;
+	if (bad)
+		say("warning: --report %s could not be written (%s); the result above stands", path,
+		    json ? strerror(errno) : "out of memory");
+}
+
+/*
+ * --from SEQ: the last checkpoint at or before SEQ (none: the boot). A SEQ the trace does not
+ * reach is refused. 0, or -1 after saying why.
+ */
+static int pick_checkpoint(struct replayer *rp, uint64_t seq)
+{
+	size_t ni;
+	const struct trace_index_entry *idx = trace_reader_index(rp->r, &ni);
+	uint64_t end_off = ni ? idx[ni - 1].offset : trace_reader_status(rp->r)->file_size;
+
+	if (seq > rp->last_seq || !rp->total) {
+		say("%s: offset %" PRIu64 ": --from %" PRIu64 " is past the trace's last event (seq %"
+		    PRIu64 ")",
+		    rp->path, end_off, seq, rp->last_seq);
+		return -1;
+	}
+	for (size_t k = 0; k < rp->nckpts; k++)
+		if (rp->ckpts[k].seq <= seq &&
+		    (rp->from_ckpt < 0 || rp->ckpts[k].seq >= rp->ckpts[rp->from_ckpt].seq))
+			rp->from_ckpt = k;
+	if (rp->from_ckpt < 0)
+		say("%s: no checkpoint at or before seq %" PRIu64 "%s: replaying from the boot",
+		    rp->path, seq, rp->nckpts ? "" : " (it was recorded without --checkpoint-every)");
+	return 0;
+}
+
+/* ---- --jobs: the segments between checkpoints on several processes ---- */
+
+/* What a segment's process reports: this, then its text and its JSON report. */
+struct segment_result {
+	int32_t segment, status;
+	uint64_t matched, verified, div_seq;
+	double wall;
+	uint32_t text_len, json_len;
+};
+
+struct segment {
+	pid_t pid;
+	int fd; /* its result pipe, -1: done or not started */
+	struct segment_result res;
+	char *text, *json;
+	bool done;
+};
+
+static int write_all_fd(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* In the child: replays segment j (checkpoint j - 1, or the boot, to checkpoint j or the end). */
+static void __attribute__((noreturn))
+run_segment(struct replayer *rp, const struct replay_opts *o, const struct vm_config *cfg,
+	    int j, int fd)
+{
+	struct segment_result res = { .segment = j };
+	char *text = NULL, *json = NULL;
+	size_t tlen = 0;
+	FILE *mem = open_memstream(&text, &tlen);
+	uint64_t t0 = monotonic_ns();
+
+	rp->from_ckpt = j - 1;
+	rp->until_ckpt = (size_t)j < rp->nckpts ? j : -1;
+	res.status = mem ? replay_run(rp, o, cfg, mem, o->report ? &json : NULL) : EXIT_VMM_ERROR;
+	if (mem)
+		fclose(mem);
+	res.matched = rp->matched;
+	res.verified = rp->ckpts_verified;
+	res.div_seq = rp->diverged ? rp->div_seq : 0;
+	res.wall = (monotonic_ns() - t0) / 1e9;
+	res.text_len = text ? tlen : 0;
+	res.json_len = json ? strlen(json) : 0;
+	if (write_all_fd(fd, &res, sizeof(res)) || write_all_fd(fd, text, res.text_len) ||
+	    write_all_fd(fd, json, res.json_len))
+		_exit(EXIT_VMM_ERROR);
+	_exit(0);
+}
+
+static int start_segment(struct replayer *rp, const struct replay_opts *o,
+			 const struct vm_config *cfg, struct segment *s, int j)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	fflush(stdout);
+	fflush(stderr);
+	s->pid = fork();
+	if (s->pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (!s->pid) {
+		close(p[0]);
+		run_segment(rp, o, cfg, j, p[1]);
+	}
+	close(p[1]);
+	s->fd = p[0];
+	return 0;
+}
+
+/* The whole of a finished segment's pipe: its result, text and report. */
+static void collect_segment(struct segment *s)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int status;
+
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *p = realloc(buf, cap = cap ? 2 * cap : 1 << 16);
+
+			if (!p)
+				break;
+			buf = p;
+		}
+		n = read(s->fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(s->fd);
+	s->fd = -1;
+	waitpid(s->pid, &status, 0);
+	s->done = true;
+	if (len < sizeof(s->res) || (memcpy(&s->res, buf, sizeof(s->res)),
+				     len != sizeof(s->res) + s->res.text_len + s->res.json_len)) {
+		s->res.status = EXIT_VMM_ERROR;
+		s->res.text_len = s->res.json_len = 0;
+		if (asprintf(&s->text, "dejavm replay: the process of segment %d ended without its "
+				       "result (status 0x%x)\n",
+			     s->res.segment, status) < 0)
+			s->text = NULL;
+	} else {
+		s->text = strndup(buf + sizeof(s->res), s->res.text_len);
+		s->json = strndup(buf + sizeof(s->res) + s->res.text_len, s->res.json_len);
+	}
+	free(buf);
+}
+
+/*
+ * Replays the segments between checkpoints on o->jobs processes, each from its checkpoint to
+ * the next, and reports the first divergence in trace order: a segment's own is reported once
+ * every segment before it has matched. Returns the exit status.
+ */
+static int run_jobs(struct replayer *rp, const struct replay_opts *o, const struct vm_config *cfg)
+{
+	int nseg = rp->nckpts + 1, next = 0, running = 0, first_bad = nseg, ret = 0;
+	struct segment *seg = calloc(nseg, sizeof(*seg));
+	uint64_t matched = 0, verified = 0, t0 = monotonic_ns();
+	double wall;
+
+	if (!seg)
+		return EXIT_VMM_ERROR;
+	for (int j = 0; j < nseg; j++)
+		seg[j].fd = -1;
+	while (next < nseg || running) {
+		struct pollfd pfd[MAX_JOBS];
+		int which[MAX_JOBS], n = 0;
+
+		while (running < (int)o->jobs && next < first_bad) {
+			if (start_segment(rp, o, cfg, &seg[next], next)) {
+				say("--jobs: cannot start a process: %s", strerror(errno));
+				first_bad = next;
+				break;
+			}
+			next++, running++;
+		}
+		if (next >= first_bad)
+			next = nseg; /* nothing after a divergence is needed */
+		for (int j = 0; j < nseg && n < MAX_JOBS; j++)
+			if (seg[j].fd >= 0) {
+				pfd[n] = (struct pollfd){ .fd = seg[j].fd, .events = POLLIN };
+				which[n++] = j;
+			}
+		if (!n)
+			break;
+		if (poll(pfd, n, -1) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			struct segment *s = &seg[which[i]];
+
+			if (!(pfd[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			collect_segment(s);
+			running--;
+			if (s->res.status == EXIT_VMM_ERROR && which[i] < first_bad) {
+				first_bad = which[i];
+				for (int k = first_bad + 1; k < nseg; k++)
+					if (seg[k].fd >= 0)
+						kill(seg[k].pid, SIGKILL);
+			}
+		}
+	}
+	wall = (monotonic_ns() - t0) / 1e9;
+	for (int j = 0; j < nseg && j < first_bad; j++) {
+		matched += seg[j].res.matched;
+		verified += seg[j].res.verified;
+		if (o->verbosity && seg[j].text)
+			fputs(seg[j].text, stdout);
+	}
+	if (first_bad < nseg) {
+		ret = seg[first_bad].res.status ? seg[first_bad].res.status : EXIT_VMM_ERROR;
+		printf("dejavm replay: %s: segment %d of %d (checkpoint %d to %s) diverged; the %d "
+		       "before it matched (%" PRIu64 " events)\n",
+		       o->trace, first_bad, nseg, first_bad - 1,
+		       first_bad < (int)rp->nckpts ? "the next" : "the end", first_bad, matched);
+		if (seg[first_bad].text)
+			fputs(seg[first_bad].text, stdout);
+	} else {
+		printf("dejavm replay: %s: all %" PRIu64 " events matched in %d segments between %zu "
+		       "checkpoints on %u processes (%" PRIu64 " checkpoints matched) in %.2f s\n",
+		       o->trace, matched, nseg, rp->nckpts, o->jobs, verified, wall);
+		ret = rp->det ? 0 : EXIT_PARTLY;
+	}
+	fflush(stdout);
+	if (o->report) {
+		char *json = NULL;
+		size_t len;
+		FILE *mem = open_memstream(&json, &len);
+		struct out w;
+
+		if (mem) {
+			out_init(&w, mem);
+			out_s(&w, "{\"trace\":");
+			out_json_str(&w, o->trace, strlen(o->trace));
+			out_printf(&w, ",\"result\":\"%s\",\"jobs\":%u,\"segments\":%d,\"checkpoints\":%zu,"
+				       "\"matched\":%" PRIu64 ",\"checkpoints_matched\":%" PRIu64
+				       ",\"wall_time_s\":%.3f,\"diverged_segment\":",
+				   first_bad < nseg ? "diverged" : "matched", o->jobs, nseg, rp->nckpts,
+				   matched, verified, wall);
+			if (first_bad < nseg && seg[first_bad].json && *seg[first_bad].json) {
+				out_printf(&w, "{\"segment\":%d,\"report\":", first_bad);
+				out_mem(&w, seg[first_bad].json, strcspn(seg[first_bad].json, "\n"));
+				out_c(&w, '}');
+			} else {
+				out_s(&w, "null");
+			}
+			out_s(&w, "}\n");
+			out_flush(&w);
+			out_free(&w);
+			fclose(mem);
+		}
+		write_report(o->report, json);
+		free(json);
+	}
+	for (int j = 0; j < nseg; j++) {
+		if (seg[j].fd >= 0) {
+			kill(seg[j].pid, SIGKILL);
+			close(seg[j].fd);
+			waitpid(seg[j].pid, NULL, 0);
+		}
+		free(seg[j].text);
+		free(seg[j].json);
+	}
+	free(seg);
+	return ret;
 }
 
 int replay_main(int argc, char **argv)
@@ -1282,7 +1873,24 @@ int replay_main(int argc, char **argv)
 			o.trace);
 		rp.feed = true; /* read values saw host time: only the recorded ones make sense */
 	}
-	ret = replay_run(&rp, &o, &cfg);
+	rp.ckpts = trace_reader_checkpoints(rp.r, &rp.nckpts);
+	rp.from_ckpt = rp.until_ckpt = -1;
+	if (o.from_set && pick_checkpoint(&rp, o.from))
+		goto out;
+	if ((o.from_set || o.jobs > 1) && !rp.feed && cfg.nr_disks) {
+		say("--live with --from or --jobs: a checkpoint does not hold the disks' contents, "
+		    "which the guest may have changed by then; replay them with --feed");
+		goto out;
+	}
+	if (o.jobs > 1 && rp.nckpts && !o.from_set) {
+		ret = run_jobs(&rp, &o, &cfg);
+	} else {
+		char *json = NULL;
+
+		ret = replay_run(&rp, &o, &cfg, stdout, o.report ? &json : NULL);
+		write_report(o.report, json);
+		free(json);
+	}
 	ran = true;
 out:
 	if (!ran && o.report && write_refusal_report(&rp, o.report))

@@ -324,6 +324,17 @@ static bool part_used(const struct vcpu *v, const struct vcpu_part *p)
 	return !(p->normal_only && v->vm->det);
 }
 
+/*
+ * XSTATE_BV says which components the XSAVE area holds; for x87 and SSE in their initial state
+ * it varies with what the host did (seen: bit 0 set in one recording, clear in the next, the
+ * area the same initial values both times). Setting both bits describes the same state, and
+ * keeps deterministic checkpoints the same byte for byte.
+ */
+static void xsave_canonical(uint8_t *xsave)
+{
+	xsave[512] |= 0x3; /* XSTATE_BV: x87, SSE */
+}
+
 int vcpu_save(struct vcpu *v, msgpack_packer *pk)
 {
 	size_t xsize = xsave_size(v);
@@ -348,6 +359,8 @@ int vcpu_save(struct vcpu *v, msgpack_packer *pk)
 			  buf) &&
 		    !r)
 			r = -errno;
+		if (p->get == KVM_GET_XSAVE2 && v->vm->det)
+			xsave_canonical(buf);
 		persist_bin(pk, p->name, buf, size);
 	}
 	free(buf);
