@@ -1406,9 +1406,27 @@ static int build_vm(struct replayer *rp, struct vm *vm, struct vm_replay_hooks *
 		    const struct vm_config *cfg)
 {
 	uint64_t start = trace_reader_first_seq(rp->r);
+	const char *snap = hdr_str(rp, "restored.snapshot");
+	struct snapshot *s = NULL;
+	char err[512];
 
-	if (vm_create(vm, cfg) || vm_load(vm) || !(vm->trace = trace_open(NULL, 0, NULL, NULL, NULL)))
+	/* A recording that began from a snapshot replays from it (its disks: --feed or checked) */
+	if (snap && !(s = snapshot_open(snap, !rp->feed, err, sizeof(err)))) {
+		say("%s began from the snapshot %s, which its replay needs: %s", rp->path, snap, err);
+		return -1;
+	}
+	if (vm_create(vm, cfg) || (!s && vm_load(vm)))
 		goto fail;
+	if (s && snapshot_restore(s, vm, err, sizeof(err))) {
+		say("%s", err);
+		goto fail;
+	}
+	if (!(vm->trace = trace_open(NULL, 0, NULL, NULL, NULL)))
+		goto fail;
+	snapshot_close(s);
+	s = NULL;
+	if (snap && vm->resumed)
+		trace_resume(vm->trace, vm->resume_seq, vm->resume_ts, vm->nr_vcpus);
 	rp->vm = vm;
 	hooks->ctx = rp;
 	vm->replay = hooks;
@@ -1428,6 +1446,7 @@ static int build_vm(struct replayer *rp, struct vm *vm, struct vm_replay_hooks *
 		next_expected(rp);
 	return 0;
 fail:
+	snapshot_close(s);
 	vm_destroy(vm);
 	rp->vm = NULL;
 	return -1;
@@ -1436,7 +1455,11 @@ fail:
 /* Where the replay started, for its reports: "" from the boot. */
 static void started_from(const struct replayer *rp, char *buf, size_t len)
 {
-	if (rp->from_ckpt < 0)
+	const char *snap = trace_obj_get(trace_reader_header(rp->r), "restored.snapshot") ? "y" : NULL;
+
+	if (rp->from_ckpt < 0 && snap)
+		snprintf(buf, len, "from the snapshot it was recorded from");
+	else if (rp->from_ckpt < 0)
 		snprintf(buf, len, "from the boot");
 	else
 		snprintf(buf, len, "from checkpoint %ld (seq %" PRIu64 ")", rp->from_ckpt,

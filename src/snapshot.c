@@ -730,7 +730,7 @@ static int check_memory(struct snapshot *s, char *err, size_t len)
 	return 0;
 }
 
-struct snapshot *snapshot_open(const char *dir, char *err, size_t len)
+struct snapshot *snapshot_open(const char *dir, bool disks, char *err, size_t len)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	struct {
@@ -806,7 +806,7 @@ struct snapshot *snapshot_open(const char *dir, char *err, size_t len)
 		fail(err, len, "%s: state: missing", s->state_path);
 		goto bad;
 	}
-	if (check_memory(s, err, len) || check_disks(s, err, len))
+	if (check_memory(s, err, len) || (disks && check_disks(s, err, len)))
 		goto bad;
 	return s;
 bad:

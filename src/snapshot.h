@@ -13,6 +13,7 @@
 #define DEJAVM_SNAPSHOT_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,8 +47,11 @@ int vm_snapshot(struct vm *vm, const char *dir, char *err, size_t len);
 
 /* A snapshot directory opened for a restore: first its configuration, to build the VM from. */
 struct snapshot;
-/* Reads and checks DIR/state.msgpack (and that the disks and the memory file fit it). */
-struct snapshot *snapshot_open(const char *dir, char *err, size_t len);
+/*
+ * Reads and checks DIR/state.msgpack and that the memory file fits it, and with disks that each
+ * disk holds what it held when the snapshot was taken (SHA-256).
+ */
+struct snapshot *snapshot_open(const char *dir, bool disks, char *err, size_t len);
 const struct vm_config *snapshot_config(const struct snapshot *s);
 /* Guest memory and state into vm (built by vm_create from snapshot_config()). 0 or -1. */
 int snapshot_restore(struct snapshot *s, struct vm *vm, char *err, size_t len);

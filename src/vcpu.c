@@ -926,6 +926,18 @@ void vcpu_park(struct vcpu *v)
 	v->seek_ns += paused;
 }
 
+/* $DEJAVM_TEST_PAUSE_AFTER: the VM pauses here, as vm.pause would; vm_run() tells the VMM. */
+static void pause_self(struct vcpu *v)
+{
+	uint64_t one = 1;
+
+	log_info("vCPU %u: exit %llu: pausing the VM ($DEJAVM_TEST_PAUSE_AFTER)", v->id,
+		 (unsigned long long)v->guest_exits);
+	atomic_store(&v->vm->pause_req, true);
+	if (write(v->vm->self_pause_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("vCPU %u: cannot tell the VMM it paused: %s", v->id, strerror(errno));
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -1003,6 +1015,8 @@ static void *vcpu_thread(void *arg)
 		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
 		v->guest_exits++;
 		vcpu_dispatch_exit(v);
+		if (v->guest_exits == vm->test_pause_after)
+			pause_self(v);
 		DEJAVM_PROBE(exit_handled, v->id, v->run->exit_reason, DEJAVM_EXIT_ADDR(v->run));
 	}
 	drain_coalesced(v); /* writes posted after the last exit still count */

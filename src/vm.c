@@ -221,7 +221,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
-	vm->kvm_fd = vm->vm_fd = vm->done_fd = vm->rng_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->done_fd = vm->rng_fd = vm->self_pause_fd = -1;
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
 	pthread_mutex_init(&vm->msi_lock, NULL);
@@ -251,7 +251,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	    (vm->coalesced_page + 1) * getpagesize() > vm->vcpu_mmap_size)
 		vm->coalesced_page = 0;
 	vm->done_fd = eventfd(0, EFD_CLOEXEC);
-	if (vm->done_fd < 0) {
+	vm->self_pause_fd = eventfd(0, EFD_CLOEXEC);
+	if (getenv("DEJAVM_TEST_PAUSE_AFTER"))
+		vm->test_pause_after = strtoull(getenv("DEJAVM_TEST_PAUSE_AFTER"), NULL, 10);
+	if (vm->done_fd < 0 || vm->self_pause_fd < 0) {
 		log_err("eventfd: %s", strerror(errno));
 		return -1;
 	}
@@ -634,6 +637,9 @@ void vm_destroy(struct vm *vm)
 	guest_mem_free(&vm->mem);
 	if (vm->done_fd >= 0)
 		close(vm->done_fd);
+	if (vm->self_pause_fd >= 0)
+		close(vm->self_pause_fd);
+	vm->self_pause_fd = -1;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

@@ -158,6 +158,13 @@ struct vm {
 	pthread_cond_t pause_cond;
 	atomic_bool pause_req;
 	unsigned int nr_parked;
+	/*
+	 * Test only ($DEJAVM_TEST_PAUSE_AFTER=N): after its N-th exit the vCPU pauses the VM
+	 * itself, at an exact point; vm_run() then calls on_self_pause (vmm.c: state Paused).
+	 */
+	uint64_t test_pause_after;
+	int self_pause_fd; /* eventfd: the vCPU paused the VM */
+	struct vm_callback on_self_pause;
 
 	/* The devices on the PCI bus as vm.info and vm.counters show them (vm_add_device). */
 	struct vm_device {

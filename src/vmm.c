@@ -79,7 +79,7 @@ void vm_block_signals(sigset_t *set)
 int vm_run(struct vm *vm)
 {
 	sigset_t sigs;
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	/* Deterministic mode takes no input from the host: typed characters would come at random. */
 	bool input = vm->serial && vm->cfg->serial == SERIAL_TTY && !vm->det &&
 		     setup_terminal_input();
@@ -116,8 +116,9 @@ int vm_run(struct vm *vm)
 	pfd[0] = (struct pollfd){ .fd = vm->done_fd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = input ? STDIN_FILENO : -1, .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = vm->self_pause_fd, .events = POLLIN };
 	while (running) {
-		int n = poll(pfd, 3, timeout_ms);
+		int n = poll(pfd, 4, timeout_ms);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -143,6 +144,13 @@ int vm_run(struct vm *vm)
 				vm_request_stop(vm, 128 + si.ssi_signo, "stopped by signal %s",
 						strsignal(si.ssi_signo));
 			}
+		}
+		if (pfd[3].revents & POLLIN) {
+			uint64_t n;
+
+			if (read(vm->self_pause_fd, &n, sizeof(n)) == sizeof(n) &&
+			    vm->on_self_pause.fn)
+				vm->on_self_pause.fn(vm->on_self_pause.arg);
 		}
 		if (pfd[2].revents & (POLLIN | POLLHUP)) {
 			uint8_t buf[64];
@@ -569,7 +577,7 @@ enum vmm_error vmm_restore(struct vmm *m, const char *url, const struct vm_confi
 		e = fail(VMM_ESTATE, err, len, "a VM is already created (vm.delete it first)");
 		goto out;
 	}
-	s = snapshot_open(dir, err, len);
+	s = snapshot_open(dir, true, err, len);
 	if (!s) {
 		e = VMM_EINVAL;
 		goto out;
@@ -613,6 +621,20 @@ void vmm_exit(struct vmm *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* The VM paused itself (a test's $DEJAVM_TEST_PAUSE_AFTER): Paused, as after vm.pause. */
+static void self_paused(void *arg)
+{
+	struct vmm *m = arg;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->state == VMM_RUNNING) {
+		vm_pause(&m->vm); /* waits for the vCPUs to park */
+		m->state = VMM_PAUSED;
+		pthread_cond_broadcast(&m->changed);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 /*
  * Builds and loads the VM of m->cfg (and starts its recording). Called with the lock held; it
  * is released meanwhile (a recording hashes its disks: seconds for a big one), with building
@@ -645,6 +667,8 @@ static int build(struct vmm *m, struct vm_config *run_cfg)
 		vm_destroy(&m->vm);
 	else if (restore && m->start_paused)
 		atomic_store(&m->vm.pause_req, true); /* the vCPUs park before they run */
+	if (!r)
+		m->vm.on_self_pause = (struct vm_callback){ self_paused, m };
 	pthread_mutex_lock(&m->lock);
 	m->building = false;
 	if (r) {

@@ -155,13 +155,21 @@ static bool is_deterministic(const msgpack_object *h)
 	return d && d->type == MSGPACK_OBJECT_BOOLEAN && d->via.boolean;
 }
 
+/* The checkpoints (seq, virtual time, bytes) of a trace recorded with --checkpoint-every. */
+struct ckpt_list {
+	const struct trace_checkpoint *c;
+	size_t n;
+};
+
 static void info_json(const struct trace_reader *r, const uint64_t *by_type, const bool *streams,
-		      const msgpack_object *end, size_t event_frames, const struct host_points *hp)
+		      const msgpack_object *end, size_t event_frames, const struct host_points *hp,
+		      const struct ckpt_list *ck)
 {
 	const struct trace_status *st = trace_reader_status(r);
 	const msgpack_object *h = trace_reader_header(r);
 	static const char *const keys[] = { "version", "minor",	  "dejavm_version", "build_id",
-					    "host",    "config", "cmdline",	    "images" };
+					    "host",    "config", "cmdline",	    "images",
+					    "restored" };
 	const char *const *probs;
 	struct out o;
 	size_t np;
@@ -246,6 +254,12 @@ static void info_json(const struct trace_reader *r, const uint64_t *by_type, con
 		   is_deterministic(h) && !hp->n ? "true" : "false", hp->n);
 	for (uint64_t i = 0; i < hp->n && i < 8; i++)
 		out_printf(&o, "%s%" PRIu64, i ? "," : "", hp->seq[i]);
+	out_s(&o, "],\"checkpoints\":[");
+	for (size_t i = 0; i < ck->n; i++)
+		out_printf(&o, "%s{\"seq\":%" PRIu64 ",\"vtime_ns\":%" PRIu64 ",\"bytes\":%" PRIu64
+			       ",\"offset\":%" PRIu64 "}",
+			   i ? "," : "", ck->c[i].seq, ck->c[i].vtime_ns, ck->c[i].size,
+			   ck->c[i].offset);
 	out_s(&o, "],\"end\":");
 	if (end) {
 		static const char *const ek[] = { "status", "reason", "events", "lost",
@@ -277,7 +291,8 @@ static void human_bytes(uint64_t b, char *buf, size_t len)
 }
 
 static void info_text(const struct trace_reader *r, const uint64_t *by_type, const bool *streams,
-		      const msgpack_object *end, size_t event_frames, const struct host_points *hp)
+		      const msgpack_object *end, size_t event_frames, const struct host_points *hp,
+		      const struct ckpt_list *ck)
 {
 	const struct trace_status *st = trace_reader_status(r);
 	const msgpack_object *h = trace_reader_header(r), *images = trace_obj_get(h, "images");
@@ -354,9 +369,21 @@ static void info_text(const struct trace_reader *r, const uint64_t *by_type, con
 	       " bytes), %.2f bytes/event compressed\n",
 	       a, st->file_size, b, st->raw_bytes,
 	       st->events ? (double)st->file_size / st->events : 0.0);
-	printf("frames      %" PRIu64 " (header, %zu event frames, %" PRIu64 " other)%s\n",
-	       st->frames, event_frames, st->frames - event_frames - 1,
+	printf("frames      %" PRIu64 " (header, %zu event frames, %zu checkpoints, %" PRIu64
+	       " other)%s\n",
+	       st->frames, event_frames, ck->n, st->frames - event_frames - ck->n - 1,
 	       st->has_index ? ", index and seek table present" : ", no index");
+	if (trace_obj_get(h, "restored")) {
+		printf("restored    from the snapshot ");
+		put_str(trace_obj_get(h, "restored.snapshot"));
+		printf(": its events go on from seq %" PRIu64 "\n", hdr_u64(h, "first_seq"));
+	}
+	for (size_t i = 0; i < ck->n; i++) {
+		human_bytes(ck->c[i].size, a, sizeof(a));
+		printf("%s%3zu at seq %" PRIu64 ", virtual time %.3f ms, %s\n",
+		       i ? "            " : "checkpoints ", i, ck->c[i].seq, ck->c[i].vtime_ns / 1e6,
+		       a);
+	}
 	if (st->complete)
 		printf("status      complete\n");
 	else
@@ -429,6 +456,7 @@ int cmd_info(int argc, char **argv)
 	const struct trace_frame_info *frames;
 	const msgpack_object *end = NULL;
 	struct host_points hp = { { 0 }, 0 };
+	struct ckpt_list ck;
 	const char *path = NULL;
 	struct trace_reader *r;
 	struct progress pg;
@@ -489,10 +517,11 @@ int cmd_info(int argc, char **argv)
 	frames = trace_reader_frames(r, &nframes);
 	for (size_t i = 0; i < nframes; i++)
 		event_frames += frames[i].kind == TRACE_FRAME_EVENTS;
+	ck.c = trace_reader_checkpoints(r, &ck.n);
 	if (json)
-		info_json(r, by_type, streams, end, event_frames, &hp);
+		info_json(r, by_type, streams, end, event_frames, &hp, &ck);
 	else
-		info_text(r, by_type, streams, end, event_frames, &hp);
+		info_text(r, by_type, streams, end, event_frames, &hp, &ck);
 	fflush(stdout);
 	ret = trace_reader_status(r)->complete ? EXIT_OK : EXIT_DIFFERS;
 	if (ret)
