@@ -68,6 +68,8 @@ struct replayer {
 	uint64_t mutate_seq, mutate_xor;
 	char mutate_field[32];
 	char *mutate_bin;
+	/* $DEJAVM_TEST_MUTATE=memory:GPA:XOR: a byte of guest memory the replay starts with */
+	uint64_t mutate_gpa, mutate_mem_xor;
 
 	struct trace_ev exp; /* the next recorded event, when have_exp */
 	bool have_exp;
@@ -400,7 +402,11 @@ static void parse_test_mutation(struct replayer *rp)
 	unsigned long long seq, xor;
 	char field[32];
 
-	if (m && sscanf(m, "event:%llu:%31[a-z0-9_]:%lli", &seq, field, (long long *)&xor) == 3) {
+	if (m && sscanf(m, "memory:%lli:%lli", (long long *)&seq, (long long *)&xor) == 2 && xor) {
+		rp->mutate_gpa = seq;
+		rp->mutate_mem_xor = xor;
+	} else if (m && sscanf(m, "event:%llu:%31[a-z0-9_]:%lli", &seq, field,
+			       (long long *)&xor) == 3) {
 		rp->mutate = true;
 		rp->mutate_seq = seq;
 		rp->mutate_xor = xor;
@@ -672,6 +678,16 @@ static void on_checkpoint(void *ctx, uint64_t seq, const void *payload, size_t l
 		out_s(&path, " (does not decode)");
 	else if (!obj_diff(&a.data, &b.data, &path))
 		out_s(&path, " (the same values, encoded otherwise)");
+	else if (strstr(path.buf, "memory_xxh128 byte ")) {
+		/* which 2 MiB of RAM: the pages before it are in the digests before its own */
+		unsigned long byte = strtoul(strstr(path.buf, "memory_xxh128 byte ") + 19, NULL, 10);
+		uint64_t page = byte / 16 * CHECKPOINT_DIGEST_PAGES, gpa = page * 4096;
+
+		if (gpa >= rp->vm->mem.regions[0].size && rp->vm->mem.nr > 1)
+			gpa += rp->vm->mem.regions[1].gpa - rp->vm->mem.regions[0].size;
+		out_printf(&path, ": guest memory in [0x%" PRIx64 ", 0x%" PRIx64 ") differs",
+			   gpa, gpa + (uint64_t)4096 * CHECKPOINT_DIGEST_PAGES);
+	}
 	diverge(rp, NULL, NULL,
 		"the state at checkpoint %zu (seq %" PRIu64 ") differs from the recording's: %.*s", k,
 		seq, (int)path.len, path.buf);
@@ -1436,6 +1452,14 @@ static int build_vm(struct replayer *rp, struct vm *vm, struct vm_replay_hooks *
 		if (restore_checkpoint(rp, vm, rp->from_ckpt))
 			goto fail;
 		start = rp->ckpts[rp->from_ckpt].seq;
+	}
+	if (rp->mutate_mem_xor) { /* a VMM bug that leaves a byte of memory wrong */
+		uint8_t *b = gpa_to_hva(&vm->mem, rp->mutate_gpa, 1);
+
+		log_warn("test mutation: guest memory at 0x%" PRIx64 " %s", rp->mutate_gpa,
+			 b ? "changed" : "is not RAM");
+		if (b)
+			*b ^= rp->mutate_mem_xor;
 	}
 	if (cfg->checkpoint_every && checkpoint_init(vm)) {
 		say("out of memory for the checkpoints' page hashes");

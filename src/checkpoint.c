@@ -19,6 +19,7 @@
 
 #define PAGE	4096
 #define RUN_MAX (4u << 20) /* bytes of pages in one memory run */
+#define DIGEST_PAGES CHECKPOINT_DIGEST_PAGES
 
 struct checkpointer {
 	uint64_t every;	 /* virtual ns, or events */
@@ -126,19 +127,28 @@ void checkpoint_take(struct vcpu *v)
 	struct checkpointer *c = vm->ckpt;
 	uint64_t seq = trace_events_emitted(vm->trace), vtime = vm->vtime_ns;
 	uint8_t *changed = malloc(c->npages ? c->npages : 1);
-	XXH128_canonical_t digest;
+	size_t ndigests = (c->npages + DIGEST_PAGES - 1) / DIGEST_PAGES;
+	XXH128_canonical_t *digests = calloc(ndigests ? ndigests : 1, sizeof(*digests));
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	char err[256];
 
 	c->next = (c->events ? seq : vtime) + c->every;
 	vcpu_complete_io(v); /* its registers as a restore will have them */
-	if (!changed) {
+	if (!changed || !digests) {
+		free(changed);
+		free(digests);
 		vm_request_stop(vm, EXIT_VMM_ERROR, "checkpoint at seq %" PRIu64 ": out of memory", seq);
 		return;
 	}
 	hash_pages(vm, c, changed);
-	XXH128_canonicalFromHash(&digest, XXH3_128bits(c->hash, c->npages * sizeof(*c->hash)));
+	for (size_t i = 0; i < ndigests; i++) {
+		size_t n = c->npages - i * DIGEST_PAGES < DIGEST_PAGES ? c->npages - i * DIGEST_PAGES
+								       : DIGEST_PAGES;
+
+		XXH128_canonicalFromHash(&digests[i], XXH3_128bits(c->hash + i * DIGEST_PAGES,
+								    n * sizeof(*c->hash)));
+	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
@@ -149,6 +159,7 @@ void checkpoint_take(struct vcpu *v)
 	if (vm_state_save(vm, &pk, err, sizeof(err))) {
 		vm_parts_unlock(vm);
 		free(changed);
+		free(digests);
 		msgpack_sbuffer_destroy(&sb);
 		vm_request_stop(vm, EXIT_VMM_ERROR, "checkpoint at seq %" PRIu64 ": %s", seq, err);
 		return;
@@ -156,8 +167,9 @@ void checkpoint_take(struct vcpu *v)
 	vm_parts_unlock(vm);
 	persist_key(&pk, "memory");
 	pack_memory(vm, changed, &pk);
-	persist_bin(&pk, "memory_xxh128", digest.digest, sizeof(digest.digest));
+	persist_bin(&pk, "memory_xxh128", digests, ndigests * sizeof(*digests));
 	free(changed);
+	free(digests);
 	vm->stats.checkpoints++;
 	if (vm->replay && vm->replay->checkpoint) {
 		vm->replay->checkpoint(vm->replay->ctx, seq, sb.data, sb.size);

@@ -12,9 +12,10 @@
  * show up too.
  *
  * Payload (msgpack map, docs/trace-format.md): seq, vtime_ns, state, memory: [[gpa, bytes], ...]
- * (runs of changed pages), memory_xxh128: XXH3-128 of every page's XXH3-128 in gpa order (all
- * of RAM). Memory at checkpoint k is the boot image (vm_load) with the pages of checkpoints
- * 0..k applied in order.
+ * (runs of changed pages), memory_xxh128: for every CHECKPOINT_DIGEST_PAGES pages of RAM in
+ * order (2 MiB), the XXH3-128 of their pages' XXH3-128s: all of RAM, so that a replay finds
+ * a page that differs even where neither run changed it, and says where. Memory at checkpoint k
+ * is the boot image (vm_load) with the pages of checkpoints 0..k applied in order.
  */
 #ifndef DEJAVM_CHECKPOINT_H
 #define DEJAVM_CHECKPOINT_H
@@ -23,6 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define CHECKPOINT_DIGEST_PAGES 512
 
 struct vm;
 struct vcpu;

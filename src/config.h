@@ -96,6 +96,14 @@ struct vm_config {
 #define OVERRIDE_SPIN_LIMIT  (1u << 3)
 
 void config_init(struct vm_config *cfg);
+/*
+ * Whether an output file (OVERRIDE_SERIAL, OVERRIDE_CONSOLE) is appended to rather than
+ * truncated: after a reboot, and after a restore that kept the snapshot's file (it goes on).
+ */
+static inline bool config_appends(const struct vm_config *cfg, unsigned int which)
+{
+	return cfg->rebooted || (cfg->restore_dir && !(cfg->restore_overrides & which));
+}
 /* The index of the net device on tap among cfg->nets[0, nr_nets), or -1. */
 int config_net_of_tap(const struct vm_config *cfg, const char *tap);
 /*

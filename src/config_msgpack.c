@@ -84,7 +84,7 @@ static void pack_net(msgpack_packer *pk, const struct net_config *n)
 void config_pack(msgpack_packer *pk, const struct vm_config *cfg, bool disk_identity)
 {
 	/* "net" and "checkpoint_every_*" only when there are: traces without them stay as they were */
-	msgpack_pack_map(pk, 19 + (cfg->nr_nets > 0) + (cfg->checkpoint_every > 0));
+	msgpack_pack_map(pk, 17 + (cfg->nr_nets > 0) + (cfg->checkpoint_every > 0));
 	kv_str(pk, "kernel", cfg->kernel);
 	kv_str(pk, "initramfs", cfg->initramfs);
 	kv_str(pk, "cmdline", cfg->cmdline);
@@ -99,8 +99,6 @@ void config_pack(msgpack_packer *pk, const struct vm_config *cfg, bool disk_iden
 		msgpack_pack_false(pk);
 	kv_u64(pk, "rtc_epoch", cfg->rtc_epoch);
 	kv_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
-	kv_u64(pk, "exit_budget_ms", cfg->exit_budget_ms);
-	kv_u64(pk, "spin_limit_ms", cfg->spin_limit_ms);
 	kv_str(pk, "rng", cfg->rng_path);
 	pack_str(pk, "disks");
 	msgpack_pack_array(pk, cfg->nr_disks);
@@ -332,10 +330,6 @@ int config_unpack(const msgpack_object *map, struct vm_config *cfg, struct confi
 					  DET_NS_PER_EXIT)
 		problem(&u, w, "ns_per_exit", "not this build's %d virtual ns per exit",
 			DET_NS_PER_EXIT);
-	cfg->exit_budget_ms = get_u64(&u, map, w, "exit_budget_ms", 1, MAX_EXIT_BUDGET_MS,
-				      DEFAULT_EXIT_BUDGET_MS);
-	cfg->spin_limit_ms = get_u64(&u, map, w, "spin_limit_ms", 1, MAX_EXIT_BUDGET_MS,
-				     DEFAULT_SPIN_LIMIT_MS);
 	cfg->checkpoint_every = get_u64(&u, map, w, "checkpoint_every_ms", 1, UINT32_MAX, 0);
 	if (!cfg->checkpoint_every) {
 		cfg->checkpoint_every = get_u64(&u, map, w, "checkpoint_every_events", 1, UINT32_MAX, 0);

@@ -2,7 +2,8 @@
 /*
  * The VM configuration as one msgpack map: the trace header's "config" and a snapshot's. Every
  * field of struct vm_config that shapes the VM is there (docs/trace-format.md, Header); the
- * host-side ones (log file, API socket, --stats) are not.
+ * host-side ones (log file, API socket, --stats, the exit budget and spin limit, which never
+ * change a deterministic trace) are not.
  */
 #ifndef DEJAVM_CONFIG_MSGPACK_H
 #define DEJAVM_CONFIG_MSGPACK_H

@@ -50,8 +50,8 @@ static void parse_mutation(struct determ *d)
 	unsigned int port, xor;
 	unsigned long long nth;
 
-	if (!m || !*m || !strncmp(m, "event:", 6)) /* event: is the replayer's (replay.c) */
-		return;
+	if (!m || !*m || !strncmp(m, "event:", 6) || !strncmp(m, "memory:", 7))
+		return; /* event: and memory: are the replayer's (replay.c) */
 	if (sscanf(m, "pio-read:%i:%llu:%i", &port, &nth, &xor) == 3 && port <= 0xffff &&
 	    xor <= 0xff && nth) {
 		d->mutate = MUTATE_PIO_READ;

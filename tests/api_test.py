@@ -16,7 +16,6 @@ with the trace's io_done events, and vm.reboot boots the guest a second time.
 """
 import argparse
 import concurrent.futures
-import http.client
 import json
 import os
 import re
@@ -27,86 +26,15 @@ import time
 import unittest
 
 import dejavm_test
-from dejavm_test import BIN, LINUX, CpuHog, dump, guest, require_linux, scratch_dir
+from dejavm_test import (BIN, LINUX, CpuHog, UnixHTTPConnection, dump, guest, require_linux,
+                         scratch_dir)
 
-REMOTE = os.environ.get("DEJAVM_REMOTE_BIN", "")
 TMP = scratch_dir("dejavm-api-test-")
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
-class Vmm:
+def Vmm(name, *args):
     """A dejavm started with only --api-socket (plus args), stopped at the end."""
-
-    def __init__(self, name, *args):
-        self.sock = os.path.join(TMP, name + ".sock")
-        self.log = open(os.path.join(TMP, name + ".log"), "w+")
-        self.proc = subprocess.Popen([BIN, "--api-socket", self.sock, "-v"] + list(args),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            if os.path.exists(self.sock):
-                break
-            time.sleep(0.02)
-        assert os.path.exists(self.sock), self.output()
-
-    def output(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def request(self, method, path, body=None, headers=None):
-        c = UnixHTTPConnection(self.sock)
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-        c.request(method, "/api/v1/" + path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, json.loads(data) if data else None
-
-    def remote(self, *args, stdin=None):
-        return subprocess.run([REMOTE, "--api-socket", self.sock] + list(args), input=stdin,
-                              capture_output=True, text=True, timeout=120)
-
-    def state(self):
-        return self.request("GET", "vm.info")[1]["state"]
-
-    def wait_state(self, want, timeout=120):
-        for _ in range(int(timeout / 0.05)):
-            if self.state() == want:
-                return
-            time.sleep(0.05)
-        raise AssertionError("never %s: %s" % (want, self.output()))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            try:
-                self.request("PUT", "vmm.shutdown")
-            except OSError:
-                pass
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        out = self.output()  # an ASan/UBSan build reports here, also at exit (leaks)
-        assert "Sanitizer" not in out and "runtime error" not in out, out[-3000:]
+    return dejavm_test.Vmm(TMP, name, *args)
 
 
 def storm_config(n, **dejavm):

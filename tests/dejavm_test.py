@@ -1,17 +1,21 @@
 """What the Python tests share: the programs meson passes in, running them, reading traces
 through dejavm-trace, and the skip rule for tests that boot the tiny Linux."""
+import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 BIN = os.environ.get("DEJAVM_BIN", "")
 TOOL = os.environ.get("DEJAVM_TRACE_BIN", "")
 GUESTS = os.environ.get("DEJAVM_GUEST_DIR", "")
 LINUX = os.environ.get("DEJAVM_LINUX_DIR", "")
+REMOTE = os.environ.get("DEJAVM_REMOTE_BIN", "")
 
 
 def run(args, timeout=300, env=None):
@@ -115,3 +119,81 @@ def run_tests(classes, needed_env):
         else:
             print("kept %s" % d)
     sys.exit(0 if ok else 1)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Vmm:
+    """A dejavm started with --api-socket TMP/NAME.sock (plus args, and env's variables added),
+    stopped at the end; its log must hold no sanitizer report."""
+
+    def __init__(self, tmp, name, *args, env=None):
+        self.sock = os.path.join(tmp, name + ".sock")
+        self.log = open(os.path.join(tmp, name + ".log"), "w+")
+        self.proc = subprocess.Popen([BIN, "--api-socket", self.sock, "-v"] + list(args),
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
+        for _ in range(200):
+            if os.path.exists(self.sock):
+                break
+            time.sleep(0.02)
+        assert os.path.exists(self.sock), self.output()
+
+    def output(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def request(self, method, path, body=None, headers=None):
+        c = UnixHTTPConnection(self.sock)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        c.request(method, "/api/v1/" + path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data) if data else None
+
+    def remote(self, *args, stdin=None):
+        return subprocess.run([REMOTE, "--api-socket", self.sock] + list(args), input=stdin,
+                              capture_output=True, text=True, timeout=120)
+
+    def state(self):
+        return self.request("GET", "vm.info")[1]["state"]
+
+    def wait_state(self, want, timeout=120):
+        for _ in range(int(timeout / 0.05)):
+            if self.state() == want:
+                return
+            time.sleep(0.05)
+        raise AssertionError("never %s: %s" % (want, self.output()))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.request("PUT", "vmm.shutdown")
+            except OSError:
+                pass
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        out = self.output()  # an ASan/UBSan build reports here, also at exit (leaks)
+        assert "Sanitizer" not in out and "runtime error" not in out, out[-3000:]

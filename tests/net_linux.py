@@ -64,7 +64,7 @@ def check_trace(name, trace):
     assert p.returncode == 0, p.stderr
     net = json.loads(p.stdout)["config"]["net"]
     assert net == [{"tap": "dvtap0", "mac": MAC, "ip": HOST_IP, "mask": "255.255.255.0",
-                    "order": 1}], net
+                    "order": 1, "id": None}], net
     chains = [e for e in dump(trace, "--type", "vq_chain") if e["dev"] == NET_DEV]
     dma = [e for e in dump(trace, "--type", "dma_write") if e["dev"] == NET_DEV]
     rx = [e for e in chains if e["queue"] == 0]

@@ -285,7 +285,7 @@ int serial_init(struct vm *vm)
 		s->out_is_tty = isatty(STDOUT_FILENO);
 	} else if (cfg->serial == SERIAL_FILE) {
 		s->out_fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_CLOEXEC |
-					  (cfg->rebooted ? O_APPEND : O_TRUNC), 0644);
+					  (config_appends(cfg, OVERRIDE_SERIAL) ? O_APPEND : O_TRUNC), 0644);
 		if (s->out_fd < 0) {
 			r = -errno;
 			log_err("--serial file=%s: %s", cfg->serial_path, strerror(errno));

@@ -33,7 +33,9 @@ struct virtio_console {
 	/* --console pty: the master (in and out) and a slave kept open, so the master never hangs up */
 	int pty_fd, pty_slave_fd;
 	struct virtio_thread input;
-	uint8_t in[CHUNK]; /* input read from the pty that no receive buffer has taken yet */
+	/* input read from the pty that no receive buffer has taken yet (room for a restored
+	 * snapshot's and what the pty gave before the restore: console_load) */
+	uint8_t in[2 * CHUNK];
 	size_t in_len, in_off;
 };
 
@@ -82,7 +84,7 @@ static void *console_input_thread(void *arg)
 			continue;
 		pthread_mutex_lock(&c->vdev.lock);
 		if (drained && (p[2].revents & POLLIN)) {
-			ssize_t r = read(c->pty_fd, c->in, sizeof(c->in));
+			ssize_t r = read(c->pty_fd, c->in, CHUNK);
 
 			c->in_off = 0;
 			c->in_len = r > 0 ? (size_t)r : 0;
@@ -164,17 +166,22 @@ static void console_save(struct virtio_dev *d, struct msgpack_packer *pk)
 	persist_bin(pk, "input", c->in + c->in_off, c->in_len - c->in_off);
 }
 
+/*
+ * The input thread runs from the start: what it read before the state was loaded stays, after
+ * the snapshot's (its device still reset, it could not deliver it; the load's kick wakes it).
+ */
 static bool console_load(struct virtio_dev *d, struct persist_in *in)
 {
 	struct virtio_console *c = d->priv;
+	size_t len, have = c->in_len - c->in_off;
 	const void *p;
-	size_t len;
 
-	if (!persist_get_bin(in, "input", sizeof(c->in), &p, &len))
+	if (!persist_get_bin(in, "input", CHUNK, &p, &len))
 		return false;
+	memmove(c->in + len, c->in + c->in_off, have);
 	memcpy(c->in, p, len);
 	c->in_off = 0;
-	c->in_len = len;
+	c->in_len = len + have;
 	return true;
 }
 
@@ -225,7 +232,7 @@ int virtio_console_init(struct vm *vm)
 	}
 	if (cfg->console == CONSOLE_FILE) {
 		c->fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_CLOEXEC |
-				 (cfg->rebooted ? O_APPEND : O_TRUNC), 0644);
+				 (config_appends(cfg, OVERRIDE_CONSOLE) ? O_APPEND : O_TRUNC), 0644);
 		if (c->fd < 0) {
 			int err = -errno;
 
