@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cpuid.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -1527,17 +1528,17 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 			o->trace, rp->matched, from, rp->until_ckpt, rp->ckpts[rp->until_ckpt].seq,
 			wall);
 	} else if (rp->truncated) {
-		fprintf(f, "dejavm replay: %s: replayed %" PRIu64 " events %s up to the cut at offset %"
-			   PRIu64 ": no divergence (%s trace, --%s) in %.2f s\n",
-			o->trace, rp->matched, from, rp->cut_offset,
+		fprintf(f, "dejavm replay: %s: replayed %" PRIu64 " events up to the cut at offset %"
+			   PRIu64 " (%s): no divergence (%s trace, --%s) in %.2f s\n",
+			o->trace, rp->matched, rp->cut_offset, from,
 			rp->det ? "deterministic" : "normal-mode", rp->feed ? "feed" : "live", wall);
 	} else {
 		const struct trace_status *st = trace_reader_status(rp->r);
 
-		fprintf(f, "dejavm replay: %s: all %" PRIu64 " events matched %s (%s trace, --%s) in "
-			   "%.2f s",
-			o->trace, rp->matched, from, rp->det ? "deterministic" : "normal-mode",
-			rp->feed ? "feed" : "live", wall);
+		fprintf(f, "dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s, %s) "
+			   "in %.2f s",
+			o->trace, rp->matched, rp->det ? "deterministic" : "normal-mode",
+			rp->feed ? "feed" : "live", from, wall);
 		if (rp->stop_reproduced)
 			fprintf(f, "; %s, where the recording was", vm.stop_reason);
 		if (rp->nckpts)
@@ -1612,6 +1613,39 @@ static int pick_checkpoint(struct replayer *rp, uint64_t seq)
 		say("%s: no checkpoint at or before seq %" PRIu64 "%s: replaying from the boot",
 		    rp->path, seq, rp->nckpts ? "" : " (it was recorded without --checkpoint-every)");
 	return 0;
+}
+
+/* The CPU vendor of leaf 0's ebx, edx, ecx ("GenuineIntel"). */
+static void vendor_of(uint32_t ebx, uint32_t ecx, uint32_t edx, char out[13])
+{
+	memcpy(out, &ebx, 4);
+	memcpy(out + 4, &edx, 4);
+	memcpy(out + 8, &ecx, 4);
+	out[12] = '\0';
+}
+
+/*
+ * On the PVM hosts the guest's CPUID shows the host's CPU whatever the VMM set, and the flags an
+ * instruction leaves undefined are the CPU's own: a trace recorded on another vendor's CPU (its
+ * CPUID table says which) will likely not replay here, and the user should know before.
+ */
+static void check_cpu_vendor(const struct replayer *rp, const struct vm_config *cfg)
+{
+	unsigned int a, b, c, d;
+	char here[13], there[13] = "";
+
+	for (uint32_t i = 0; cfg->cpuid && i < cfg->cpuid->nent; i++)
+		if (cfg->cpuid->entries[i].function == 0)
+			vendor_of(cfg->cpuid->entries[i].ebx, cfg->cpuid->entries[i].ecx,
+				  cfg->cpuid->entries[i].edx, there);
+	if (!*there || !__get_cpuid(0, &a, &b, &c, &d))
+		return;
+	vendor_of(b, c, d, here);
+	if (strcmp(here, there))
+		say("warning: %s was recorded on a CPU from %s, and this host's is from %s: where the guest "
+		    "sees the host's CPUID (PVM hosts) or reads flags an instruction leaves undefined, "
+		    "it will take another path, and the replay will diverge",
+		    rp->path, there, here);
 }
 
 /* ---- --jobs: the segments between checkpoints on several processes ---- */
@@ -1920,6 +1954,7 @@ int replay_main(int argc, char **argv)
 			o.trace);
 		rp.feed = true; /* read values saw host time: only the recorded ones make sense */
 	}
+	check_cpu_vendor(&rp, &cfg);
 	rp.ckpts = trace_reader_checkpoints(rp.r, &rp.nckpts);
 	rp.from_ckpt = rp.until_ckpt = -1;
 	if (o.from_set && pick_checkpoint(&rp, o.from))

@@ -16,9 +16,11 @@ import subprocess
 import tempfile
 import unittest
 
+import dejavm_test
 from dejavm_test import BIN, TOOL, dump, golden_image_args, info, run, run_tests, shipped_images
 
-COMPAT = ""
+COMPAT = ""  # the traces of this host's CPU vendor (dejavm_test.golden_dir)
+IMAGES = ""
 
 
 def traces():
@@ -29,7 +31,7 @@ class Compat(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dejavm-compat-")
-        src = os.path.join(COMPAT, "images")
+        src = IMAGES
         for f in os.listdir(src):
             if f.endswith(".zst"):
                 subprocess.run(["zstd", "-d", "-q", "-f", os.path.join(src, f), "-o",
@@ -63,11 +65,12 @@ class Compat(unittest.TestCase):
 
 
 def main():
-    global COMPAT
+    global COMPAT, IMAGES
     ap = argparse.ArgumentParser()
     ap.add_argument("--compat", required=True)
     a, _ = ap.parse_known_args()
-    COMPAT = a.compat
+    COMPAT = dejavm_test.golden_dir(a.compat)
+    IMAGES = os.path.join(a.compat, "images")
     assert TOOL
     run_tests([Compat], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN"])
 

@@ -49,6 +49,26 @@ def require_linux():
     skip("DEJAVM_LINUX_DIR is not set")
 
 
+def cpu_vendor():
+    """This host's CPU vendor, as CPUID says it ("GenuineIntel", "AuthenticAMD")."""
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("vendor_id"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def golden_dir(base):
+    """The golden traces recorded on a CPU of this host's vendor (BASE/VENDOR): on the PVM hosts
+    the guest sees the host's CPUID, and the flags an instruction leaves undefined are the CPU's,
+    so a trace replays exactly only on CPUs like the one it was recorded on
+    (docs/determinism.md)."""
+    d = os.path.join(base, cpu_vendor())
+    if not os.path.isdir(d):
+        sys.exit("%s: no golden traces for this host's CPU vendor (%s): record them with "
+                 "tools/regen-golden.sh --keep-images" % (base, cpu_vendor()))
+    return d
+
+
 IMAGES = os.environ.get("DEJAVM_IMAGE_DIR", "")        # BUILD/corpora/images
 MANIFEST = os.environ.get("DEJAVM_IMAGE_MANIFEST", "")  # corpora/images/MANIFEST
 

@@ -21,6 +21,7 @@ import os
 import subprocess
 import unittest
 
+import dejavm_test
 from dejavm_test import BIN, MANIFEST, golden_image_args, info, run, run_tests, scratch_dir
 
 GOLDEN = ""
@@ -97,7 +98,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--golden", required=True)
     a, rest = ap.parse_known_args()
-    GOLDEN = a.golden
+    GOLDEN = dejavm_test.golden_dir(a.golden)
     run_tests([Goldens], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_IMAGE_DIR",
                           "DEJAVM_IMAGE_MANIFEST"])
 

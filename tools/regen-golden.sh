@@ -22,7 +22,11 @@ build=${1:-build}
 dejavm=$build/dejavm
 tool=$build/tools/trace/dejavm-trace
 images=corpora/images
-out=corpora/traces
+# A trace replays exactly only on CPUs of the vendor it was recorded on (the guest sees the host's
+# CPUID on PVM hosts; undefined flags are the CPU's): the goldens are kept per vendor.
+vendor=$(awk -F': ' '/^vendor_id/ { print $2; exit }' /proc/cpuinfo)
+out=corpora/traces/$vendor
+mkdir -p "$out"
 [[ -x $dejavm && -x $tool ]] || {
 	echo "regen-golden: no $dejavm: build first (meson setup $build && ninja -C $build)" >&2
 	exit 1
@@ -129,6 +133,8 @@ rec timer-count --kernel "$img/timer.elf" --cmdline "ticks=2 hz=100 spin=2" --ex
 rec pio-storm --kernel "$img/pio-storm.elf" --cmdline "n=2000"
 rec mmio-storm --kernel "$img/mmio-storm.elf" --cmdline "n=1000"
 rec linux-boot "${linux[@]}"
+# The same boot with a checkpoint every 2 virtual ms: replay --from each of them, and --jobs.
+rec linux-ckpt "${linux[@]}" --checkpoint-every 2
 # With a virtio-rng device: its entropy is in the trace (dma_write), so a replay with --feed
 # needs no source and matches, and --live (fresh entropy) diverges at the first dma_write.
 # (/dev/urandom: these two change at every regen.)
