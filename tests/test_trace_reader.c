@@ -690,6 +690,140 @@ START_TEST(cut_at_every_byte)
 }
 END_TEST
 
+/*
+ * A trace with checkpoint frames (--checkpoint-every), cut at every byte: the events of the
+ * complete event frames are read, the checkpoints listed are exactly those whose frames are
+ * whole, and each of them decompresses (its checksum holds); nothing reads past the cut.
+ */
+START_TEST(cut_at_every_byte_with_checkpoints)
+{
+	char *orig = test_tmpfile("ckpt.trace"), *path = test_tmpfile("ckcut.trace");
+	struct ref ref = { 0 };
+	struct run_result rr;
+	size_t nck_full = 0;
+
+	run(&rr, "DEJAVM_BIN", "--kernel", guest("hello"), "--serial", "null", "--deterministic",
+	    "--checkpoint-every", "25events", "--record", orig, NULL);
+	ck_assert_msg(rr.status == 0, "recording: %d: %s", rr.status, rr.err);
+	run_result_free(&rr);
+	load_ref(orig, &ref);
+	for (size_t i = 0; i < ref.nframes; i++)
+		nck_full += ref.frames[i].kind == TRACE_FRAME_CHECKPOINT;
+	ck_assert_uint_ge(nck_full, 2);
+	for (size_t cut = 0; cut <= ref.len; cut++) {
+		struct trace_reader *r;
+		char *err = NULL, what[64];
+		size_t n, want = 0;
+		struct readout o;
+
+		snprintf(what, sizeof(what), "cut at %zu of %zu", cut, ref.len);
+		test_write_file(path, ref.data, cut);
+		read_all(path, &o);
+		if (cut < ref.len)
+			assert_located(path, &o, what);
+		free(o.message);
+		if (!(r = trace_reader_open(path, &err))) {
+			ck_assert_msg(cut < ref.frames[0].csize, "%s: %s", what, err);
+			free(err);
+			continue;
+		}
+		for (size_t i = 0; i < ref.nframes; i++)
+			want += ref.frames[i].kind == TRACE_FRAME_CHECKPOINT &&
+				ref.frames[i].offset + ref.frames[i].csize <= cut;
+		trace_reader_checkpoints(r, &n);
+		ck_assert_msg(n == want, "%s: %zu checkpoints listed, %zu are whole", what, n, want);
+		for (size_t i = 0; i < n; i++) {
+			size_t len;
+			void *p = trace_reader_checkpoint_payload(r, i, &len, &err);
+
+			ck_assert_msg(p && len > 100, "%s: checkpoint %zu: %s", what, i, err);
+			free(p);
+		}
+		ck_assert_ptr_null(trace_reader_checkpoint_payload(r, n, &n, &err));
+		ck_assert_msg(err && strstr(err, "has no checkpoint"), "%s", err);
+		free(err);
+		trace_reader_close(r);
+	}
+	unlink(path);
+	unlink(orig);
+	free(path);
+	free(orig);
+	free(ref.data);
+}
+END_TEST
+
+/*
+ * A checkpoint frame with a flipped byte: its payload is refused with the file and offset, or
+ * (a bit zstd's bitstream does not use) it is the very same payload.
+ */
+START_TEST(flipped_checkpoint_is_refused)
+{
+	char *orig = test_tmpfile("ckflip.trace");
+	struct ref ref = { 0 };
+	struct run_result rr;
+	unsigned int tried = 0, refused = 0;
+	void *good[64];
+	size_t good_len[64], ngood;
+	struct trace_reader *gr;
+	char *gerr = NULL;
+
+	run(&rr, "DEJAVM_BIN", "--kernel", guest("hello"), "--serial", "null", "--deterministic",
+	    "--checkpoint-every", "25events", "--record", orig, NULL);
+	ck_assert_msg(rr.status == 0, "recording: %d: %s", rr.status, rr.err);
+	run_result_free(&rr);
+	load_ref(orig, &ref);
+	gr = trace_reader_open(orig, &gerr);
+	ck_assert_msg(gr, "%s", gerr);
+	trace_reader_checkpoints(gr, &ngood);
+	ck_assert_uint_le(ngood, 64);
+	for (size_t i = 0; i < ngood; i++)
+		ck_assert_ptr_nonnull(good[i] = trace_reader_checkpoint_payload(gr, i, &good_len[i],
+										&gerr));
+	trace_reader_close(gr);
+	for (size_t f = 0, k = 0; f < ref.nframes; f++) {
+		const struct trace_frame_info *fi = &ref.frames[f];
+
+		if (fi->kind != TRACE_FRAME_CHECKPOINT)
+			continue;
+		/* every 97th byte of the payload's zstd frame (past seq and vtime) */
+		for (uint64_t at = fi->offset + 24; at < fi->offset + fi->csize; at += 97, tried++) {
+			struct trace_reader *r;
+			char *err = NULL, off[32];
+			size_t n, len;
+			void *p;
+
+			ref.data[at] ^= 0x40;
+			test_write_file(orig, ref.data, ref.len);
+			ref.data[at] ^= 0x40;
+			r = trace_reader_open(orig, &err);
+			ck_assert_msg(r, "%s", err);
+			trace_reader_checkpoints(r, &n);
+			ck_assert_uint_gt(n, k);
+			p = trace_reader_checkpoint_payload(r, k, &len, &err);
+			snprintf(off, sizeof(off), "offset %" PRIu64 ":", fi->offset);
+			if (p) /* what it says must not have changed */
+				ck_assert_msg(len == good_len[k] && !memcmp(p, good[k], len),
+					      "flip at %" PRIu64 ": checkpoint %zu read, and differs",
+					      at, k);
+			else
+				ck_assert_msg(err && strstr(err, off) && strstr(err, orig), "%s", err);
+			refused += !p;
+			free(p);
+			free(err);
+			trace_reader_close(r);
+		}
+		k++;
+	}
+	ck_assert_uint_gt(tried, 10);
+	ck_assert_msg(refused * 10 >= tried * 9, "only %u of %u flips refused", refused, tried);
+	for (size_t i = 0; i < ngood; i++)
+		free(good[i]);
+	unlink(orig);
+	free(orig);
+	free(ref.data);
+}
+END_TEST
+
 START_TEST(bit_flips_in_every_frame)
 {
 	char *orig = record("hello", ""), *path = test_tmpfile("flip.trace");
@@ -1151,6 +1285,8 @@ int main(void)
 	add(s, "round_trip", round_trip_every_type_from_two_threads);
 	add(s, "pio_storm", pio_storm_values_match_the_guest);
 	add(s, "cuts", cut_at_every_byte);
+	add(s, "checkpoint cuts", cut_at_every_byte_with_checkpoints);
+	add(s, "checkpoint flips", flipped_checkpoint_is_refused);
 	add(s, "bit_flips", bit_flips_in_every_frame);
 	add(s, "hostile_msgpack", hostile_msgpack_behind_valid_checksums);
 	add(s, "hostile", hostile_inputs);
