@@ -202,7 +202,7 @@ int checkpoint_apply_memory(struct vm *vm, const msgpack_object *payload, char *
 
 		if (r->type != MSGPACK_OBJECT_ARRAY || r->via.array.size != 2 ||
 		    gpa->type != MSGPACK_OBJECT_POSITIVE_INTEGER || data->type != MSGPACK_OBJECT_BIN ||
-		    (gpa->via.u64 | data->via.bin.size) % PAGE ||
+		    !data->via.bin.size || (gpa->via.u64 | data->via.bin.size) % PAGE ||
 		    !(dst = gpa_to_hva(&vm->mem, gpa->via.u64, data->via.bin.size))) {
 			persist_fail(&in, "memory", "run %u is not [gpa, whole pages] inside RAM", i);
 			goto bad;

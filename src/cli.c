@@ -630,7 +630,19 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			if (checkpoint_every(optarg, cfg, err))
 				return CLI_USAGE;
 			break;
-		case OPT_RESTORE: kvfn = restore_kv; kv.flag = "--restore"; break;
+		case OPT_RESTORE: {
+			/* a copy that lives as long as the configuration (restore_dir points into it) */
+			static char copy[4096];
+
+			kv.flag = "--restore";
+			if (strlen(optarg) >= sizeof(copy)) {
+				fprintf(err, "dejavm: --restore: too long\n");
+				return CLI_USAGE;
+			}
+			if (for_each_kv(strcpy(copy, optarg), restore_kv, &kv))
+				return CLI_USAGE;
+			break;
+		}
 		case 'v': cfg->verbosity++; break;
 		case OPT_VERSION: fprintf(out, "dejavm %s\n", DEJAVM_VERSION); return CLI_EXIT;
 		case 'h': usage(out); return CLI_EXIT;

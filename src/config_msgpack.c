@@ -11,30 +11,11 @@
 #include "cli.h"
 #include "determ.h"
 #include "log.h"
+#include "persist.h"
 #include "vm.h"
 
 static const char *const serial_modes[] = { "tty", "file", "null", "off" };
 static const char *const console_modes[] = { "off", "null", "tty", "file", "pty" };
-
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-	if (s)
-		msgpack_pack_str_with_body(pk, s, strlen(s));
-	else
-		msgpack_pack_nil(pk);
-}
-
-static void kv_str(msgpack_packer *pk, const char *key, const char *val)
-{
-	pack_str(pk, key);
-	pack_str(pk, val);
-}
-
-static void kv_u64(msgpack_packer *pk, const char *key, uint64_t val)
-{
-	pack_str(pk, key);
-	msgpack_pack_uint64(pk, val);
-}
 
 static void pack_disk(msgpack_packer *pk, const struct disk_config *d, bool identity)
 {
@@ -49,21 +30,21 @@ static void pack_disk(msgpack_packer *pk, const struct disk_config *d, bool iden
 				 strerror(-r));
 	}
 	msgpack_pack_map(pk, 9 + 2 * identity);
-	kv_str(pk, "path", d->path);
+	persist_str(pk, "path", d->path);
 	if (identity) {
 		/* the size the guest saw: a replay with --feed needs no image, only this */
-		kv_u64(pk, "size", size);
+		persist_u64(pk, "size", size);
 		/* what it held when the run began: a --live replay checks it has the same */
-		kv_str(pk, "xxh3_128", hex);
+		persist_str(pk, "xxh3_128", hex);
 	}
-	kv_u64(pk, "readonly", d->readonly);
-	kv_str(pk, "serial", d->serial);
-	kv_u64(pk, "num_queues", d->num_queues);
-	kv_u64(pk, "queue_size", d->queue_size);
-	kv_u64(pk, "order", d->order);
-	kv_u64(pk, "direct", d->direct);
-	kv_str(pk, "io_engine", d->sync_engine ? "sync" : "io_uring");
-	kv_str(pk, "id", d->id);
+	persist_u64(pk, "readonly", d->readonly);
+	persist_str(pk, "serial", d->serial);
+	persist_u64(pk, "num_queues", d->num_queues);
+	persist_u64(pk, "queue_size", d->queue_size);
+	persist_u64(pk, "order", d->order);
+	persist_u64(pk, "direct", d->direct);
+	persist_str(pk, "io_engine", d->sync_engine ? "sync" : "io_uring");
+	persist_str(pk, "id", d->id);
 }
 
 static void pack_net(msgpack_packer *pk, const struct net_config *n)
@@ -73,48 +54,48 @@ static void pack_net(msgpack_packer *pk, const struct net_config *n)
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2],
 		 n->mac[3], n->mac[4], n->mac[5]);
 	msgpack_pack_map(pk, 6);
-	kv_str(pk, "tap", n->tap);
-	kv_str(pk, "mac", mac);
-	kv_str(pk, "ip", n->ip);
-	kv_str(pk, "mask", n->mask);
-	kv_u64(pk, "order", n->order);
-	kv_str(pk, "id", n->id);
+	persist_str(pk, "tap", n->tap);
+	persist_str(pk, "mac", mac);
+	persist_str(pk, "ip", n->ip);
+	persist_str(pk, "mask", n->mask);
+	persist_u64(pk, "order", n->order);
+	persist_str(pk, "id", n->id);
 }
 
 void config_pack(msgpack_packer *pk, const struct vm_config *cfg, bool disk_identity)
 {
 	/* "net" and "checkpoint_every_*" only when there are: traces without them stay as they were */
 	msgpack_pack_map(pk, 17 + (cfg->nr_nets > 0) + (cfg->checkpoint_every > 0));
-	kv_str(pk, "kernel", cfg->kernel);
-	kv_str(pk, "initramfs", cfg->initramfs);
-	kv_str(pk, "cmdline", cfg->cmdline);
-	kv_u64(pk, "cpus", cfg->cpus);
-	kv_u64(pk, "memory", cfg->mem_size);
-	kv_str(pk, "serial", serial_modes[cfg->serial]);
-	kv_str(pk, "serial_path", cfg->serial_path);
-	pack_str(pk, "deterministic");
+	persist_str(pk, "kernel", cfg->kernel);
+	persist_str(pk, "initramfs", cfg->initramfs);
+	persist_str(pk, "cmdline", cfg->cmdline);
+	persist_u64(pk, "cpus", cfg->cpus);
+	persist_u64(pk, "memory", cfg->mem_size);
+	persist_str(pk, "serial", serial_modes[cfg->serial]);
+	persist_str(pk, "serial_path", cfg->serial_path);
+	persist_key(pk, "deterministic");
 	if (cfg->deterministic)
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
-	kv_u64(pk, "rtc_epoch", cfg->rtc_epoch);
-	kv_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
-	kv_str(pk, "rng", cfg->rng_path);
-	pack_str(pk, "disks");
+	persist_u64(pk, "rtc_epoch", cfg->rtc_epoch);
+	persist_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
+	persist_str(pk, "rng", cfg->rng_path);
+	persist_key(pk, "disks");
 	msgpack_pack_array(pk, cfg->nr_disks);
 	for (unsigned int i = 0; i < cfg->nr_disks; i++)
 		pack_disk(pk, &cfg->disks[i], disk_identity);
-	kv_u64(pk, "rng_order", cfg->rng_order);
-	kv_u64(pk, "console", cfg->console != CONSOLE_OFF);
-	kv_str(pk, "console_mode", console_modes[cfg->console]);
-	kv_str(pk, "console_path", cfg->console_path);
-	kv_u64(pk, "console_order", cfg->console_order);
+	persist_u64(pk, "rng_order", cfg->rng_order);
+	persist_u64(pk, "console", cfg->console != CONSOLE_OFF);
+	persist_str(pk, "console_mode", console_modes[cfg->console]);
+	persist_str(pk, "console_path", cfg->console_path);
+	persist_u64(pk, "console_order", cfg->console_order);
 	if (cfg->checkpoint_every)
-		kv_u64(pk, cfg->checkpoint_events ? "checkpoint_every_events" : "checkpoint_every_ms",
+		persist_u64(pk, cfg->checkpoint_events ? "checkpoint_every_events" : "checkpoint_every_ms",
 		       cfg->checkpoint_every);
 	if (!cfg->nr_nets)
 		return;
-	pack_str(pk, "net");
+	persist_key(pk, "net");
 	msgpack_pack_array(pk, cfg->nr_nets);
 	for (unsigned int i = 0; i < cfg->nr_nets; i++)
 		pack_net(pk, &cfg->nets[i]);

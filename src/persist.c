@@ -198,6 +198,15 @@ void persist_bin(msgpack_packer *pk, const char *key, const void *p, size_t len)
 	msgpack_pack_bin_with_body(pk, p, len);
 }
 
+void persist_str(msgpack_packer *pk, const char *key, const char *val)
+{
+	persist_key(pk, key);
+	if (val)
+		msgpack_pack_str_with_body(pk, val, strlen(val));
+	else
+		msgpack_pack_nil(pk);
+}
+
 void persist_put_UINT(msgpack_packer *pk, const char *key, const void *p, size_t size)
 {
 	uint64_t v = 0;

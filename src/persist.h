@@ -65,6 +65,8 @@ void persist_put_BIN(msgpack_packer *pk, const char *key, const void *p, size_t 
 void persist_key(msgpack_packer *pk, const char *key);
 void persist_u64(msgpack_packer *pk, const char *key, uint64_t v);
 void persist_bin(msgpack_packer *pk, const char *key, const void *p, size_t len);
+/* key and a string value, or nil for NULL (an option not set). */
+void persist_str(msgpack_packer *pk, const char *key, const char *val);
 
 #define PERSIST_COUNT_(kind, name) +1
 #define PERSIST_PUT_(kind, name) persist_put_##kind(pk_, #name, &obj_->name, sizeof(obj_->name));

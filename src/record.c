@@ -18,33 +18,13 @@
 #include "config_msgpack.h"
 #include "determ.h"
 #include "log.h"
+#include "persist.h"
 #include "sha256.h"
 #include "trace.h"
 #include "vcpu.h"
 #include "vm.h"
 
 #define TRACE_ZSTD_LEVEL 3
-
-/* A string, or nil for an unset option. */
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-	if (s)
-		msgpack_pack_str_with_body(pk, s, strlen(s));
-	else
-		msgpack_pack_nil(pk);
-}
-
-static void pack_kv_str(msgpack_packer *pk, const char *key, const char *val)
-{
-	pack_str(pk, key);
-	pack_str(pk, val);
-}
-
-static void pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t val)
-{
-	pack_str(pk, key);
-	msgpack_pack_uint64(pk, val);
-}
 
 static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -93,15 +73,15 @@ static void pack_host(msgpack_packer *pk, struct vm *vm)
 
 	uname(&u);
 	msgpack_pack_map(pk, 4);
-	pack_kv_str(pk, "kernel", u.release);
-	pack_kv_str(pk, "machine", u.machine);
-	pack_kv_u64(pk, "kvm_api", ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0));
-	pack_str(pk, "kvm_caps");
+	persist_str(pk, "kernel", u.release);
+	persist_str(pk, "machine", u.machine);
+	persist_u64(pk, "kvm_api", ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0));
+	persist_key(pk, "kvm_caps");
 	msgpack_pack_map(pk, sizeof(caps) / sizeof(caps[0]));
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		int r = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, caps[i].cap);
 
-		pack_kv_u64(pk, caps[i].name, r > 0 ? r : 0);
+		persist_u64(pk, caps[i].name, r > 0 ? r : 0);
 	}
 }
 
@@ -115,41 +95,41 @@ static void pack_header(msgpack_packer *pk, void *ctx)
 
 	dl_iterate_phdr(find_build_id, build_id);
 	msgpack_pack_map(pk, 10 + 2 * (restored != NULL));
-	pack_kv_str(pk, "format", TRACE_FORMAT_NAME);
+	persist_str(pk, "format", TRACE_FORMAT_NAME);
 	/* version 3 only where an older reader would misread: checkpoint frames, a first seq */
-	pack_kv_u64(pk, "version",
+	persist_u64(pk, "version",
 		    vm->cfg->checkpoint_every || restored ? TRACE_FORMAT_VERSION_CKPT
 							  : TRACE_FORMAT_VERSION);
-	pack_kv_u64(pk, "minor", TRACE_FORMAT_MINOR);
-	pack_kv_str(pk, "dejavm_version", DEJAVM_VERSION);
-	pack_kv_str(pk, "build_id", build_id);
-	pack_str(pk, "host");
+	persist_u64(pk, "minor", TRACE_FORMAT_MINOR);
+	persist_str(pk, "dejavm_version", DEJAVM_VERSION);
+	persist_str(pk, "build_id", build_id);
+	persist_key(pk, "host");
 	pack_host(pk, vm);
-	pack_str(pk, "config");
+	persist_key(pk, "config");
 	config_pack(pk, vm->cfg, true);
 	if (restored) {
 		/* a run restored from a snapshot: its events go on from there (docs) */
-		pack_kv_u64(pk, "first_seq", vm->resumed ? vm->resume_seq : 0);
-		pack_str(pk, "restored");
+		persist_u64(pk, "first_seq", vm->resumed ? vm->resume_seq : 0);
+		persist_key(pk, "restored");
 		msgpack_pack_map(pk, 2);
-		pack_kv_str(pk, "snapshot", restored);
-		pack_kv_u64(pk, "vtime_ns", vm->det ? vm->vtime_ns : 0);
+		persist_str(pk, "snapshot", restored);
+		persist_u64(pk, "vtime_ns", vm->det ? vm->vtime_ns : 0);
 	}
-	pack_kv_str(pk, "cmdline", vm->cfg->cmdline);
-	pack_str(pk, "images");
+	persist_str(pk, "cmdline", vm->cfg->cmdline);
+	persist_key(pk, "images");
 	msgpack_pack_array(pk, vm->nr_images);
 	for (unsigned int i = 0; i < vm->nr_images; i++) {
 		char hex[65];
 
 		sha256_hex(vm->images[i].sha256, hex);
 		msgpack_pack_map(pk, 4);
-		pack_kv_str(pk, "role", vm->images[i].role);
-		pack_kv_str(pk, "path", vm->images[i].path);
-		pack_kv_u64(pk, "size", vm->images[i].size);
-		pack_kv_str(pk, "sha256", hex);
+		persist_str(pk, "role", vm->images[i].role);
+		persist_str(pk, "path", vm->images[i].path);
+		persist_u64(pk, "size", vm->images[i].size);
+		persist_str(pk, "sha256", hex);
 	}
 	/* [function, index, flags, eax, ebx, ecx, edx] per entry, as given to KVM_SET_CPUID2 */
-	pack_str(pk, "cpuid");
+	persist_key(pk, "cpuid");
 	msgpack_pack_array(pk, cpuid ? cpuid->nent : 0);
 	for (unsigned int i = 0; cpuid && i < cpuid->nent; i++) {
 		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];

@@ -166,7 +166,8 @@ static bool load_ring(struct vm *vm, struct persist_in *in)
 	vm->restored_ring = len ? malloc(len) : NULL;
 	if (len && !vm->restored_ring)
 		return persist_fail(in, "coalesced", "out of memory");
-	memcpy(vm->restored_ring, p, len);
+	if (len)
+		memcpy(vm->restored_ring, p, len);
 	vm->nr_restored_ring = len / sizeof(*vm->restored_ring);
 	return true;
 }
@@ -394,15 +395,6 @@ out:
 
 /* ---- writing a snapshot ---- */
 
-static void pack_str(msgpack_packer *pk, const char *key, const char *val)
-{
-	persist_key(pk, key);
-	if (val)
-		msgpack_pack_str_with_body(pk, val, strlen(val));
-	else
-		msgpack_pack_nil(pk);
-}
-
 /* The images the guest was booted from, and the disks as they are now (flushed), by SHA-256. */
 static int pack_images(struct vm *vm, msgpack_packer *pk, char *err, size_t len)
 {
@@ -415,11 +407,11 @@ static int pack_images(struct vm *vm, msgpack_packer *pk, char *err, size_t len)
 		const struct vm_image *im = &vm->images[i];
 
 		msgpack_pack_map(pk, 4);
-		pack_str(pk, "role", im->role);
-		pack_str(pk, "path", im->path);
+		persist_str(pk, "role", im->role);
+		persist_str(pk, "path", im->path);
 		persist_u64(pk, "size", im->size);
 		sha256_hex(im->sha256, hex);
-		pack_str(pk, "sha256", hex);
+		persist_str(pk, "sha256", hex);
 	}
 	persist_key(pk, "disks");
 	msgpack_pack_array(pk, cfg->nr_disks);
@@ -433,9 +425,9 @@ static int pack_images(struct vm *vm, msgpack_packer *pk, char *err, size_t len)
 				    strerror(-r));
 		sha256_hex(digest, hex);
 		msgpack_pack_map(pk, 3);
-		pack_str(pk, "path", cfg->disks[i].path);
+		persist_str(pk, "path", cfg->disks[i].path);
 		persist_u64(pk, "size", size);
-		pack_str(pk, "sha256", hex);
+		persist_str(pk, "sha256", hex);
 	}
 	return 0;
 }
@@ -508,9 +500,9 @@ int vm_snapshot(struct vm *vm, const char *dir, char *err, size_t len)
 	fd = -1;
 
 	msgpack_pack_map(&pk, 8);
-	pack_str(&pk, "format", SNAPSHOT_FORMAT_NAME);
+	persist_str(&pk, "format", SNAPSHOT_FORMAT_NAME);
 	persist_u64(&pk, "version", SNAPSHOT_FORMAT_VERSION);
-	pack_str(&pk, "dejavm_version", DEJAVM_VERSION);
+	persist_str(&pk, "dejavm_version", DEJAVM_VERSION);
 	persist_key(&pk, "config");
 	config_pack(&pk, vm->cfg, false);
 	if (pack_images(vm, &pk, err, len))
@@ -518,7 +510,7 @@ int vm_snapshot(struct vm *vm, const char *dir, char *err, size_t len)
 	persist_key(&pk, "memory");
 	msgpack_pack_map(&pk, 4);
 	persist_u64(&pk, "size", vm->mem.ram_size);
-	pack_str(&pk, "file", SNAPSHOT_MEMORY_FILE);
+	persist_str(&pk, "file", SNAPSHOT_MEMORY_FILE);
 	persist_u64(&pk, "file_size", file_size);
 	persist_key(&pk, "runs"); /* [gpa, bytes, offset in the file, compressed bytes] */
 	msgpack_pack_array(&pk, nruns);

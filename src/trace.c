@@ -191,40 +191,55 @@ static int write_all(struct tracer *t, const void *buf, size_t len)
 	return 0;
 }
 
+/* Room for bound compressed bytes in t->zbuf. 0, or -1 after reporting. */
+static int zbuf_reserve(struct tracer *t, size_t bound)
+{
+	void *p;
+
+	if (bound <= t->zcap)
+		return 0;
+	p = realloc(t->zbuf, bound);
+	if (!p) {
+		report(t, "out of memory for a %zu-byte frame", bound);
+		return -1;
+	}
+	t->zbuf = p;
+	t->zcap = bound;
+	return 0;
+}
+
+/* Room for one more entry in the frame index. 0, or -1 after reporting. */
+static int frames_reserve(struct tracer *t)
+{
+	size_t cap = t->capframes ? t->capframes * 2 : 64;
+	struct frame *f;
+
+	if (t->nframes < t->capframes)
+		return 0;
+	f = realloc(t->frames, cap * sizeof(*f));
+	if (!f) {
+		report(t, "out of memory for the frame index");
+		return -1;
+	}
+	t->frames = f;
+	t->capframes = cap;
+	return 0;
+}
+
 /* Compresses one buffer into one zstd frame and appends it (writer thread, or open/close). */
 static int write_frame(struct tracer *t, const void *data, size_t len, const struct chunk *c)
 {
 	size_t bound = ZSTD_compressBound(len), csize;
-	struct frame *f;
 
-	if (t->failed)
+	if (t->failed || zbuf_reserve(t, bound))
 		return -1;
-	if (bound > t->zcap) {
-		void *p = realloc(t->zbuf, bound);
-
-		if (!p) {
-			report(t, "out of memory for a %zu-byte frame", bound);
-			return -1;
-		}
-		t->zbuf = p;
-		t->zcap = bound;
-	}
 	csize = ZSTD_compress2(t->cctx, t->zbuf, t->zcap, data, len);
 	if (ZSTD_isError(csize)) {
 		report(t, "zstd: %s", ZSTD_getErrorName(csize));
 		return -1;
 	}
-	if (t->nframes == t->capframes) {
-		size_t cap = t->capframes ? t->capframes * 2 : 64;
-
-		f = realloc(t->frames, cap * sizeof(*f));
-		if (!f) {
-			report(t, "out of memory for the frame index");
-			return -1;
-		}
-		t->frames = f;
-		t->capframes = cap;
-	}
+	if (frames_reserve(t))
+		return -1;
 	t->frames[t->nframes] = (struct frame){ t->offset, csize, len, 0, 0, 0, 0 };
 	if (c)
 		t->frames[t->nframes] = (struct frame){ t->offset,	   csize,	len,
@@ -249,34 +264,15 @@ static int write_checkpoint(struct tracer *t, const struct chunk *c)
 	uint32_t hdr[2];
 	uint64_t pos[2] = { c->base_seq, c->base_ts }, offset = t->offset;
 
-	if (t->failed)
+	if (t->failed || zbuf_reserve(t, bound))
 		return -1;
-	if (bound > t->zcap) {
-		void *p = realloc(t->zbuf, bound);
-
-		if (!p) {
-			report(t, "out of memory for a %zu-byte checkpoint", bound);
-			return -1;
-		}
-		t->zbuf = p;
-		t->zcap = bound;
-	}
 	csize = ZSTD_compress2(t->cctx, t->zbuf, t->zcap, c->data, c->len);
 	if (ZSTD_isError(csize) || csize > UINT32_MAX - sizeof(pos)) {
 		report(t, "zstd: %s", ZSTD_isError(csize) ? ZSTD_getErrorName(csize) : "too big");
 		return -1;
 	}
-	if (t->nframes == t->capframes) {
-		size_t cap = t->capframes ? t->capframes * 2 : 64;
-		struct frame *f = realloc(t->frames, cap * sizeof(*f));
-
-		if (!f) {
-			report(t, "out of memory for the frame index");
-			return -1;
-		}
-		t->frames = f;
-		t->capframes = cap;
-	}
+	if (frames_reserve(t))
+		return -1;
 	hdr[0] = TRACE_CKPT_MAGIC;
 	hdr[1] = sizeof(pos) + csize;
 	if (write_all(t, hdr, sizeof(hdr)) || write_all(t, pos, sizeof(pos)) ||

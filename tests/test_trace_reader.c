@@ -690,6 +690,18 @@ START_TEST(cut_at_every_byte)
 }
 END_TEST
 
+/* The hello guest recorded into path with a checkpoint every 25 events, loaded as ref. */
+static void record_checkpoints(const char *path, struct ref *ref)
+{
+	struct run_result rr;
+
+	run(&rr, "DEJAVM_BIN", "--kernel", guest("hello"), "--serial", "null", "--deterministic",
+	    "--checkpoint-every", "25events", "--record", path, NULL);
+	ck_assert_msg(rr.status == 0, "recording: %d: %s", rr.status, rr.err);
+	run_result_free(&rr);
+	load_ref(path, ref);
+}
+
 /*
  * A trace with checkpoint frames (--checkpoint-every), cut at every byte: the events of the
  * complete event frames are read, the checkpoints listed are exactly those whose frames are
@@ -699,14 +711,9 @@ START_TEST(cut_at_every_byte_with_checkpoints)
 {
 	char *orig = test_tmpfile("ckpt.trace"), *path = test_tmpfile("ckcut.trace");
 	struct ref ref = { 0 };
-	struct run_result rr;
 	size_t nck_full = 0;
 
-	run(&rr, "DEJAVM_BIN", "--kernel", guest("hello"), "--serial", "null", "--deterministic",
-	    "--checkpoint-every", "25events", "--record", orig, NULL);
-	ck_assert_msg(rr.status == 0, "recording: %d: %s", rr.status, rr.err);
-	run_result_free(&rr);
-	load_ref(orig, &ref);
+	record_checkpoints(orig, &ref);
 	for (size_t i = 0; i < ref.nframes; i++)
 		nck_full += ref.frames[i].kind == TRACE_FRAME_CHECKPOINT;
 	ck_assert_uint_ge(nck_full, 2);
@@ -760,18 +767,13 @@ START_TEST(flipped_checkpoint_is_refused)
 {
 	char *orig = test_tmpfile("ckflip.trace");
 	struct ref ref = { 0 };
-	struct run_result rr;
 	unsigned int tried = 0, refused = 0;
 	void *good[64];
 	size_t good_len[64], ngood;
 	struct trace_reader *gr;
 	char *gerr = NULL;
 
-	run(&rr, "DEJAVM_BIN", "--kernel", guest("hello"), "--serial", "null", "--deterministic",
-	    "--checkpoint-every", "25events", "--record", orig, NULL);
-	ck_assert_msg(rr.status == 0, "recording: %d: %s", rr.status, rr.err);
-	run_result_free(&rr);
-	load_ref(orig, &ref);
+	record_checkpoints(orig, &ref);
 	gr = trace_reader_open(orig, &gerr);
 	ck_assert_msg(gr, "%s", gerr);
 	trace_reader_checkpoints(gr, &ngood);

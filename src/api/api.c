@@ -106,9 +106,9 @@ static void ping(struct vmm *m, const struct request *rq, struct reply *r)
 {
 	(void)m, (void)rq;
 	r->status = MHD_HTTP_OK;
-	r->json = json_pack("{s:s, s:s, s:I, s:[s, s]}", "build_version", DEJAVM_VERSION,
+	r->json = json_pack("{s:s, s:s, s:I, s:[s, s, s]}", "build_version", DEJAVM_VERSION,
 			    "version", DEJAVM_VERSION, "pid", (json_int_t)getpid(), "features",
-			    "record", "deterministic");
+			    "record", "deterministic", "snapshot");
 }
 
 static void vmm_shutdown_h(struct vmm *m, const struct request *rq, struct reply *r)

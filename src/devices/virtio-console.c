@@ -179,7 +179,8 @@ static bool console_load(struct virtio_dev *d, struct persist_in *in)
 	if (!persist_get_bin(in, "input", CHUNK, &p, &len))
 		return false;
 	memmove(c->in + len, c->in + c->in_off, have);
-	memcpy(c->in, p, len);
+	if (len) /* (an empty bin's pointer may be NULL) */
+		memcpy(c->in, p, len);
 	c->in_off = 0;
 	c->in_len = len + have;
 	return true;

@@ -472,7 +472,8 @@ static bool net_load(struct virtio_dev *d, struct persist_in *in)
 	if (!persist_get_bin(in, "frame", NET_HDR_LEN + NET_MAX_FRAME, &frame, &len) ||
 	    !PERSIST_LOAD(in, n, NET_STATE))
 		return false;
-	memcpy(n->frame, frame, len);
+	if (len) /* (an empty bin's pointer may be NULL) */
+		memcpy(n->frame, frame, len);
 	n->frame_len = len;
 	return true;
 }
