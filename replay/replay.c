@@ -108,6 +108,7 @@ struct replayer {
 	long from_ckpt;	 /* the replay starts from this checkpoint, -1: from the boot */
 	long until_ckpt; /* --jobs: its segment ends at this one, -1: at the trace's end */
 	uint64_t ckpts_verified;
+	double ckpt_matched_s[64]; /* host seconds from the start when checkpoint i matched */
 	bool segment_done; /* the segment's last checkpoint matched: the VM stopped there */
 	uint64_t t0_ns, first_compare_ns; /* host time of the start and of the first comparison */
 };
@@ -663,6 +664,8 @@ static void on_checkpoint(void *ctx, uint64_t seq, const void *payload, size_t l
 	}
 	if (rlen == len && !memcmp(rec, payload, len)) {
 		free(rec);
+		if (k < sizeof(rp->ckpt_matched_s) / sizeof(rp->ckpt_matched_s[0]))
+			rp->ckpt_matched_s[k] = (monotonic_ns() - rp->t0_ns) / 1e9;
 		rp->ckpts_verified++;
 		if ((long)k == rp->until_ckpt) {
 			rp->segment_done = true;
@@ -1052,6 +1055,11 @@ static int write_json_report(struct replayer *rp, FILE *f, double wall_s, double
 	out_json_str(&o, from, strlen(from));
 	out_printf(&o, ",\"checkpoints\":%zu,\"checkpoints_matched\":%" PRIu64, rp->nckpts,
 		   rp->ckpts_verified);
+	/* when the replay passed each checkpoint (0: not passed), e.g. to compare with --from */
+	out_s(&o, ",\"checkpoint_reached_s\":[");
+	for (size_t i = 0; i < rp->nckpts && i < sizeof(rp->ckpt_matched_s) / sizeof(double); i++)
+		out_printf(&o, "%s%.3f", i ? "," : "", rp->ckpt_matched_s[i]);
+	out_c(&o, ']');
 	out_printf(&o, ",\"truncated\":%s", rp->truncated ? "true" : "false");
 	if (rp->truncated)
 		out_printf(&o, ",\"cut_offset\":%" PRIu64, rp->cut_offset);

@@ -482,8 +482,15 @@ int vm_snapshot(struct vm *vm, const char *dir, char *err, size_t len)
 		goto out;
 	}
 	vm_parts_lock(vm); /* from here no device thread touches the guest */
-	for (unsigned int i = 0; i < vm->nr_flushers; i++)
-		vm->flushers[i].fn(vm->flushers[i].arg);
+	for (unsigned int i = 0; i < vm->nr_flushers; i++) {
+		int e = vm->flushers[i].fn(vm->flushers[i].arg);
+
+		if (e) {
+			fail(err, len, "disk %s: cannot flush its writes for the snapshot: %s",
+			     vm->flushers[i].what, strerror(-e));
+			goto unlock;
+		}
+	}
 	fd = open(mem_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fail(err, len, "%s: %s", mem_tmp, strerror(errno));

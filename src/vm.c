@@ -402,9 +402,12 @@ int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg)
 	return ADD_CALLBACK(vm, hlt_hooks, fn, arg);
 }
 
-int vm_on_snapshot(struct vm *vm, void (*fn)(void *arg), void *arg)
+int vm_on_snapshot(struct vm *vm, const char *what, int (*fn)(void *arg), void *arg)
 {
-	return ADD_CALLBACK(vm, flushers, fn, arg);
+	if (vm->nr_flushers == sizeof(vm->flushers) / sizeof(vm->flushers[0]))
+		return -ENOSPC;
+	vm->flushers[vm->nr_flushers++] = (struct vm_flusher){ what, fn, arg };
+	return 0;
 }
 
 int vm_persist(struct vm *vm, const char *name, void (*save)(void *opaque, struct msgpack_packer *pk),

@@ -118,8 +118,13 @@ struct vm {
 	unsigned int nr_owned;
 	/* vm_on_destroy(), vm_on_stop() (device threads: disks, nets, a console pty), vm_on_hlt() */
 	struct vm_callback cleanups[MAX_DISKS + MAX_NETS + 16], stoppers[MAX_DISKS + MAX_NETS + 1],
-		hlt_hooks[MAX_NETS], flushers[MAX_DISKS];
+		hlt_hooks[MAX_NETS];
 	unsigned int nr_cleanups, nr_stoppers, nr_hlt_hooks, nr_flushers;
+	struct vm_flusher {
+		const char *what; /* for messages: the disk's path */
+		int (*fn)(void *arg); /* 0 or -errno */
+		void *arg;
+	} flushers[MAX_DISKS];
 	struct vm_part parts[MAX_DISKS + MAX_NETS + 8]; /* vm_persist() */
 	unsigned int nr_parts;
 	/* Writes a snapshot found in KVM's coalesced ring: drained before the ring (vcpu.c). */
@@ -237,8 +242,11 @@ int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg);
 int vm_persist(struct vm *vm, const char *name, void (*save)(void *opaque, struct msgpack_packer *pk),
 	       bool (*load)(void *opaque, struct persist_in *in), void *opaque,
 	       pthread_mutex_t *lock);
-/* fn(arg) runs before a snapshot is taken: a disk flushes its writes to the image. */
-int vm_on_snapshot(struct vm *vm, void (*fn)(void *arg), void *arg);
+/*
+ * fn(arg) runs before a snapshot is taken: a disk flushes its writes to the image (0 or
+ * -errno; a failure fails the snapshot, named by what). Returns 0 or -ENOSPC.
+ */
+int vm_on_snapshot(struct vm *vm, const char *what, int (*fn)(void *arg), void *arg);
 /* Hands ptr to the VM, which frees it in vm_destroy(); returns ptr (NULL if it could not). */
 void *vm_own(struct vm *vm, void *ptr);
 /*

@@ -584,11 +584,16 @@ enum vmm_error vmm_restore(struct vmm *m, const char *url, const struct vm_confi
 	}
 	cfg = *snapshot_config(s);
 	cfg.restore_dir = dir;
+	cfg.checkpoint_every = 0; /* the snapshot's recording had them; a new one says so itself */
 	if (overrides)
 		apply_overrides(&cfg, overrides);
-	if (cfg.checkpoint_every && (!cfg.deterministic || !cfg.record_path)) {
+	if ((cfg.checkpoint_every && (!cfg.deterministic || !cfg.record_path)) ||
+	    (cfg.deterministic && cfg.console == CONSOLE_PTY)) {
 		snapshot_close(s);
-		e = fail(VMM_EINVAL, err, len, "--checkpoint-every needs a deterministic recording");
+		e = fail(VMM_EINVAL, err, len, "%s",
+			 cfg.checkpoint_every
+				 ? "--checkpoint-every needs a deterministic snapshot and --record FILE"
+				 : "--console pty: a deterministic VM takes no input");
 		goto out;
 	}
 	pthread_mutex_unlock(&m->lock);

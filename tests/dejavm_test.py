@@ -153,13 +153,15 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class Vmm:
-    """A dejavm started with --api-socket TMP/NAME.sock (plus args, and env's variables added),
-    stopped at the end; its log must hold no sanitizer report."""
+    """A dejavm started with --api-socket TMP/NAME.sock (plus args, and env's variables added;
+    prefix: a command it runs under, e.g. ip netns exec), stopped at the end; its log must hold
+    no sanitizer report."""
 
-    def __init__(self, tmp, name, *args, env=None):
+    def __init__(self, tmp, name, *args, env=None, prefix=()):
         self.sock = os.path.join(tmp, name + ".sock")
         self.log = open(os.path.join(tmp, name + ".log"), "w+")
-        self.proc = subprocess.Popen([BIN, "--api-socket", self.sock, "-v"] + list(args),
+        self.proc = subprocess.Popen(list(prefix) + [BIN, "--api-socket", self.sock, "-v"] +
+                                     list(args),
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **(env or {})))
         for _ in range(200):

@@ -573,6 +573,14 @@ static const struct virtio_ops blk_ops_template = {
 	.notify = blk_notify,
 };
 
+/* Before a snapshot (the device's lock is held: its I/O thread has no batch): to the image. */
+static int blk_flush(void *arg)
+{
+	struct virtio_blk *b = arg;
+
+	return b->fd >= 0 && fdatasync(b->fd) ? -errno : 0;
+}
+
 static void blk_free(void *arg)
 {
 	struct virtio_blk *b = arg;
@@ -619,6 +627,8 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 		return -ENOMEM;
 	}
 	r = blk_open(b);
+	if (!r)
+		r = vm_on_snapshot(vm, cfg->path, blk_flush, b);
 	if (r)
 		return r;
 	ops = &b->ops;
