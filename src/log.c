@@ -8,6 +8,12 @@
 enum log_level log_max_level = LOG_WARN;
 static FILE *log_file;
 static __thread char first_error[256];
+static __thread unsigned long errors;
+
+unsigned long log_error_count(void)
+{
+	return errors;
+}
 
 const char *log_first_error(void)
 {
@@ -69,6 +75,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	unsigned long long ns = log_elapsed_ns();
 	va_list ap;
 
+	errors += level == LOG_ERROR;
 	if (level == LOG_ERROR && !first_error[0]) { /* the cause, for log_first_error() */
 		va_start(ap, fmt);
 		vsnprintf(first_error, sizeof(first_error), fmt, ap);

@@ -26,6 +26,8 @@ unsigned long long log_elapsed_ns(void);
  */
 const char *log_first_error(void);
 void log_clear_error(void);
+/* How many errors the calling thread has logged: a caller tells whether a callee said why. */
+unsigned long log_error_count(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -206,11 +206,13 @@ static int setup_devices(struct vm *vm)
 		{ "test device", testdev_init },  { "virtio devices", virtio_devices_init },
 	};
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		unsigned long said = log_error_count();
 		int r = devices[i].init(vm);
 
 		if (r) {
-			log_err("%s: cannot set up: %s", devices[i].name,
-				r < 0 ? strerror(-r) : "failed");
+			if (log_error_count() == said) /* else the device named its option and file */
+				log_err("%s: cannot set up: %s", devices[i].name,
+					r < 0 ? strerror(-r) : "failed");
 			return -1;
 		}
 	}
@@ -306,11 +308,13 @@ int vm_load(struct vm *vm)
 	struct boot_args args = { .nr_cpus = cfg->cpus, .cmdline = cfg->cmdline };
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
+	const char *what; /* the option whose file err is about ("" for none) */
 	char err[512];
 	uint8_t *buf;
 	size_t size;
 	int r;
 
+	what = "--kernel";
 	if (read_whole_file(cfg->kernel, &buf, &size, err, sizeof(err)))
 		goto fail;
 	add_image(vm, "kernel", cfg->kernel, buf, size);
@@ -323,6 +327,7 @@ int vm_load(struct vm *vm)
 		  img.kind == BOOT_PVH ? "PVH ELF" : "bzImage", (unsigned long long)img.load_start,
 		  (unsigned long long)img.load_end, (unsigned long long)img.entry);
 	if (cfg->initramfs) {
+		what = "--initramfs";
 		if (read_whole_file(cfg->initramfs, &buf, &size, err, sizeof(err)))
 			goto fail;
 		add_image(vm, "initramfs", cfg->initramfs, buf, size);
@@ -351,6 +356,7 @@ int vm_load(struct vm *vm)
 		log_err("KVM_GET_SREGS: %s", strerror(errno));
 		return -1;
 	}
+	what = "";
 	if (boot_setup(&vm->mem, &img, &args, &regs, &sregs, err, sizeof(err)))
 		goto fail;
 	add_boot_write(vm, BOOT_GDT_ADDR, BOOT_CMDLINE_ADDR + BOOT_CMDLINE_MAX - BOOT_GDT_ADDR,
@@ -363,7 +369,7 @@ int vm_load(struct vm *vm)
 	}
 	return 0;
 fail:
-	log_err("%s", err);
+	log_err("%s%s%s", what, *what ? " " : "", err); /* err names the file and what is wrong */
 	return -1;
 }
 

@@ -637,7 +637,7 @@ int api_start(struct api *a, struct vmm *m, const char *path)
 	r = a->fd < 0 ? -1 : bind(a->fd, (struct sockaddr *)&tmp, sizeof(tmp));
 	umask(old_mask);
 	if (r || listen(a->fd, 128) || rename(tmp.sun_path, path)) {
-		log_err("--api-socket %s: %s", path, strerror(errno));
+		log_err("--api-socket %s: cannot create the socket: %s", path, strerror(errno));
 		unlink(tmp.sun_path);
 		goto fail;
 	}

@@ -288,7 +288,7 @@ int serial_init(struct vm *vm)
 					  (config_appends(cfg, OVERRIDE_SERIAL) ? O_APPEND : O_TRUNC), 0644);
 		if (s->out_fd < 0) {
 			r = -errno;
-			log_err("--serial file=%s: %s", cfg->serial_path, strerror(errno));
+			log_err("--serial file=%s: cannot open: %s", cfg->serial_path, strerror(errno));
 			serial_free(s);
 			return r;
 		}

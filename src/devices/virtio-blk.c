@@ -538,12 +538,12 @@ static int blk_open(struct virtio_blk *b)
 	}
 	b->fd = open(c->path, flags);
 	if (b->fd < 0 || fstat(b->fd, &st)) {
-		log_err("--disk path=%s: %s", c->path, strerror(errno));
+		log_err("--disk path=%s: cannot open: %s", c->path, strerror(errno));
 		return -errno;
 	}
 	r = image_size(b->fd, &b->size);
 	if (r) {
-		log_err("--disk path=%s: its size: %s", c->path, strerror(-r));
+		log_err("--disk path=%s: cannot tell its size: %s", c->path, strerror(-r));
 		return r;
 	}
 	if (b->size % SECTOR)

@@ -120,7 +120,7 @@ static int open_pty(struct virtio_console *c)
 	return 0;
 fail:
 	r = -errno;
-	log_err("--console pty: %s", strerror(errno));
+	log_err("--console pty: cannot open a pty: %s", strerror(errno));
 	return r;
 }
 
@@ -237,7 +237,8 @@ int virtio_console_init(struct vm *vm)
 		if (c->fd < 0) {
 			int err = -errno;
 
-			log_err("--console file=%s: %s", cfg->console_path, strerror(errno));
+			log_err("--console file=%s: cannot open: %s", cfg->console_path,
+				strerror(errno));
 			return err;
 		}
 	}

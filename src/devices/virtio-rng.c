@@ -75,7 +75,7 @@ int virtio_rng_init(struct vm *vm)
 	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
 		err = -errno;
-		log_err("--rng src=%s: %s", r->path, strerror(errno));
+		log_err("--rng src=%s: cannot open: %s", r->path, strerror(errno));
 		return err;
 	}
 	vm->rng_fd = r->fd;
