@@ -97,8 +97,9 @@ void lat_hist_print(FILE *f, const struct lat_hist *h, const char *unit)
 		fprintf(f, "%10llu -> %-10s : %-8llu |%s|\n", (ull)lat_slot_lo(i), hi,
 			(ull)h->slots[i], bar);
 	}
-	fprintf(f, "     count %llu, mean %llu %s, p50 <= %llu, p99 <= %llu"
-		   "\n",
+	fprintf(f,
+		"     count %llu, mean %llu %s, p50 <= %llu, p99 <= %llu"
+		"\n",
 		(ull)h->count, (ull)(h->count ? h->sum / h->count : 0), unit,
 		(ull)lat_hist_quantile(h, 0.5), (ull)lat_hist_quantile(h, 0.99));
 }
@@ -109,14 +110,14 @@ void lat_hist_json(FILE *f, const struct lat_hist *h)
 	unsigned int first, last;
 	bool sep = false;
 
-	fprintf(f, "{\"count\":%llu,\"sum\":%llu,\"mean\":%llu,\"buckets\":[",
-		(ull)h->count, (ull)h->sum, (ull)(h->count ? h->sum / h->count : 0));
+	fprintf(f, "{\"count\":%llu,\"sum\":%llu,\"mean\":%llu,\"buckets\":[", (ull)h->count,
+		(ull)h->sum, (ull)(h->count ? h->sum / h->count : 0));
 	if (used_slots(h, &first, &last)) {
 		for (unsigned int i = first; i <= last; i++) {
 			if (!h->slots[i])
 				continue;
-			fprintf(f, "%s[%llu,%llu,%llu]", sep ? "," : "",
-				(ull)lat_slot_lo(i), (ull)lat_slot_hi(i), (ull)h->slots[i]);
+			fprintf(f, "%s[%llu,%llu,%llu]", sep ? "," : "", (ull)lat_slot_lo(i),
+				(ull)lat_slot_hi(i), (ull)h->slots[i]);
 			sep = true;
 		}
 	}

@@ -20,11 +20,11 @@
 
 #include "lat.h"
 
-#define NR_IOCTL     16		/* x86-64 */
-#define KVM_RUN_CMD  0xae80	/* _IO(KVMIO, 0x80) */
-#define EXIT_IO	     2
-#define EXIT_MMIO    6
-#define EXIT_INTR    10
+#define NR_IOCTL    16	   /* x86-64 */
+#define KVM_RUN_CMD 0xae80 /* _IO(KVMIO, 0x80) */
+#define EXIT_IO	    2
+#define EXIT_MMIO   6
+#define EXIT_INTR   10
 
 const volatile __u32 targ_tgid = 0;
 
@@ -110,7 +110,7 @@ static __always_inline bool ours(void)
 
 static __always_inline void hist_add(__u32 kind, __u32 a, __u64 b, __u64 delta)
 {
-	struct lat_key k = { .kind = kind, .a = a, .b = b };
+	struct lat_key k = {.kind = kind, .a = a, .b = b};
 	struct lat_hist *h = bpf_map_lookup_elem(&hists, &k);
 	unsigned int slot;
 
@@ -132,7 +132,7 @@ static __always_inline void hist_add(__u32 kind, __u32 a, __u64 b, __u64 delta)
 SEC("tp_btf/kvm_userspace_exit")
 int BPF_PROG(kvm_userspace_exit, __u32 reason, int err)
 {
-	struct lat_inflight f = { .ts = bpf_ktime_get_ns(), .reason = err ? EXIT_INTR : reason };
+	struct lat_inflight f = {.ts = bpf_ktime_get_ns(), .reason = err ? EXIT_INTR : reason};
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
 	if (!ours())
@@ -187,7 +187,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (reason == EXIT_IO)
 		hist_add(LAT_PIO, BPF_CORE_READ(run, io.port), 0, delta);
 	else
-		/* by 4 KiB page: all the report names (a register block), and the map stays small */
+		/* by 4 KiB page: all the report names (a register block), and the map stays small
+		 */
 		hist_add(LAT_MMIO, 0, BPF_CORE_READ(run, mmio.phys_addr) & ~0xfffULL, delta);
 	return 0;
 }
@@ -196,7 +197,7 @@ SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(io_uring_submit_req, struct io_kiocb *req)
 {
 	struct dj_sqe_id k;
-	struct dj_sqe v = { .ts = bpf_ktime_get_ns() };
+	struct dj_sqe v = {.ts = bpf_ktime_get_ns()};
 
 	if (!ours())
 		return 0;
@@ -209,10 +210,9 @@ int BPF_PROG(io_uring_submit_req, struct io_kiocb *req)
 
 /* Not filtered by pid: a completion may run on an io-wq worker; the ring identifies ours. */
 SEC("tp_btf/io_uring_complete")
-int BPF_PROG(io_uring_complete, struct io_ring_ctx *ring, void *req,
-	     struct io_uring_cqe *cqe)
+int BPF_PROG(io_uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
-	struct dj_sqe_id k = { .ctx = (__u64)ring, .user_data = BPF_CORE_READ(cqe, user_data) };
+	struct dj_sqe_id k = {.ctx = (__u64)ring, .user_data = BPF_CORE_READ(cqe, user_data)};
 	struct dj_sqe *v = bpf_map_lookup_elem(&sqes, &k);
 
 	if (!v)
@@ -225,7 +225,7 @@ int BPF_PROG(io_uring_complete, struct io_ring_ctx *ring, void *req,
 SEC("usdt")
 int BPF_USDT(vq_notify, __u32 slot, __u32 queue)
 {
-	struct vq_id k = { slot, queue };
+	struct vq_id k = {slot, queue};
 	__u64 now = bpf_ktime_get_ns();
 
 	bpf_map_update_elem(&vq_notified, &k, &now, BPF_ANY);
@@ -235,9 +235,9 @@ int BPF_USDT(vq_notify, __u32 slot, __u32 queue)
 SEC("usdt")
 int BPF_USDT(req_submit, __u32 slot, __u32 queue, __u32 head, __u32 type)
 {
-	struct vq_id q = { slot, queue };
-	struct dj_req_id k = { slot, queue, head, 0 };
-	struct dj_req v = { .submitted = bpf_ktime_get_ns() };
+	struct vq_id q = {slot, queue};
+	struct dj_req_id k = {slot, queue, head, 0};
+	struct dj_req v = {.submitted = bpf_ktime_get_ns()};
 	__u64 *n = bpf_map_lookup_elem(&vq_notified, &q);
 
 	(void)type;
@@ -252,8 +252,8 @@ int BPF_USDT(req_submit, __u32 slot, __u32 queue, __u32 head, __u32 type)
 SEC("usdt")
 int BPF_USDT(req_complete, __u32 slot, __u32 queue, __u32 head, __u32 status)
 {
-	struct vq_id q = { slot, queue };
-	struct dj_req_id k = { slot, queue, head, 0 };
+	struct vq_id q = {slot, queue};
+	struct dj_req_id k = {slot, queue, head, 0};
 	struct dj_req *v = bpf_map_lookup_elem(&reqs, &k);
 	__u64 now = bpf_ktime_get_ns();
 
@@ -271,7 +271,7 @@ int BPF_USDT(req_complete, __u32 slot, __u32 queue, __u32 head, __u32 status)
 SEC("usdt")
 int BPF_USDT(irq_inject, __u32 slot, __u32 queue)
 {
-	struct vq_id q = { slot, queue };
+	struct vq_id q = {slot, queue};
 	__u64 *t = bpf_map_lookup_elem(&vq_unsignalled, &q);
 
 	if (!t)

@@ -94,11 +94,20 @@ static const struct {
 	unsigned int lo, hi;
 	const char *name;
 } pio_devices[] = {
-	{ 0x20, 0x21, "pic-master" },	 { 0x40, 0x43, "pit" },	      { 0x60, 0x60, "i8042" },
-	{ 0x61, 0x61, "pit-port61" },	 { 0x64, 0x64, "i8042" },     { 0x70, 0x71, "cmos" },
-	{ 0x80, 0x80, "debug-port" },	 { 0xa0, 0xa1, "pic-slave" }, { 0x3f8, 0x3ff, "serial" },
-	{ 0x4d0, 0x4d1, "elcr" },	 { 0x501, 0x501, "test-exit" }, { 0x510, 0x513, "test-reg" },
-	{ 0xcf8, 0xcfb, "pci-config-address" }, { 0xcfc, 0xcff, "pci-config-data" },
+	{0x20, 0x21, "pic-master"},
+	{0x40, 0x43, "pit"},
+	{0x60, 0x60, "i8042"},
+	{0x61, 0x61, "pit-port61"},
+	{0x64, 0x64, "i8042"},
+	{0x70, 0x71, "cmos"},
+	{0x80, 0x80, "debug-port"},
+	{0xa0, 0xa1, "pic-slave"},
+	{0x3f8, 0x3ff, "serial"},
+	{0x4d0, 0x4d1, "elcr"},
+	{0x501, 0x501, "test-exit"},
+	{0x510, 0x513, "test-reg"},
+	{0xcf8, 0xcfb, "pci-config-address"},
+	{0xcfc, 0xcff, "pci-config-data"},
 };
 
 static void pio_name(unsigned int port, char *buf, size_t size)
@@ -118,8 +127,8 @@ static void pio_name(unsigned int port, char *buf, size_t size)
  */
 static void mmio_name(unsigned long long addr, char *buf, size_t size)
 {
-	static const char *const blocks[] = { "common", "isr", "device-config", "notify",
-					      "msix-table", "msix-pba", "?", "?" };
+	static const char *const blocks[] = {
+		"common", "isr", "device-config", "notify", "msix-table", "msix-pba", "?", "?"};
 	unsigned long long off = addr - PCI_WIN_MMIO64_BASE;
 
 	if (addr >= 0xfe000000ULL && addr < 0xfe001000ULL)
@@ -132,10 +141,11 @@ static void mmio_name(unsigned long long addr, char *buf, size_t size)
 }
 
 static const char *const uring_ops[] = {
-	"NOP", "READV", "WRITEV", "FSYNC", "READ_FIXED", "WRITE_FIXED", "POLL_ADD", "POLL_REMOVE",
-	"SYNC_FILE_RANGE", "SENDMSG", "RECVMSG", "TIMEOUT", "TIMEOUT_REMOVE", "ACCEPT",
-	"ASYNC_CANCEL", "LINK_TIMEOUT", "CONNECT", "FALLOCATE", "OPENAT", "CLOSE", "FILES_UPDATE",
-	"STATX", "READ", "WRITE",
+	"NOP",		"READV",    "WRITEV",	      "FSYNC",		 "READ_FIXED",
+	"WRITE_FIXED",	"POLL_ADD", "POLL_REMOVE",    "SYNC_FILE_RANGE", "SENDMSG",
+	"RECVMSG",	"TIMEOUT",  "TIMEOUT_REMOVE", "ACCEPT",		 "ASYNC_CANCEL",
+	"LINK_TIMEOUT", "CONNECT",  "FALLOCATE",      "OPENAT",		 "CLOSE",
+	"FILES_UPDATE", "STATX",    "READ",	      "WRITE",
 };
 
 static void uring_name(unsigned int op, char *buf, size_t size)
@@ -279,17 +289,17 @@ static const char *const section_title[] = {
 	[LAT_URING] = "io_uring submit -> complete by opcode",
 };
 static const char *const section_json[] = {
-	[LAT_EXIT] = "exit", [LAT_PIO] = "pio", [LAT_MMIO] = "mmio", [LAT_VQ_WAIT] = "virtio",
-	[LAT_URING] = "io_uring",
+	[LAT_EXIT] = "exit",	  [LAT_PIO] = "pio",	    [LAT_MMIO] = "mmio",
+	[LAT_VQ_WAIT] = "virtio", [LAT_URING] = "io_uring",
 };
-static const char *const vq_stage[] = { "wait", "service", "total", "irq" };
+static const char *const vq_stage[] = {"wait", "service", "total", "irq"};
 static const char *const vq_stage_text[] = {
 	"notify seen -> request submitted",
 	"submitted -> completed",
 	"notify seen -> completed",
 	"oldest unsignalled completion -> interrupt",
 };
-static const enum lat_kind sections[] = { LAT_EXIT, LAT_PIO, LAT_MMIO, LAT_VQ_WAIT, LAT_URING };
+static const enum lat_kind sections[] = {LAT_EXIT, LAT_PIO, LAT_MMIO, LAT_VQ_WAIT, LAT_URING};
 
 static void report_text(const struct rows *rs, pid_t pid, double elapsed,
 			const unsigned long long *nr)
@@ -403,7 +413,7 @@ static double now_s(void)
 static void report(struct lat_bpf *skel, const struct opts *o, pid_t pid, double elapsed,
 		   bool clear)
 {
-	struct rows rs = { 0 };
+	struct rows rs = {0};
 	unsigned long long nr[64];
 
 	if (collect(skel, &rs, clear)) {
@@ -439,19 +449,19 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-usdt", no_argument, NULL, 'U' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"pid", required_argument, NULL, 'p'},
+		{"interval", required_argument, NULL, 'i'},
+		{"duration", required_argument, NULL, 'd'},
+		{"json", no_argument, NULL, 'j'},
+		{"no-usdt", no_argument, NULL, 'U'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	char *end;
 	int c;
 
-	*o = (struct opts){ .usdt = true };
+	*o = (struct opts){.usdt = true};
 	while ((c = getopt_long(argc, argv, "+p:i:d:jUvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -549,22 +559,24 @@ static int preflight(struct lat_bpf *skel, bool *exits_ok, bool *uring_ok)
 		const char *tp;
 		bool exits;
 	} tps[] = {
-		{ "kvm_userspace_exit", true },
-		{ "sys_enter", true },
-		{ "io_uring_submit_req", false },
-		{ "io_uring_complete", false },
+		{"kvm_userspace_exit", true},
+		{"sys_enter", true},
+		{"io_uring_submit_req", false},
+		{"io_uring_complete", false},
 	};
 	struct btf *btf;
 	char name[96];
 
 	if (geteuid() != 0) {
-		fprintf(stderr, "dejavm-lat: BPF cannot be used: not root (loading BPF programs and "
-				"attaching to tracepoints needs CAP_BPF and CAP_PERFMON; run as root)\n");
+		fprintf(stderr,
+			"dejavm-lat: BPF cannot be used: not root (loading BPF programs and "
+			"attaching to tracepoints needs CAP_BPF and CAP_PERFMON; run as root)\n");
 		return EXIT_UNAVAILABLE;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		fprintf(stderr, "dejavm-lat: BPF cannot be used: no kernel BTF "
-				"(/sys/kernel/btf/vmlinux: %s; needs CONFIG_DEBUG_INFO_BTF=y)\n",
+		fprintf(stderr,
+			"dejavm-lat: BPF cannot be used: no kernel BTF "
+			"(/sys/kernel/btf/vmlinux: %s; needs CONFIG_DEBUG_INFO_BTF=y)\n",
 			strerror(errno));
 		return EXIT_UNAVAILABLE;
 	}
@@ -615,10 +627,10 @@ static int attach_usdts(struct lat_bpf *skel, pid_t pid)
 		struct bpf_link **slot;
 		const char *name;
 	} u[] = {
-		{ skel->progs.vq_notify, &skel->links.vq_notify, "vq_notify" },
-		{ skel->progs.req_submit, &skel->links.req_submit, "req_submit" },
-		{ skel->progs.req_complete, &skel->links.req_complete, "req_complete" },
-		{ skel->progs.irq_inject, &skel->links.irq_inject, "irq_inject" },
+		{skel->progs.vq_notify, &skel->links.vq_notify, "vq_notify"},
+		{skel->progs.req_submit, &skel->links.req_submit, "req_submit"},
+		{skel->progs.req_complete, &skel->links.req_complete, "req_complete"},
+		{skel->progs.irq_inject, &skel->links.irq_inject, "irq_inject"},
 	};
 	char exe[64], path[PATH_MAX];
 	ssize_t n;
@@ -633,8 +645,8 @@ static int attach_usdts(struct lat_bpf *skel, pid_t pid)
 	path[n] = '\0';
 	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
 		/* The binary's path as seen from here; /proc/PID/exe also works across mounts. */
-		struct bpf_link *l = bpf_program__attach_usdt(u[i].prog, pid, exe, "dejavm",
-							      u[i].name, NULL);
+		struct bpf_link *l =
+			bpf_program__attach_usdt(u[i].prog, pid, exe, "dejavm", u[i].name, NULL);
 
 		if (!l) {
 			note(missing, sizeof(missing),
@@ -695,7 +707,8 @@ int main(int argc, char **argv)
 	} else {
 		pid = o.pid;
 		if (kill(pid, 0)) {
-			fprintf(stderr, "dejavm-lat: no process %d: %s\n", (int)pid, strerror(errno));
+			fprintf(stderr, "dejavm-lat: no process %d: %s\n", (int)pid,
+				strerror(errno));
 			goto out;
 		}
 	}
@@ -709,7 +722,8 @@ int main(int argc, char **argv)
 	if (lat_bpf__load(skel)) {
 		int e = errno;
 
-		fprintf(stderr, "dejavm-lat: BPF cannot be used: loading the programs failed: %s%s\n",
+		fprintf(stderr,
+			"dejavm-lat: BPF cannot be used: loading the programs failed: %s%s\n",
 			strerror(e),
 			e == EPERM ? " (kernel lockdown, or missing CAP_BPF/CAP_PERFMON)" : "");
 		rc = EXIT_UNAVAILABLE;
@@ -755,7 +769,8 @@ int main(int argc, char **argv)
 
 			if (w == child) {
 				child = 0;
-				rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+				rc = WIFEXITED(status) ? WEXITSTATUS(status)
+						       : 128 + WTERMSIG(status);
 				break;
 			}
 		} else if (kill(pid, 0) && errno == ESRCH) {

@@ -136,10 +136,8 @@ void out_hex(struct out *o, const void *p, size_t n)
 
 static void out_u16esc(struct out *o, unsigned int cp)
 {
-	char e[6] = {
-		'\\',	      'u', hexd[cp >> 12 & 15], hexd[cp >> 8 & 15], hexd[cp >> 4 & 15],
-		hexd[cp & 15]
-	};
+	char e[6] = {'\\',	   'u', hexd[cp >> 12 & 15], hexd[cp >> 8 & 15], hexd[cp >> 4 & 15],
+		     hexd[cp & 15]};
 
 	out_mem(o, e, 6);
 }
@@ -314,7 +312,7 @@ void out_json_obj(struct out *o, const msgpack_object *obj)
 
 void out_us(struct out *o, uint64_t ns)
 {
-	char frac[4] = { '.', '0' + ns % 1000 / 100, '0' + ns % 100 / 10, '0' + ns % 10 };
+	char frac[4] = {'.', '0' + ns % 1000 / 100, '0' + ns % 100 / 10, '0' + ns % 10};
 
 	out_u64(o, ns / 1000);
 	out_mem(o, frac, 4);

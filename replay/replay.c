@@ -37,14 +37,14 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define CONTEXT		  5	  /* matching events shown before a divergence */
-#define EXIT_PARTLY	  3	  /* a normal-mode trace matched where it could be compared */
-#define NREGS		  17	  /* the regs event's fields */
-#define MAX_HDR_STRINGS	  (5 + 2 * MAX_DISKS + MAX_NETS)
+#define CONTEXT		5  /* matching events shown before a divergence */
+#define EXIT_PARTLY	3  /* a normal-mode trace matched where it could be compared */
+#define NREGS		17 /* the regs event's fields */
+#define MAX_HDR_STRINGS (5 + 2 * MAX_DISKS + MAX_NETS)
 
-static const char *const reg_names[NREGS] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
-					      "rsp", "rbp", "r8",  "r9",  "r10", "r11",
-					      "r12", "r13", "r14", "r15", "rflags" };
+static const char *const reg_names[NREGS] = {"rax", "rbx", "rcx", "rdx", "rsi",	  "rdi",
+					     "rsp", "rbp", "r8",  "r9",	 "r10",	  "r11",
+					     "r12", "r13", "r14", "r15", "rflags"};
 
 struct replayer {
 	const char *path;
@@ -109,7 +109,7 @@ struct replayer {
 	long until_ckpt; /* --jobs: its segment ends at this one, -1: at the trace's end */
 	uint64_t ckpts_verified;
 	double ckpt_matched_s[64]; /* host seconds from the start when checkpoint i matched */
-	bool segment_done; /* the segment's last checkpoint matched: the VM stopped there */
+	bool segment_done;	   /* the segment's last checkpoint matched: the VM stopped there */
 	uint64_t t0_ns, first_compare_ns; /* host time of the start and of the first comparison */
 };
 
@@ -166,8 +166,8 @@ static bool kvm_handled(const struct trace_ev *ev)
 
 	if (ev->type == TRACE_pio) {
 		a = field_u64(ev, "port");
-		return a == 0x20 || a == 0x21 || a == 0xa0 || a == 0xa1 || (a >= 0x40 && a <= 0x43) ||
-		       a == 0x61 || a == 0x4d0 || a == 0x4d1;
+		return a == 0x20 || a == 0x21 || a == 0xa0 || a == 0xa1 ||
+		       (a >= 0x40 && a <= 0x43) || a == 0x61 || a == 0x4d0 || a == 0x4d1;
 	}
 	if (ev->type == TRACE_mmio) {
 		a = field_u64(ev, "addr");
@@ -191,7 +191,8 @@ static bool skipped(const struct replayer *rp, const struct trace_ev *ev)
 	case TRACE_vm_state: /* a pause through the API: nothing the guest did */
 		return true;
 	case TRACE_exit:
-		/* a kick is not the guest's; HLT and interrupt windows stay in KVM in normal mode */
+		/* a kick is not the guest's; HLT and interrupt windows stay in KVM in normal mode
+		 */
 		reason = field_u64(ev, "reason");
 		return reason == KVM_EXIT_INTR || reason == KVM_EXIT_HLT ||
 		       reason == KVM_EXIT_IRQ_WINDOW_OPEN;
@@ -257,8 +258,8 @@ static int compare(struct replayer *rp, const struct trace_ev *e, const struct t
 	if (rp->det || e->type != a->type) {
 		n = trace_ev_diff(e, a, o);
 		if (rp->det && e->type == a->type && e->ts != a->ts)
-			out_printf(o, "%sts (A %" PRIu64 ", B %" PRIu64 ")", n++ ? ", " : "",
-				   e->ts, a->ts);
+			out_printf(o, "%sts (A %" PRIu64 ", B %" PRIu64 ")", n++ ? ", " : "", e->ts,
+				   a->ts);
 		return n;
 	}
 	/* Normal mode: reads saw host time and KVM's devices; the end's totals count skipped
@@ -268,8 +269,7 @@ static int compare(struct replayer *rp, const struct trace_ev *e, const struct t
 	for (unsigned int i = 0; i < e->nfields && i < a->nfields && e->desc; i++) {
 		const char *name = i < e->desc->nfields ? e->desc->fields[i].name : "";
 
-		if ((is_read(e) && !strcmp(name, "value")) ||
-		    (e->type == TRACE_end && i >= 2) ||
+		if ((is_read(e) && !strcmp(name, "value")) || (e->type == TRACE_end && i >= 2) ||
 		    msgpack_object_equal(e->fields[i], a->fields[i]))
 			continue;
 		out_field_diff(o, &n, name, &e->fields[i], &a->fields[i]);
@@ -407,8 +407,8 @@ static void parse_test_mutation(struct replayer *rp)
 	if (m && sscanf(m, "memory:%lli:%lli", (long long *)&seq, (long long *)&xor) == 2 && xor) {
 		rp->mutate_gpa = seq;
 		rp->mutate_mem_xor = xor;
-	} else if (m && sscanf(m, "event:%llu:%31[a-z0-9_]:%lli", &seq, field,
-			       (long long *)&xor) == 3) {
+	} else if (m &&
+		   sscanf(m, "event:%llu:%31[a-z0-9_]:%lli", &seq, field, (long long *)&xor) == 3) {
 		rp->mutate = true;
 		rp->mutate_seq = seq;
 		rp->mutate_xor = xor;
@@ -425,7 +425,8 @@ static void on_event(void *ctx, const void *data, size_t len)
 	int rc;
 
 	if (rp->diverged || rp->cut_reached || rp->segment_done)
-		return; /* (a segment's end: the VM's stop flushes the UART's line, its end event) */
+		return; /* (a segment's end: the VM's stop flushes the UART's line, its end event)
+			 */
 	rc = trace_decoder_feed(rp->dec, data, len, &act, err, sizeof(err));
 	if (rc < 0) {
 		struct out hex;
@@ -579,7 +580,8 @@ static bool obj_diff(const msgpack_object *a, const msgpack_object *b, struct ou
 				if (msgpack_object_equal(kv->key, b->via.map.ptr[j].key))
 					other = &b->via.map.ptr[j].val;
 			if (kv->key.type == MSGPACK_OBJECT_STR)
-				out_printf(path, ".%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
+				out_printf(path, ".%.*s", (int)kv->key.via.str.size,
+					   kv->key.via.str.ptr);
 			if (!other) {
 				out_s(path, " (only in the recording)");
 				return true;
@@ -684,17 +686,18 @@ static void on_checkpoint(void *ctx, uint64_t seq, const void *payload, size_t l
 		out_s(&path, " (the same values, encoded otherwise)");
 	else if (strstr(path.buf, "memory_xxh128 byte ")) {
 		/* which 2 MiB of RAM: the pages before it are in the digests before its own */
-		unsigned long byte = strtoul(strstr(path.buf, "memory_xxh128 byte ") + 19, NULL, 10);
+		unsigned long byte =
+			strtoul(strstr(path.buf, "memory_xxh128 byte ") + 19, NULL, 10);
 		uint64_t page = byte / 16 * CHECKPOINT_DIGEST_PAGES, gpa = page * 4096;
 
 		if (gpa >= rp->vm->mem.regions[0].size && rp->vm->mem.nr > 1)
 			gpa += rp->vm->mem.regions[1].gpa - rp->vm->mem.regions[0].size;
-		out_printf(&path, ": guest memory in [0x%" PRIx64 ", 0x%" PRIx64 ") differs",
-			   gpa, gpa + (uint64_t)4096 * CHECKPOINT_DIGEST_PAGES);
+		out_printf(&path, ": guest memory in [0x%" PRIx64 ", 0x%" PRIx64 ") differs", gpa,
+			   gpa + (uint64_t)4096 * CHECKPOINT_DIGEST_PAGES);
 	}
 	diverge(rp, NULL, NULL,
-		"the state at checkpoint %zu (seq %" PRIu64 ") differs from the recording's: %.*s", k,
-		seq, (int)path.len, path.buf);
+		"the state at checkpoint %zu (seq %" PRIu64 ") differs from the recording's: %.*s",
+		k, seq, (int)path.len, path.buf);
 	rp->div_seq = seq;
 	out_free(&path);
 	msgpack_unpacked_destroy(&a);
@@ -728,10 +731,10 @@ static int restore_checkpoint(struct replayer *rp, struct vm *vm, size_t k)
 			    rp->path, rp->ckpts[i].offset, i);
 			ret = -1;
 		} else if (checkpoint_apply_memory(vm, &u.data, msg, sizeof(msg)) ||
-			   (i == k && vm_state_load(vm, trace_obj_get(&u.data, "state"), msg,
-						    sizeof(msg)))) {
-			say("%s: offset %" PRIu64 ": checkpoint %zu (seq %" PRIu64 "): %s", rp->path,
-			    rp->ckpts[i].offset, i, rp->ckpts[i].seq, msg);
+			   (i == k &&
+			    vm_state_load(vm, trace_obj_get(&u.data, "state"), msg, sizeof(msg)))) {
+			say("%s: offset %" PRIu64 ": checkpoint %zu (seq %" PRIu64 "): %s",
+			    rp->path, rp->ckpts[i].offset, i, rp->ckpts[i].seq, msg);
 			ret = -1;
 		}
 		msgpack_unpacked_destroy(&u);
@@ -776,8 +779,7 @@ static struct kvm_cpuid2 *hdr_cpuid(const struct trace_reader *r)
 	struct kvm_cpuid2 *c;
 	uint32_t n;
 
-	if (!o || o->type != MSGPACK_OBJECT_ARRAY || !o->via.array.size ||
-	    o->via.array.size > 1024)
+	if (!o || o->type != MSGPACK_OBJECT_ARRAY || !o->via.array.size || o->via.array.size > 1024)
 		return NULL;
 	n = o->via.array.size;
 	c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
@@ -793,9 +795,13 @@ static struct kvm_cpuid2 *hdr_cpuid(const struct trace_reader *r)
 		for (int j = 0; j < 7; j++)
 			if (!trace_obj_u64(&e->via.array.ptr[j], &v[j]) || v[j] > UINT32_MAX)
 				goto bad;
-		c->entries[i] = (struct kvm_cpuid_entry2){ .function = v[0], .index = v[1],
-							    .flags = v[2], .eax = v[3],
-							    .ebx = v[4], .ecx = v[5], .edx = v[6] };
+		c->entries[i] = (struct kvm_cpuid_entry2){.function = v[0],
+							  .index = v[1],
+							  .flags = v[2],
+							  .eax = v[3],
+							  .ebx = v[4],
+							  .ecx = v[5],
+							  .edx = v[6]};
 	}
 	return c;
 bad:
@@ -822,8 +828,8 @@ static int check_disks(const struct replayer *rp, const struct vm_config *cfg, b
 		int r = blk_image_identity(cfg->disks[i].path, &size, hex);
 
 		if (r) {
-			say("disk %s: %s (--live needs the images)",
-				cfg->disks[i].path, strerror(-r));
+			say("disk %s: %s (--live needs the images)", cfg->disks[i].path,
+			    strerror(-r));
 			bad++;
 			continue;
 		}
@@ -831,10 +837,10 @@ static int check_disks(const struct replayer *rp, const struct vm_config *cfg, b
 		trace_obj_str(trace_obj_get(m, "xxh3_128"), &want, &wlen);
 		if (size != want_size || (want && (wlen != 32 || memcmp(hex, want, 32)))) {
 			say("disk %s: %" PRIu64 " bytes, xxh3-128 %s, but %s "
-				"began with %" PRIu64 " bytes, xxh3-128 %.*s (a disk changes as the "
-				"guest writes it: replay against a copy made before the recording)%s",
-				cfg->disks[i].path, size, hex, rp->path, want_size, (int)wlen,
-				want ? want : "", force ? " (--force: replaying anyway)" : "");
+			    "began with %" PRIu64 " bytes, xxh3-128 %.*s (a disk changes as the "
+			    "guest writes it: replay against a copy made before the recording)%s",
+			    cfg->disks[i].path, size, hex, rp->path, want_size, (int)wlen,
+			    want ? want : "", force ? " (--force: replaying anyway)" : "");
 			bad++;
 		}
 	}
@@ -864,8 +870,8 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 		if (!path)
 			continue;
 		if (read_whole_file(path, &buf, &size, err, sizeof(err))) {
-			say("%.*s image: %s (pass --%.*s PATH if it moved)",
-				(int)rlen, role, err, (int)rlen, role);
+			say("%.*s image: %s (pass --%.*s PATH if it moved)", (int)rlen, role, err,
+			    (int)rlen, role);
 			missing++;
 			continue;
 		}
@@ -873,9 +879,9 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 		free(buf);
 		sha256_hex(digest, hex);
 		if (wlen != 64 || memcmp(hex, want, 64)) {
-			say("%.*s %s: sha256 %s, but %s was recorded with %.*s%s",
-				(int)rlen, role, path, hex, rp->path, (int)wlen, want,
-				force ? " (--force: replaying anyway)" : "");
+			say("%.*s %s: sha256 %s, but %s was recorded with %.*s%s", (int)rlen, role,
+			    path, hex, rp->path, (int)wlen, want,
+			    force ? " (--force: replaying anyway)" : "");
 			bad++;
 		}
 	}
@@ -885,7 +891,7 @@ static int check_images(const struct replayer *rp, const struct vm_config *cfg, 
 		return -1;
 	if (bad && !force) {
 		say("refusing to replay against different images "
-				"(--force replays anyway; expect a divergence)");
+		    "(--force replays anyway; expect a divergence)");
 		return -1;
 	}
 	return 0;
@@ -926,9 +932,11 @@ static int validate(struct replayer *rp)
 			rp->stop_tail_valid = true;
 			rp->stop_tail_seq = tail + 1;
 			rp->stop_status = status ? (int)status->via.i64 : 0;
-			snprintf(rp->stop_reason, sizeof(rp->stop_reason), "%.*s", (int)len, reason);
+			snprintf(rp->stop_reason, sizeof(rp->stop_reason), "%.*s", (int)len,
+				 reason);
 		}
-		/* the writes just before the end: posted to the coalesced ring, drained at the stop */
+		/* the writes just before the end: posted to the coalesced ring, drained at the stop
+		 */
 		if (!((ev.type == TRACE_pio || ev.type == TRACE_mmio) && field_u64(&ev, "write")))
 			tail = ev.seq;
 	}
@@ -986,13 +994,15 @@ static void print_report(struct replayer *rp, FILE *f)
 	char from[64];
 
 	started_from(rp, from, sizeof(from));
-	fprintf(f, "dejavm replay: DIVERGENCE at event %" PRIu64 " (seq %" PRIu64 ") of %" PRIu64
-		   ": %s\n",
+	fprintf(f,
+		"dejavm replay: DIVERGENCE at event %" PRIu64 " (seq %" PRIu64 ") of %" PRIu64
+		": %s\n",
 		rp->div_index, rp->div_seq, rp->total, rp->why);
 	fprintf(f, "  the replay started %s\n", from);
 	fprintf(f, "  last %u matching events:\n", rp->ring_len);
 	for (unsigned int i = 0; i < rp->ring_len; i++) {
-		const struct out *o = &rp->ring[(rp->ring_pos + CONTEXT - rp->ring_len + i) % CONTEXT];
+		const struct out *o =
+			&rp->ring[(rp->ring_pos + CONTEXT - rp->ring_len + i) % CONTEXT];
 
 		fprintf(f, "    %.*s\n", (int)o->len, o->buf);
 	}
@@ -1067,7 +1077,8 @@ static int write_json_report(struct replayer *rp, FILE *f, double wall_s, double
 	out_printf(&o, ",\"exact\":%s,\"not_compared\":%" PRIu64 ",\"reads_not_compared\":%" PRIu64,
 		   rp->det ? "true" : "false", rp->not_compared, rp->reads_not_compared);
 	if (rp->diverged) {
-		out_printf(&o, ",\"divergence\":{\"index\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"why\":",
+		out_printf(&o,
+			   ",\"divergence\":{\"index\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"why\":",
 			   rp->div_index, rp->div_seq);
 		out_json_str(&o, rp->why, strlen(rp->why));
 		json_raw(&o, "expected", &rp->expected);
@@ -1139,8 +1150,18 @@ static void usage(FILE *f)
 	      f);
 }
 
-enum { OPT_FEED = 256, OPT_LIVE, OPT_FORCE, OPT_REPORT, OPT_KERNEL, OPT_INITRAMFS, OPT_SERIAL,
-       OPT_EXIT_BUDGET, OPT_FROM, OPT_JOBS };
+enum {
+	OPT_FEED = 256,
+	OPT_LIVE,
+	OPT_FORCE,
+	OPT_REPORT,
+	OPT_KERNEL,
+	OPT_INITRAMFS,
+	OPT_SERIAL,
+	OPT_EXIT_BUDGET,
+	OPT_FROM,
+	OPT_JOBS
+};
 
 #define MAX_JOBS 64
 
@@ -1155,19 +1176,19 @@ struct replay_opts {
 static int parse_args(int argc, char **argv, struct replay_opts *o)
 {
 	static const struct option opts[] = {
-		{ "feed", no_argument, NULL, OPT_FEED },
-		{ "live", no_argument, NULL, OPT_LIVE },
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "report", required_argument, NULL, OPT_REPORT },
-		{ "kernel", required_argument, NULL, OPT_KERNEL },
-		{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
-		{ "serial", required_argument, NULL, OPT_SERIAL },
-		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
-		{ "from", required_argument, NULL, OPT_FROM },
-		{ "jobs", required_argument, NULL, OPT_JOBS },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"feed", no_argument, NULL, OPT_FEED},
+		{"live", no_argument, NULL, OPT_LIVE},
+		{"force", no_argument, NULL, OPT_FORCE},
+		{"report", required_argument, NULL, OPT_REPORT},
+		{"kernel", required_argument, NULL, OPT_KERNEL},
+		{"initramfs", required_argument, NULL, OPT_INITRAMFS},
+		{"serial", required_argument, NULL, OPT_SERIAL},
+		{"exit-budget", required_argument, NULL, OPT_EXIT_BUDGET},
+		{"from", required_argument, NULL, OPT_FROM},
+		{"jobs", required_argument, NULL, OPT_JOBS},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	int opt;
 	char *end;
@@ -1179,21 +1200,35 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (opt) {
-		case OPT_FEED: o->live = false; break;
-		case OPT_LIVE: o->live = true; break;
-		case OPT_FORCE: o->force = true; break;
-		case OPT_REPORT: o->report = optarg; break;
-		case OPT_KERNEL: o->kernel = optarg; break;
-		case OPT_INITRAMFS: o->initramfs = optarg; break;
-		case OPT_SERIAL: o->serial = optarg; break;
+		case OPT_FEED:
+			o->live = false;
+			break;
+		case OPT_LIVE:
+			o->live = true;
+			break;
+		case OPT_FORCE:
+			o->force = true;
+			break;
+		case OPT_REPORT:
+			o->report = optarg;
+			break;
+		case OPT_KERNEL:
+			o->kernel = optarg;
+			break;
+		case OPT_INITRAMFS:
+			o->initramfs = optarg;
+			break;
+		case OPT_SERIAL:
+			o->serial = optarg;
+			break;
 		case OPT_EXIT_BUDGET: {
 			unsigned long long ms;
 
 			errno = 0;
 			ms = strtoull(optarg, &end, 10);
 			if (errno || *end || !ms || ms > MAX_EXIT_BUDGET_MS || *optarg == '-') {
-				say("--exit-budget: '%s': %s %u (ms)",
-					optarg, "expected 1 to", MAX_EXIT_BUDGET_MS);
+				say("--exit-budget: '%s': %s %u (ms)", optarg, "expected 1 to",
+				    MAX_EXIT_BUDGET_MS);
 				return -1;
 			}
 			o->exit_budget_ms = ms;
@@ -1221,11 +1256,14 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 			}
 			break;
 		}
-		case 'v': o->verbosity++; break;
-		case 'h': usage(stdout); exit(0);
+		case 'v':
+			o->verbosity++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
 		default:
-			say("bad option '%s' (try --help)",
-				argv[optind - 1]);
+			say("bad option '%s' (try --help)", argv[optind - 1]);
 			return -1;
 		}
 	}
@@ -1265,8 +1303,8 @@ static int disks_from_header(struct replayer *rp, struct vm_config *cfg)
 			continue;
 		}
 		memset(d, 0, sizeof(*d));
-		if (rp->feed && (!trace_obj_u64(trace_obj_get(m, "size"), &d->feed_size) ||
-				 !d->feed_size)) {
+		if (rp->feed &&
+		    (!trace_obj_u64(trace_obj_get(m, "size"), &d->feed_size) || !d->feed_size)) {
 			say("%s: config.disks[%u] has no size", rp->path, i);
 			bad++;
 			continue;
@@ -1437,7 +1475,8 @@ static int build_vm(struct replayer *rp, struct vm *vm, struct vm_replay_hooks *
 
 	/* A recording that began from a snapshot replays from it (its disks: --feed or checked) */
 	if (snap && !(s = snapshot_open(snap, !rp->feed, err, sizeof(err)))) {
-		say("%s began from the snapshot %s, which its replay needs: %s", rp->path, snap, err);
+		say("%s began from the snapshot %s, which its replay needs: %s", rp->path, snap,
+		    err);
 		return -1;
 	}
 	if (vm_create(vm, cfg) || (!s && vm_load(vm)))
@@ -1488,7 +1527,8 @@ fail:
 /* Where the replay started, for its reports: "" from the boot. */
 static void started_from(const struct replayer *rp, char *buf, size_t len)
 {
-	const char *snap = trace_obj_get(trace_reader_header(rp->r), "restored.snapshot") ? "y" : NULL;
+	const char *snap =
+		trace_obj_get(trace_reader_header(rp->r), "restored.snapshot") ? "y" : NULL;
 
 	if (rp->from_ckpt < 0 && snap)
 		snprintf(buf, len, "from the snapshot it was recorded from");
@@ -1500,12 +1540,16 @@ static void started_from(const struct replayer *rp, char *buf, size_t len)
 }
 
 /* Builds and runs the VM, comparing as it goes; prints the result to f. Returns the status. */
-static int replay_run(struct replayer *rp, const struct replay_opts *o,
-		      const struct vm_config *cfg, FILE *f, char **json)
+static int replay_run(struct replayer *rp, const struct replay_opts *o, const struct vm_config *cfg,
+		      FILE *f, char **json)
 {
 	static const struct vm_replay_hooks hooks_template = {
-		.read = feed_read, .dma = feed_dma, .landmark_next = landmark_next,
-		.chain_next = feed_chain_next, .dma_next = feed_dma_next, .stop_here = stop_here,
+		.read = feed_read,
+		.dma = feed_dma,
+		.landmark_next = landmark_next,
+		.chain_next = feed_chain_next,
+		.dma_next = feed_dma_next,
+		.stop_here = stop_here,
 		.checkpoint = on_checkpoint,
 	};
 	struct vm_replay_hooks hooks = hooks_template;
@@ -1531,37 +1575,45 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o,
 	if (rp->diverged) {
 		print_report(rp, f);
 	} else if (rp->segment_done) {
-		fprintf(f, "dejavm replay: %s: %" PRIu64 " events matched %s to checkpoint %ld (seq %"
-			   PRIu64 ") in %.2f s\n",
+		fprintf(f,
+			"dejavm replay: %s: %" PRIu64
+			" events matched %s to checkpoint %ld (seq %" PRIu64 ") in %.2f s\n",
 			o->trace, rp->matched, from, rp->until_ckpt, rp->ckpts[rp->until_ckpt].seq,
 			wall);
 	} else if (rp->truncated) {
-		fprintf(f, "dejavm replay: %s: replayed %" PRIu64 " events up to the cut at offset %"
-			   PRIu64 " (%s): no divergence (%s trace, --%s) in %.2f s\n",
+		fprintf(f,
+			"dejavm replay: %s: replayed %" PRIu64
+			" events up to the cut at offset %" PRIu64
+			" (%s): no divergence (%s trace, --%s) in %.2f s\n",
 			o->trace, rp->matched, rp->cut_offset, from,
-			rp->det ? "deterministic" : "normal-mode", rp->feed ? "feed" : "live", wall);
+			rp->det ? "deterministic" : "normal-mode", rp->feed ? "feed" : "live",
+			wall);
 	} else {
 		const struct trace_status *st = trace_reader_status(rp->r);
 
-		fprintf(f, "dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s, %s) "
-			   "in %.2f s",
+		fprintf(f,
+			"dejavm replay: %s: all %" PRIu64 " events matched (%s trace, --%s, %s) "
+			"in %.2f s",
 			o->trace, rp->matched, rp->det ? "deterministic" : "normal-mode",
 			rp->feed ? "feed" : "live", from, wall);
 		if (rp->stop_reproduced)
 			fprintf(f, "; %s, where the recording was", vm.stop_reason);
 		if (rp->nckpts)
-			fprintf(f, "; %" PRIu64 " checkpoints matched; first event compared after "
-				   "%.2f s",
+			fprintf(f,
+				"; %" PRIu64 " checkpoints matched; first event compared after "
+				"%.2f s",
 				rp->ckpts_verified, first);
 		if (rp->det) /* such a trace holds no host time: the recording's speed is unknown */
-			fprintf(f, "; guest virtual time %.3f s; %.0f events/s\n", vm.vtime_ns / 1e9,
-				wall > 0 ? rp->matched / wall : 0);
+			fprintf(f, "; guest virtual time %.3f s; %.0f events/s\n",
+				vm.vtime_ns / 1e9, wall > 0 ? rp->matched / wall : 0);
 		else
-			fprintf(f, "; the recording took %.2f s: %.2fx its speed\n"
-				   "dejavm replay: not an exact replay: %" PRIu64 " recorded events were "
-				   "not compared (accesses KVM handled, interrupts and time: not in a "
-				   "normal-mode trace) nor the values of %" PRIu64 " reads (they saw "
-				   "host time); exit status %d\n",
+			fprintf(f,
+				"; the recording took %.2f s: %.2fx its speed\n"
+				"dejavm replay: not an exact replay: %" PRIu64
+				" recorded events were "
+				"not compared (accesses KVM handled, interrupts and time: not in a "
+				"normal-mode trace) nor the values of %" PRIu64 " reads (they saw "
+				"host time); exit status %d\n",
 				st->last_ts / 1e9, wall > 0 ? st->last_ts / 1e9 / wall : 0,
 				rp->not_compared, rp->reads_not_compared, EXIT_PARTLY);
 	}
@@ -1608,8 +1660,8 @@ static int pick_checkpoint(struct replayer *rp, uint64_t seq)
 	uint64_t end_off = ni ? idx[ni - 1].offset : trace_reader_status(rp->r)->file_size;
 
 	if (seq > rp->last_seq || !rp->total) {
-		say("%s: offset %" PRIu64 ": --from %" PRIu64 " is past the trace's last event (seq %"
-		    PRIu64 ")",
+		say("%s: offset %" PRIu64 ": --from %" PRIu64
+		    " is past the trace's last event (seq %" PRIu64 ")",
 		    rp->path, end_off, seq, rp->last_seq);
 		return -1;
 	}
@@ -1619,7 +1671,8 @@ static int pick_checkpoint(struct replayer *rp, uint64_t seq)
 			rp->from_ckpt = k;
 	if (rp->from_ckpt < 0)
 		say("%s: no checkpoint at or before seq %" PRIu64 "%s: replaying from the boot",
-		    rp->path, seq, rp->nckpts ? "" : " (it was recorded without --checkpoint-every)");
+		    rp->path, seq,
+		    rp->nckpts ? "" : " (it was recorded without --checkpoint-every)");
 	return 0;
 }
 
@@ -1692,11 +1745,10 @@ static int write_all_fd(int fd, const void *buf, size_t len)
 }
 
 /* In the child: replays segment j (checkpoint j - 1, or the boot, to checkpoint j or the end). */
-static void __attribute__((noreturn))
-run_segment(struct replayer *rp, const struct replay_opts *o, const struct vm_config *cfg,
-	    int j, int fd)
+static void __attribute__((noreturn)) run_segment(struct replayer *rp, const struct replay_opts *o,
+						  const struct vm_config *cfg, int j, int fd)
 {
-	struct segment_result res = { .segment = j };
+	struct segment_result res = {.segment = j};
 	char *text = NULL, *json = NULL;
 	size_t tlen = 0;
 	FILE *mem = open_memstream(&text, &tlen);
@@ -1775,8 +1827,9 @@ static void collect_segment(struct segment *s)
 				     len != sizeof(s->res) + s->res.text_len + s->res.json_len)) {
 		s->res.status = EXIT_VMM_ERROR;
 		s->res.text_len = s->res.json_len = 0;
-		if (asprintf(&s->text, "dejavm replay: the process of segment %d ended without its "
-				       "result (status 0x%x)\n",
+		if (asprintf(&s->text,
+			     "dejavm replay: the process of segment %d ended without its "
+			     "result (status 0x%x)\n",
 			     s->res.segment, status) < 0)
 			s->text = NULL;
 	} else {
@@ -1818,7 +1871,7 @@ static int run_jobs(struct replayer *rp, const struct replay_opts *o, const stru
 			next = nseg; /* nothing after a divergence is needed */
 		for (int j = 0; j < nseg && n < MAX_JOBS; j++)
 			if (seg[j].fd >= 0) {
-				pfd[n] = (struct pollfd){ .fd = seg[j].fd, .events = POLLIN };
+				pfd[n] = (struct pollfd){.fd = seg[j].fd, .events = POLLIN};
 				which[n++] = j;
 			}
 		if (!n)
@@ -1856,7 +1909,8 @@ static int run_jobs(struct replayer *rp, const struct replay_opts *o, const stru
 		if (seg[first_bad].text)
 			fputs(seg[first_bad].text, stdout);
 	} else {
-		printf("dejavm replay: %s: all %" PRIu64 " events matched in %d segments between %zu "
+		printf("dejavm replay: %s: all %" PRIu64
+		       " events matched in %d segments between %zu "
 		       "checkpoints on %u processes (%" PRIu64 " checkpoints matched) in %.2f s\n",
 		       o->trace, matched, nseg, rp->nckpts, o->jobs, verified, wall);
 		ret = rp->det ? 0 : EXIT_PARTLY;
@@ -1872,14 +1926,17 @@ static int run_jobs(struct replayer *rp, const struct replay_opts *o, const stru
 			out_init(&w, mem);
 			out_s(&w, "{\"trace\":");
 			out_json_str(&w, o->trace, strlen(o->trace));
-			out_printf(&w, ",\"result\":\"%s\",\"jobs\":%u,\"segments\":%d,\"checkpoints\":%zu,"
-				       "\"matched\":%" PRIu64 ",\"checkpoints_matched\":%" PRIu64
-				       ",\"wall_time_s\":%.3f,\"diverged_segment\":",
-				   first_bad < nseg ? "diverged" : "matched", o->jobs, nseg, rp->nckpts,
-				   matched, verified, wall);
+			out_printf(
+				&w,
+				",\"result\":\"%s\",\"jobs\":%u,\"segments\":%d,\"checkpoints\":%zu,"
+				"\"matched\":%" PRIu64 ",\"checkpoints_matched\":%" PRIu64
+				",\"wall_time_s\":%.3f,\"diverged_segment\":",
+				first_bad < nseg ? "diverged" : "matched", o->jobs, nseg,
+				rp->nckpts, matched, verified, wall);
 			if (first_bad < nseg && seg[first_bad].json && *seg[first_bad].json) {
 				out_printf(&w, "{\"segment\":%d,\"report\":", first_bad);
-				out_mem(&w, seg[first_bad].json, strcspn(seg[first_bad].json, "\n"));
+				out_mem(&w, seg[first_bad].json,
+					strcspn(seg[first_bad].json, "\n"));
 				out_c(&w, '}');
 			} else {
 				out_s(&w, "null");
@@ -1908,7 +1965,7 @@ static int run_jobs(struct replayer *rp, const struct replay_opts *o, const stru
 int replay_main(int argc, char **argv)
 {
 	struct replay_opts o;
-	struct replayer rp = { 0 };
+	struct replayer rp = {0};
 	struct vm_config cfg;
 	sigset_t sigs;
 	char *err = NULL;
@@ -1944,10 +2001,10 @@ int replay_main(int argc, char **argv)
 	if (!rp.det && cfg.nr_virtio) {
 		r = r ? r : -1;
 		say("%s was recorded in normal mode with virtio devices, which then "
-			"interrupt through MSI-X and the IOAPIC; a replay's VM (deterministic, the "
-			"VMM's PIC) has neither, so the guest would see another machine. Record with "
-			"--deterministic to replay it.",
-			o.trace);
+		    "interrupt through MSI-X and the IOAPIC; a replay's VM (deterministic, the "
+		    "VMM's PIC) has neither, so the guest would see another machine. Record with "
+		    "--deterministic to replay it.",
+		    o.trace);
 	}
 	if (r) {
 		ret = r == -2 ? EXIT_USAGE : EXIT_VMM_ERROR;
@@ -1955,11 +2012,11 @@ int replay_main(int argc, char **argv)
 	}
 	if (!rp.det) {
 		say("%s was recorded in normal mode: KVM's in-kernel PIC and PIT "
-			"delivered its interrupts, which were not recorded, and its reads saw host "
-			"time. The replay feeds the recorded read values and compares exits, "
-			"addresses and writes; it is exact only for a guest that takes no "
-			"interrupts. Record with --deterministic for an exact replay.",
-			o.trace);
+		    "delivered its interrupts, which were not recorded, and its reads saw host "
+		    "time. The replay feeds the recorded read values and compares exits, "
+		    "addresses and writes; it is exact only for a guest that takes no "
+		    "interrupts. Record with --deterministic for an exact replay.",
+		    o.trace);
 		rp.feed = true; /* read values saw host time: only the recorded ones make sense */
 	}
 	check_cpu_vendor(&rp, &cfg);

@@ -467,12 +467,12 @@ struct trace_reader {
 	struct trace_index_entry *index;
 	size_t nindex;
 	bool trailer_ok, trailer_broken;
-	uint64_t first_seq;		 /* the header's first_seq, 0 without */
-	uint64_t header_csize;		 /* where the frames after the header start */
-	struct trace_checkpoint *ckpts;	 /* trace_reader_checkpoints(), once walked */
+	uint64_t first_seq;		/* the header's first_seq, 0 without */
+	uint64_t header_csize;		/* where the frames after the header start */
+	struct trace_checkpoint *ckpts; /* trace_reader_checkpoints(), once walked */
 	size_t nckpts;
 	bool ckpts_walked;
-	uint64_t ckpt_max;		 /* the largest payload a checkpoint may decompress to */
+	uint64_t ckpt_max; /* the largest payload a checkpoint may decompress to */
 
 	char *problems[MAX_PROBLEMS];
 	size_t nproblems;
@@ -514,17 +514,17 @@ static uint32_t le32(const uint8_t *p)
 
 static const char *kind_name(enum trace_field_kind k)
 {
-	static const char *const names[] = { "an unsigned integer",
-					     "an integer",
-					     "binary data",
-					     "a string",
-					     "a map of string to unsigned integer",
-					     "an unsigned integer (port)",
-					     "an unsigned integer (address)",
-					     "an unsigned integer (size)",
-					     "an unsigned integer (write flag)",
-					     "an unsigned integer (predicted value)",
-					     "an unsigned integer (register)" };
+	static const char *const names[] = {"an unsigned integer",
+					    "an integer",
+					    "binary data",
+					    "a string",
+					    "a map of string to unsigned integer",
+					    "an unsigned integer (port)",
+					    "an unsigned integer (address)",
+					    "an unsigned integer (size)",
+					    "an unsigned integer (write flag)",
+					    "an unsigned integer (predicted value)",
+					    "an unsigned integer (register)"};
 
 	return (unsigned int)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }
@@ -600,7 +600,8 @@ static int decode_sync(const msgpack_object *raw, uint64_t *prev_seq, uint64_t *
 	     !(a[1].type == MSGPACK_OBJECT_NEGATIVE_INTEGER && a[1].via.i64 == -1)) ||
 	    a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    a[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-		snprintf(err, errlen, "a sync record is malformed (want [0, seq >= -1, stream, ts])");
+		snprintf(err, errlen,
+			 "a sync record is malformed (want [0, seq >= -1, stream, ts])");
 		return -1;
 	}
 	base_seq = a[1].type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? UINT64_MAX : a[1].via.u64;
@@ -653,7 +654,7 @@ static int decode_event(struct mp *m, uint64_t *prev_seq, uint64_t *prev_ts,
 static int decode_record(const msgpack_object *raw, uint64_t *prev_seq, uint64_t *prev_ts,
 			 struct pred_state *pred, struct trace_ev *ev, char *err, size_t errlen)
 {
-	static const char *const hdr_names[] = { "type", "dseq", "stream", "dts" };
+	static const char *const hdr_names[] = {"type", "dseq", "stream", "dts"};
 	const msgpack_object *a;
 	uint64_t h[TRACE_HEADER_FIELDS];
 
@@ -689,13 +690,14 @@ static int decode_record(const msgpack_object *raw, uint64_t *prev_seq, uint64_t
 		return -1;
 	}
 	if (!pred->synced) {
-		snprintf(err, errlen,
-			 "type %" PRIu64 ": an event before the frame's sync record", h[0]);
+		snprintf(err, errlen, "type %" PRIu64 ": an event before the frame's sync record",
+			 h[0]);
 		return -1;
 	}
 	if (pred->stream != h[2]) {
 		snprintf(err, errlen,
-			 "type %" PRIu64 ": a stream %" PRIu64 " event after a sync record of stream %u",
+			 "type %" PRIu64 ": a stream %" PRIu64
+			 " event after a sync record of stream %u",
 			 h[0], h[2], pred->stream);
 		return -1;
 	}
@@ -727,8 +729,8 @@ static int decode_record(const msgpack_object *raw, uint64_t *prev_seq, uint64_t
 
 		if (ev->nfields < d->required) {
 			snprintf(err, errlen,
-				 "seq %" PRIu64 ": %s event has %u fields, at least %u expected", seq,
-				 d->name, ev->nfields, d->required);
+				 "seq %" PRIu64 ": %s event has %u fields, at least %u expected",
+				 seq, d->name, ev->nfields, d->required);
 			return -1;
 		}
 		/* Fields appended after the trace was written are absent (a lower minor). */
@@ -874,10 +876,9 @@ static void read_trailer(struct trace_reader *r)
 						 "frame entry %" PRIu64 " is malformed", i);
 					goto bad;
 				}
-				*e = (struct trace_index_entry){ a[0].via.u64, a[1].via.u64,
-								 a[2].via.u64, a[3].via.u64,
-								 a[4].via.i64, a[5].via.u64,
-								 a[6].via.u64 };
+				*e = (struct trace_index_entry){
+					a[0].via.u64, a[1].via.u64, a[2].via.u64, a[3].via.u64,
+					a[4].via.i64, a[5].via.u64, a[6].via.u64};
 				if (e->csize != le32(r->map + st + 8 + i * entry) ||
 				    e->dsize != le32(r->map + st + 12 + i * entry)) {
 					snprintf(m.err, sizeof(m.err),
@@ -939,9 +940,7 @@ static struct trace_frame_info *add_frame(struct trace_reader *r, uint64_t off, 
 		}
 		f = &r->frames[r->nframes++];
 	}
-	*f = (struct trace_frame_info){
-		.offset = off, .csize = csize, .dsize = dsize, .kind = kind
-	};
+	*f = (struct trace_frame_info){.offset = off, .csize = csize, .dsize = dsize, .kind = kind};
 	return f;
 }
 
@@ -983,8 +982,8 @@ static int read_zstd_frame(struct trace_reader *r, uint64_t off, uint64_t end, u
 	}
 	if (content == ZSTD_CONTENTSIZE_UNKNOWN) {
 		/* Not what dejavm writes, but legal zstd: decompress with a growing buffer. */
-		ZSTD_inBuffer in = { src, cs, 0 };
-		ZSTD_outBuffer o = { NULL, 0, 0 };
+		ZSTD_inBuffer in = {src, cs, 0};
+		ZSTD_outBuffer o = {NULL, 0, 0};
 		size_t ret = 1;
 
 		ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
@@ -1242,22 +1241,24 @@ static uint64_t le64(const uint8_t *p)
  */
 static void scan_checkpoint(struct trace_reader *r, uint64_t off, uint64_t size)
 {
-	const struct trace_index_entry *e = r->trailer_ok && r->nzstd < r->nindex
-						    ? &r->index[r->nzstd] : NULL;
+	const struct trace_index_entry *e =
+		r->trailer_ok && r->nzstd < r->nindex ? &r->index[r->nzstd] : NULL;
 	struct trace_frame_info *fi;
 	uint64_t seq, vtime;
 
 	if (size < 16) {
-		problem(r, P_DAMAGED, off, "frame %" PRIu64 ": a checkpoint frame of %" PRIu64
-			" bytes (its seq and time alone take 16)", r->nzstd, size);
+		problem(r, P_DAMAGED, off,
+			"frame %" PRIu64 ": a checkpoint frame of %" PRIu64
+			" bytes (its seq and time alone take 16)",
+			r->nzstd, size);
 		r->scan_done = true;
 		return;
 	}
 	seq = le64(r->map + off + 8);
 	vtime = le64(r->map + off + 16);
 	check_index_entry(r, r->nzstd, off, 8 + size, 0);
-	if (e && (e->stream != TRACE_CKPT_STREAM || e->base_seq != (int64_t)seq ||
-		  e->base_ts != vtime))
+	if (e &&
+	    (e->stream != TRACE_CKPT_STREAM || e->base_seq != (int64_t)seq || e->base_ts != vtime))
 		problem(r, P_DAMAGED, off,
 			"index: frame %" PRIu64 " disagrees with the checkpoint there (seq %" PRIu64
 			", virtual time %" PRIu64 ")",
@@ -1503,14 +1504,15 @@ static struct trace_reader *read_header(struct trace_reader *r, char **err)
 	 * Version 3 is 2 with checkpoint frames and a first seq (trace.h).
 	 */
 	if (version != TRACE_FORMAT_VERSION && version != TRACE_FORMAT_VERSION_CKPT)
-		return open_fail(r, err,
-				 "%s: offset 0: trace format version %" PRIu64
-				 " is not supported (this reader knows 2 and %d): %s",
-				 r->path, version, TRACE_FORMAT_VERSION_CKPT,
-				 version > TRACE_FORMAT_VERSION_CKPT
-					 ? "read it with the dejavm that recorded it, or a newer one"
-					 : "it comes from an older dejavm; replay it with that one, "
-					   "or record it again");
+		return open_fail(
+			r, err,
+			"%s: offset 0: trace format version %" PRIu64
+			" is not supported (this reader knows 2 and %d): %s",
+			r->path, version, TRACE_FORMAT_VERSION_CKPT,
+			version > TRACE_FORMAT_VERSION_CKPT
+				? "read it with the dejavm that recorded it, or a newer one"
+				: "it comes from an older dejavm; replay it with that one, "
+				  "or record it again");
 	if (m.p != m.end)
 		return open_fail(r, err, "%s: offset 0: header: %zu stray bytes after the map",
 				 r->path, (size_t)(m.end - m.p));
@@ -1521,7 +1523,7 @@ static struct trace_reader *read_header(struct trace_reader *r, char **err)
 	r->next_seq = r->first_seq;
 	/* a checkpoint holds the VM's state and the memory that changed: at most its RAM */
 	r->ckpt_max = (trace_obj_u64(trace_obj_get(&r->header, "config.memory"), &version) &&
-		       version < (1ULL << 40)
+				       version < (1ULL << 40)
 			       ? version
 			       : 0) +
 		      (64u << 20);
@@ -1602,7 +1604,8 @@ const struct trace_checkpoint *trace_reader_checkpoints(struct trace_reader *r, 
 			break;
 		if (magic == TRACE_CKPT_MAGIC && size >= 24) {
 			if (r->nckpts == cap) {
-				void *p = realloc(r->ckpts, (cap ? 2 * cap : 16) * sizeof(*r->ckpts));
+				void *p =
+					realloc(r->ckpts, (cap ? 2 * cap : 16) * sizeof(*r->ckpts));
 
 				if (!p)
 					break;
@@ -1610,8 +1613,7 @@ const struct trace_checkpoint *trace_reader_checkpoints(struct trace_reader *r, 
 				cap = cap ? 2 * cap : 16;
 			}
 			r->ckpts[r->nckpts++] = (struct trace_checkpoint){
-				off, size, le64(r->map + off + 8), le64(r->map + off + 16)
-			};
+				off, size, le64(r->map + off + 8), le64(r->map + off + 16)};
 		}
 		off += size;
 	}
@@ -1730,8 +1732,8 @@ void trace_decoder_free(struct trace_decoder *d)
 	free(d);
 }
 
-int trace_decoder_feed(struct trace_decoder *d, const void *data, size_t len,
-		       struct trace_ev *ev, char *err, size_t errlen)
+int trace_decoder_feed(struct trace_decoder *d, const void *data, size_t len, struct trace_ev *ev,
+		       char *err, size_t errlen)
 {
 	struct mp m;
 	int got = 0;
@@ -1755,7 +1757,8 @@ int trace_decoder_feed(struct trace_decoder *d, const void *data, size_t len,
 			return -1;
 		}
 		a = d->raw.via.array.ptr;
-		if (d->raw.type != MSGPACK_OBJECT_ARRAY || d->raw.via.array.size < TRACE_HEADER_FIELDS ||
+		if (d->raw.type != MSGPACK_OBJECT_ARRAY ||
+		    d->raw.via.array.size < TRACE_HEADER_FIELDS ||
 		    a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[2].via.u64 >= NSTREAMS) {
 			snprintf(err, errlen, "a record is not [type, dseq, stream, dts, ...]");
 			return -1;

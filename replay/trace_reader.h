@@ -143,8 +143,8 @@ void *trace_reader_checkpoint_payload(struct trace_reader *r, size_t i, size_t *
 struct trace_decoder;
 struct trace_decoder *trace_decoder_new(void);
 void trace_decoder_free(struct trace_decoder *d);
-int trace_decoder_feed(struct trace_decoder *d, const void *data, size_t len,
-		       struct trace_ev *ev, char *err, size_t errlen);
+int trace_decoder_feed(struct trace_decoder *d, const void *data, size_t len, struct trace_ev *ev,
+		       char *err, size_t errlen);
 
 /* Lookups in msgpack objects. */
 /* A dotted path in nested maps ("config.kernel"); NULL when absent or not a map. */

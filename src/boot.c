@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* struct hvm_start_info and hvm_memmap_table_entry (xen/include/public/arch-x86/hvm/start_info.h) */
+/* struct hvm_start_info and hvm_memmap_table_entry (xen/include/public/arch-x86/hvm/start_info.h)
+ */
 struct hvm_start_info {
 	uint32_t magic;
 	uint32_t version;
@@ -128,8 +129,8 @@ static int write_cmdline(struct guest_mem *gm, const struct boot_image *img, con
 			 char *err, size_t errlen)
 {
 	size_t len = strlen(cmdline);
-	size_t max = img->cmdline_max < BOOT_CMDLINE_MAX - 1 ? img->cmdline_max
-							      : BOOT_CMDLINE_MAX - 1;
+	size_t max =
+		img->cmdline_max < BOOT_CMDLINE_MAX - 1 ? img->cmdline_max : BOOT_CMDLINE_MAX - 1;
 
 	if (len > max) {
 		snprintf(err, errlen, "--cmdline: %zu bytes, the kernel accepts at most %zu", len,
@@ -155,11 +156,11 @@ static void setup_pvh(struct guest_mem *gm, const struct boot_args *args, struct
 	si->memmap_paddr = PVH_MEMMAP_ADDR;
 	si->memmap_entries = n;
 	for (int i = 0; i < n; i++)
-		mm[i] = (struct hvm_memmap_table_entry){ map[i].addr, map[i].size, map[i].type, 0 };
+		mm[i] = (struct hvm_memmap_table_entry){map[i].addr, map[i].size, map[i].type, 0};
 	if (args->initrd_size) {
 		struct hvm_modlist_entry *mod = boot_ptr(gm, PVH_MODLIST_ADDR, sizeof(*mod));
 
-		*mod = (struct hvm_modlist_entry){ args->initrd_addr, args->initrd_size, 0, 0 };
+		*mod = (struct hvm_modlist_entry){args->initrd_addr, args->initrd_size, 0, 0};
 		si->nr_modules = 1;
 		si->modlist_paddr = PVH_MODLIST_ADDR;
 	}
@@ -192,7 +193,7 @@ static void setup_linux64(struct guest_mem *gm, const struct boot_image *img,
 	put32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(args->initrd_size >> 32));
 	bp[BP_E820_ENTRIES] = n;
 	for (int i = 0; i < n; i++) {
-		struct boot_e820_entry e = { map[i].addr, map[i].size, map[i].type };
+		struct boot_e820_entry e = {map[i].addr, map[i].size, map[i].type};
 
 		memcpy(bp + BP_E820_TABLE + i * sizeof(e), &e, sizeof(e));
 	}
@@ -200,9 +201,9 @@ static void setup_linux64(struct guest_mem *gm, const struct boot_image *img,
 	write_page_tables(gm);
 	set_segments(sregs, GDT_CODE64);
 	sregs->cr3 = BOOT_PML4_ADDR;
-	sregs->cr4 = 0x20;		    /* PAE */
-	sregs->cr0 = 0x80000011;	    /* PG | ET | PE */
-	sregs->efer = 0x500;		    /* LME | LMA */
+	sregs->cr4 = 0x20;	 /* PAE */
+	sregs->cr0 = 0x80000011; /* PG | ET | PE */
+	sregs->efer = 0x500;	 /* LME | LMA */
 	regs->rsi = ZERO_PAGE_ADDR;
 }
 
@@ -216,8 +217,8 @@ int boot_setup(struct guest_mem *gm, const struct boot_image *img, const struct 
 	if (write_cmdline(gm, img, args->cmdline ? args->cmdline : "", err, errlen))
 		return -1;
 	write_gdt(gm);
-	if (mptable_write(gm, args->nr_cpus ? args->nr_cpus : 1, args->pci_irqs, args->nr_pci_irqs) <
-	    0) {
+	if (mptable_write(gm, args->nr_cpus ? args->nr_cpus : 1, args->pci_irqs,
+			  args->nr_pci_irqs) < 0) {
 		snprintf(err, errlen, "cannot write the MP table for %u vCPUs", args->nr_cpus);
 		return -1;
 	}

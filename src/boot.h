@@ -13,17 +13,17 @@
 #include "mptable.h"
 
 /* Fixed low-memory layout, all below the EBDA. */
-#define BOOT_GDT_ADDR	     0x500
-#define BOOT_IDT_ADDR	     0x540
-#define PVH_START_INFO_ADDR  0x6000
-#define PVH_MODLIST_ADDR     0x6040
-#define PVH_MEMMAP_ADDR	     0x6100
-#define ZERO_PAGE_ADDR	     0x7000
-#define BOOT_PML4_ADDR	     0x9000
-#define BOOT_PDPT_ADDR	     0xa000
-#define BOOT_PD_ADDR	     0xb000 /* 4 pages: identity map of 4 GiB in 2 MiB pages */
-#define BOOT_CMDLINE_ADDR    0x20000
-#define BOOT_CMDLINE_MAX     0x10000
+#define BOOT_GDT_ADDR	    0x500
+#define BOOT_IDT_ADDR	    0x540
+#define PVH_START_INFO_ADDR 0x6000
+#define PVH_MODLIST_ADDR    0x6040
+#define PVH_MEMMAP_ADDR	    0x6100
+#define ZERO_PAGE_ADDR	    0x7000
+#define BOOT_PML4_ADDR	    0x9000
+#define BOOT_PDPT_ADDR	    0xa000
+#define BOOT_PD_ADDR	    0xb000 /* 4 pages: identity map of 4 GiB in 2 MiB pages */
+#define BOOT_CMDLINE_ADDR   0x20000
+#define BOOT_CMDLINE_MAX    0x10000
 
 /* GDT selectors: PVH enters through a 32-bit CS; the Linux 64-bit protocol wants 0x10/0x18. */
 #define GDT_CODE32 0x08
@@ -37,7 +37,7 @@ struct boot_args {
 	unsigned int nr_cpus;
 	const char *cmdline;
 	uint64_t initrd_addr;
-	uint64_t initrd_size; /* 0: none */
+	uint64_t initrd_size;			/* 0: none */
 	const struct mptable_pci_irq *pci_irqs; /* for the MP table */
 	unsigned int nr_pci_irqs;
 };

@@ -55,7 +55,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 		bus->cap = cap;
 	}
 	memmove(&bus->ranges[i + 1], &bus->ranges[i], (bus->nr - i) * sizeof(bus->ranges[0]));
-	bus->ranges[i] = (struct bus_range){ base, len, ops, opaque, name };
+	bus->ranges[i] = (struct bus_range){base, len, ops, opaque, name};
 	bus->nr++;
 	return 0;
 }

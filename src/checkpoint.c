@@ -17,14 +17,14 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define PAGE	4096
-#define RUN_MAX (4u << 20) /* bytes of pages in one memory run */
+#define PAGE	     4096
+#define RUN_MAX	     (4u << 20) /* bytes of pages in one memory run */
 #define DIGEST_PAGES CHECKPOINT_DIGEST_PAGES
 
 struct checkpointer {
-	uint64_t every;	 /* virtual ns, or events */
+	uint64_t every; /* virtual ns, or events */
 	bool events;
-	uint64_t next;	 /* the virtual time or seq the next one is due at */
+	uint64_t next; /* the virtual time or seq the next one is due at */
 	size_t npages;
 	XXH128_hash_t *hash; /* each page's, as of the last checkpoint (or the start) */
 };
@@ -138,16 +138,18 @@ void checkpoint_take(struct vcpu *v)
 	if (!changed || !digests) {
 		free(changed);
 		free(digests);
-		vm_request_stop(vm, EXIT_VMM_ERROR, "checkpoint at seq %" PRIu64 ": out of memory", seq);
+		vm_request_stop(vm, EXIT_VMM_ERROR, "checkpoint at seq %" PRIu64 ": out of memory",
+				seq);
 		return;
 	}
 	hash_pages(vm, c, changed);
 	for (size_t i = 0; i < ndigests; i++) {
-		size_t n = c->npages - i * DIGEST_PAGES < DIGEST_PAGES ? c->npages - i * DIGEST_PAGES
-								       : DIGEST_PAGES;
+		size_t n = c->npages - i * DIGEST_PAGES < DIGEST_PAGES
+				   ? c->npages - i * DIGEST_PAGES
+				   : DIGEST_PAGES;
 
 		XXH128_canonicalFromHash(&digests[i], XXH3_128bits(c->hash + i * DIGEST_PAGES,
-								    n * sizeof(*c->hash)));
+								   n * sizeof(*c->hash)));
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -184,7 +186,7 @@ void checkpoint_take(struct vcpu *v)
 
 int checkpoint_apply_memory(struct vm *vm, const msgpack_object *payload, char *err, size_t len)
 {
-	struct persist_err e = { 0 };
+	struct persist_err e = {0};
 	struct persist_in in;
 	const msgpack_object *runs;
 
@@ -201,10 +203,12 @@ int checkpoint_apply_memory(struct vm *vm, const msgpack_object *payload, char *
 		void *dst;
 
 		if (r->type != MSGPACK_OBJECT_ARRAY || r->via.array.size != 2 ||
-		    gpa->type != MSGPACK_OBJECT_POSITIVE_INTEGER || data->type != MSGPACK_OBJECT_BIN ||
-		    !data->via.bin.size || (gpa->via.u64 | data->via.bin.size) % PAGE ||
+		    gpa->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    data->type != MSGPACK_OBJECT_BIN || !data->via.bin.size ||
+		    (gpa->via.u64 | data->via.bin.size) % PAGE ||
 		    !(dst = gpa_to_hva(&vm->mem, gpa->via.u64, data->via.bin.size))) {
-			persist_fail(&in, "memory", "run %u is not [gpa, whole pages] inside RAM", i);
+			persist_fail(&in, "memory", "run %u is not [gpa, whole pages] inside RAM",
+				     i);
 			goto bad;
 		}
 		memcpy(dst, data->via.bin.ptr, data->via.bin.size);

@@ -60,10 +60,26 @@ int parse_size(const char *s, uint64_t *bytes)
 	if (errno || end == s)
 		return -1;
 	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	case 'T': case 't': shift = 40; end++; break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		end++;
+		break;
 	}
 	if (*end)
 		return -1;
@@ -193,8 +209,9 @@ static int disk_kv(void *ctx, const char *key, const char *val)
 			return bad_kv(c, key, val, "empty value");
 		if (!strcmp(key, "serial") && strlen(val) > VIRTIO_BLK_ID_BYTES)
 			return bad_kv(c, key, val, "at most 20 bytes (VIRTIO_BLK_ID_BYTES)");
-		*(!strcmp(key, "path") ? &d->path : !strcmp(key, "serial") ? &d->serial : &d->id) =
-			val;
+		*(!strcmp(key, "path")	   ? &d->path
+		  : !strcmp(key, "serial") ? &d->serial
+					   : &d->id) = val;
 		return 0;
 	}
 	if (!strcmp(key, "readonly"))
@@ -208,8 +225,9 @@ static int disk_kv(void *ctx, const char *key, const char *val)
 		return 0;
 	}
 	if (strcmp(key, "num_queues") && strcmp(key, "queue_size"))
-		return bad_kv(c, key, val, "unknown option (path, readonly, direct, serial, "
-					   "num_queues, queue_size, id, io_engine)");
+		return bad_kv(c, key, val,
+			      "unknown option (path, readonly, direct, serial, "
+			      "num_queues, queue_size, id, io_engine)");
 	errno = 0;
 	n = strtoull(val, &end, 10);
 	if (errno || end == val || *end || *val == '-')
@@ -371,10 +389,29 @@ static void usage(FILE *f)
 	      f);
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
-       OPT_LOG_FILE, OPT_STATS, OPT_VERSION, OPT_RECORD, OPT_DETERMINISTIC, OPT_RTC_EPOCH,
-       OPT_EXIT_BUDGET, OPT_SPIN_LIMIT, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_API_SOCKET,
-       OPT_CHECKPOINT_EVERY, OPT_RESTORE };
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRAMFS,
+	OPT_CMDLINE,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_SERIAL,
+	OPT_LOG_FILE,
+	OPT_STATS,
+	OPT_VERSION,
+	OPT_RECORD,
+	OPT_DETERMINISTIC,
+	OPT_RTC_EPOCH,
+	OPT_EXIT_BUDGET,
+	OPT_SPIN_LIMIT,
+	OPT_RNG,
+	OPT_DISK,
+	OPT_CONSOLE,
+	OPT_NET,
+	OPT_API_SOCKET,
+	OPT_CHECKPOINT_EVERY,
+	OPT_RESTORE
+};
 
 /* --checkpoint-every N[ms|events]: N virtual milliseconds (the default unit) or N events. */
 static int checkpoint_every(const char *val, struct vm_config *cfg, FILE *err)
@@ -386,8 +423,9 @@ static int checkpoint_every(const char *val, struct vm_config *cfg, FILE *err)
 	n = strtoull(val, &end, 10);
 	if (errno || end == val || *val == '-' || !n || n > UINT32_MAX ||
 	    (*end && strcmp(end, "ms") && strcmp(end, "events"))) {
-		fprintf(err, "dejavm: --checkpoint-every: '%s': expected N, Nms (virtual "
-			     "milliseconds) or Nevents, N from 1 to %u\n",
+		fprintf(err,
+			"dejavm: --checkpoint-every: '%s': expected N, Nms (virtual "
+			"milliseconds) or Nevents, N from 1 to %u\n",
 			val, UINT32_MAX);
 		return -1;
 	}
@@ -418,41 +456,47 @@ static const struct {
 	int opt;
 	const char *name;
 } restore_conflicts[] = {
-	{ OPT_KERNEL, "--kernel" },	  { OPT_INITRAMFS, "--initramfs" }, { OPT_CMDLINE, "--cmdline" },
-	{ OPT_CPUS, "--cpus" },		  { OPT_MEMORY, "--memory" },	    { OPT_DISK, "--disk" },
-	{ OPT_NET, "--net" },		  { OPT_RNG, "--rng" },		    { OPT_RTC_EPOCH, "--rtc-epoch" },
-	{ OPT_DETERMINISTIC, "--deterministic" },
+	{OPT_KERNEL, "--kernel"},
+	{OPT_INITRAMFS, "--initramfs"},
+	{OPT_CMDLINE, "--cmdline"},
+	{OPT_CPUS, "--cpus"},
+	{OPT_MEMORY, "--memory"},
+	{OPT_DISK, "--disk"},
+	{OPT_NET, "--net"},
+	{OPT_RNG, "--rng"},
+	{OPT_RTC_EPOCH, "--rtc-epoch"},
+	{OPT_DETERMINISTIC, "--deterministic"},
 };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
 {
 	static const struct option opts[] = {
-		{ "kernel", required_argument, NULL, OPT_KERNEL },
-		{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
-		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
-		{ "cpus", required_argument, NULL, OPT_CPUS },
-		{ "memory", required_argument, NULL, OPT_MEMORY },
-		{ "serial", required_argument, NULL, OPT_SERIAL },
-		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
-		{ "stats", optional_argument, NULL, OPT_STATS },
-		{ "record", required_argument, NULL, OPT_RECORD },
-		{ "deterministic", no_argument, NULL, OPT_DETERMINISTIC },
-		{ "rtc-epoch", required_argument, NULL, OPT_RTC_EPOCH },
-		{ "exit-budget", required_argument, NULL, OPT_EXIT_BUDGET },
-		{ "spin-limit", required_argument, NULL, OPT_SPIN_LIMIT },
-		{ "rng", required_argument, NULL, OPT_RNG },
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "console", required_argument, NULL, OPT_CONSOLE },
-		{ "net", required_argument, NULL, OPT_NET },
-		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
-		{ "checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY },
-		{ "restore", required_argument, NULL, OPT_RESTORE },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"kernel", required_argument, NULL, OPT_KERNEL},
+		{"initramfs", required_argument, NULL, OPT_INITRAMFS},
+		{"cmdline", required_argument, NULL, OPT_CMDLINE},
+		{"cpus", required_argument, NULL, OPT_CPUS},
+		{"memory", required_argument, NULL, OPT_MEMORY},
+		{"serial", required_argument, NULL, OPT_SERIAL},
+		{"log-file", required_argument, NULL, OPT_LOG_FILE},
+		{"stats", optional_argument, NULL, OPT_STATS},
+		{"record", required_argument, NULL, OPT_RECORD},
+		{"deterministic", no_argument, NULL, OPT_DETERMINISTIC},
+		{"rtc-epoch", required_argument, NULL, OPT_RTC_EPOCH},
+		{"exit-budget", required_argument, NULL, OPT_EXIT_BUDGET},
+		{"spin-limit", required_argument, NULL, OPT_SPIN_LIMIT},
+		{"rng", required_argument, NULL, OPT_RNG},
+		{"disk", required_argument, NULL, OPT_DISK},
+		{"console", required_argument, NULL, OPT_CONSOLE},
+		{"net", required_argument, NULL, OPT_NET},
+		{"api-socket", required_argument, NULL, OPT_API_SOCKET},
+		{"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
+		{"restore", required_argument, NULL, OPT_RESTORE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	struct kv_ctx kv = { .cfg = cfg, .err = err };
+	struct kv_ctx kv = {.cfg = cfg, .err = err};
 	uint64_t given = 0; /* 1 << (opt - OPT_KERNEL) for each long option seen */
 	int opt;
 
@@ -465,11 +509,23 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		if (opt >= OPT_KERNEL && opt < OPT_KERNEL + 64)
 			given |= 1ULL << (opt - OPT_KERNEL);
 		switch (opt) {
-		case OPT_KERNEL: cfg->kernel = optarg; break;
-		case OPT_INITRAMFS: cfg->initramfs = optarg; break;
-		case OPT_CMDLINE: cfg->cmdline = optarg; break;
-		case OPT_CPUS: kvfn = cpus_kv; kv.flag = "--cpus"; break;
-		case OPT_MEMORY: kvfn = memory_kv; kv.flag = "--memory"; break;
+		case OPT_KERNEL:
+			cfg->kernel = optarg;
+			break;
+		case OPT_INITRAMFS:
+			cfg->initramfs = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg->cmdline = optarg;
+			break;
+		case OPT_CPUS:
+			kvfn = cpus_kv;
+			kv.flag = "--cpus";
+			break;
+		case OPT_MEMORY:
+			kvfn = memory_kv;
+			kv.flag = "--memory";
+			break;
 		case OPT_SERIAL:
 			/* Not split at commas: a file name may contain them. */
 			kv.flag = "--serial";
@@ -480,7 +536,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				return CLI_USAGE;
 			}
 			break;
-		case OPT_LOG_FILE: cfg->log_file = optarg; break;
+		case OPT_LOG_FILE:
+			cfg->log_file = optarg;
+			break;
 		case OPT_RECORD:
 			if (!*optarg) {
 				fprintf(err, "dejavm: --record: empty file name\n");
@@ -494,11 +552,14 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 			} else if (!strcmp(optarg, "json")) {
 				cfg->stats = STATS_JSON;
 			} else {
-				fprintf(err, "dejavm: --stats: '%s': expected text or json\n", optarg);
+				fprintf(err, "dejavm: --stats: '%s': expected text or json\n",
+					optarg);
 				return CLI_USAGE;
 			}
 			break;
-		case OPT_DETERMINISTIC: cfg->deterministic = true; break;
+		case OPT_DETERMINISTIC:
+			cfg->deterministic = true;
+			break;
 		case OPT_CONSOLE:
 			/* Not split at commas: a file name may contain them. */
 			if (!strncmp(optarg, "file=", 5) && optarg[5]) {
@@ -512,8 +573,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				cfg->console = CONSOLE_OFF;
 				break;
 			} else {
-				fprintf(err, "dejavm: --console: '%s': expected off, null, tty, pty or "
-					     "file=PATH\n",
+				fprintf(err,
+					"dejavm: --console: '%s': expected off, null, tty, pty or "
+					"file=PATH\n",
 					optarg);
 				return CLI_USAGE;
 			}
@@ -552,7 +614,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 
 			kv.flag = "--net";
 			if (cfg->nr_nets == MAX_NETS) {
-				fprintf(err, "dejavm: --net: at most %d network devices\n", MAX_NETS);
+				fprintf(err, "dejavm: --net: at most %d network devices\n",
+					MAX_NETS);
 				return CLI_USAGE;
 			}
 			if (strlen(optarg) >= sizeof(pool[0])) {
@@ -595,7 +658,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		case OPT_RTC_EPOCH:
 		case OPT_EXIT_BUDGET:
 		case OPT_SPIN_LIMIT: {
-			const char *name = opt == OPT_RTC_EPOCH	  ? "--rtc-epoch"
+			const char *name = opt == OPT_RTC_EPOCH	    ? "--rtc-epoch"
 					   : opt == OPT_EXIT_BUDGET ? "--exit-budget"
 								    : "--spin-limit";
 			char *end;
@@ -621,7 +684,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		case OPT_API_SOCKET: /* PATH, or cloud-hypervisor's path=PATH */
 			cfg->api_socket = strncmp(optarg, "path=", 5) ? optarg : optarg + 5;
 			if (!*cfg->api_socket || !strncmp(optarg, "fd=", 3)) {
-				fprintf(err, "dejavm: --api-socket: '%s': expected PATH or path=PATH\n",
+				fprintf(err,
+					"dejavm: --api-socket: '%s': expected PATH or path=PATH\n",
 					optarg);
 				return CLI_USAGE;
 			}
@@ -631,7 +695,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				return CLI_USAGE;
 			break;
 		case OPT_RESTORE: {
-			/* a copy that lives as long as the configuration (restore_dir points into it) */
+			/* a copy that lives as long as the configuration (restore_dir points into
+			 * it) */
 			static char copy[4096];
 
 			kv.flag = "--restore";
@@ -643,9 +708,15 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				return CLI_USAGE;
 			break;
 		}
-		case 'v': cfg->verbosity++; break;
-		case OPT_VERSION: fprintf(out, "dejavm %s\n", DEJAVM_VERSION); return CLI_EXIT;
-		case 'h': usage(out); return CLI_EXIT;
+		case 'v':
+			cfg->verbosity++;
+			break;
+		case OPT_VERSION:
+			fprintf(out, "dejavm %s\n", DEJAVM_VERSION);
+			return CLI_EXIT;
+		case 'h':
+			usage(out);
+			return CLI_EXIT;
 		case ':':
 			fprintf(err, "dejavm: %s needs a value\n", argv[optind - 1]);
 			return CLI_USAGE;
@@ -682,18 +753,22 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		return CLI_USAGE;
 	}
 	if (cfg->restore_dir) {
-		for (size_t i = 0; i < sizeof(restore_conflicts) / sizeof(restore_conflicts[0]); i++) {
+		for (size_t i = 0; i < sizeof(restore_conflicts) / sizeof(restore_conflicts[0]);
+		     i++) {
 			if (!(given & 1ULL << (restore_conflicts[i].opt - OPT_KERNEL)))
 				continue;
-			fprintf(err, "dejavm: %s cannot be given with --restore: the snapshot holds "
-				     "the VM's configuration\n",
+			fprintf(err,
+				"dejavm: %s cannot be given with --restore: the snapshot holds "
+				"the VM's configuration\n",
 				restore_conflicts[i].name);
 			return CLI_USAGE;
 		}
-		cfg->restore_overrides = (given & 1ULL << (OPT_SERIAL - OPT_KERNEL) ? OVERRIDE_SERIAL : 0) |
-					 (given & 1ULL << (OPT_CONSOLE - OPT_KERNEL) ? OVERRIDE_CONSOLE : 0) |
-					 (given & 1ULL << (OPT_EXIT_BUDGET - OPT_KERNEL) ? OVERRIDE_EXIT_BUDGET : 0) |
-					 (given & 1ULL << (OPT_SPIN_LIMIT - OPT_KERNEL) ? OVERRIDE_SPIN_LIMIT : 0);
+		cfg->restore_overrides =
+			(given & 1ULL << (OPT_SERIAL - OPT_KERNEL) ? OVERRIDE_SERIAL : 0) |
+			(given & 1ULL << (OPT_CONSOLE - OPT_KERNEL) ? OVERRIDE_CONSOLE : 0) |
+			(given & 1ULL << (OPT_EXIT_BUDGET - OPT_KERNEL) ? OVERRIDE_EXIT_BUDGET
+									: 0) |
+			(given & 1ULL << (OPT_SPIN_LIMIT - OPT_KERNEL) ? OVERRIDE_SPIN_LIMIT : 0);
 		return CLI_RUN;
 	}
 	if (cfg->checkpoint_every && (!cfg->deterministic || !cfg->record_path)) {
@@ -702,12 +777,14 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		return CLI_USAGE;
 	}
 	if (!cfg->kernel && !cfg->api_socket) {
-		fprintf(err, "dejavm: --kernel PATH (or --api-socket PATH) is required (try --help)\n");
+		fprintf(err,
+			"dejavm: --kernel PATH (or --api-socket PATH) is required (try --help)\n");
 		return CLI_USAGE;
 	}
 	if (cfg->deterministic && cfg->console == CONSOLE_PTY) {
-		fprintf(err, "dejavm: --console pty: input arrives at any time, which deterministic "
-			     "mode cannot schedule; use null, tty or file=PATH\n");
+		fprintf(err,
+			"dejavm: --console pty: input arrives at any time, which deterministic "
+			"mode cannot schedule; use null, tty or file=PATH\n");
 		return CLI_USAGE;
 	}
 	return CLI_RUN;

@@ -13,14 +13,14 @@ enum serial_mode { SERIAL_TTY, SERIAL_FILE, SERIAL_NULL, SERIAL_OFF };
 enum console_mode { CONSOLE_OFF, CONSOLE_NULL, CONSOLE_TTY, CONSOLE_FILE, CONSOLE_PTY };
 enum stats_format { STATS_NONE, STATS_TEXT, STATS_JSON };
 
-#define DEFAULT_MEM_SIZE (64ULL << 20)
-#define MIN_MEM_SIZE	 (2ULL << 20)
-#define MAX_MEM_SIZE	 (1ULL << 40)
-#define MAX_CPUS	 1 /* SMP lands later */
-#define DEFAULT_RTC_EPOCH 1577836800 /* 2020-01-01T00:00:00Z */
-#define MAX_DISKS	  4
-#define MAX_NETS	  2
-#define NET_IFNAMSIZ	  16 /* IFNAMSIZ: a tap name is at most 15 bytes */
+#define DEFAULT_MEM_SIZE    (64ULL << 20)
+#define MIN_MEM_SIZE	    (2ULL << 20)
+#define MAX_MEM_SIZE	    (1ULL << 40)
+#define MAX_CPUS	    1	       /* SMP lands later */
+#define DEFAULT_RTC_EPOCH   1577836800 /* 2020-01-01T00:00:00Z */
+#define MAX_DISKS	    4
+#define MAX_NETS	    2
+#define NET_IFNAMSIZ	    16 /* IFNAMSIZ: a tap name is at most 15 bytes */
 #define VIRTIO_BLK_ID_BYTES 20 /* GET_ID answers at most this much (virtio spec, Linux) */
 /* Host ms without an exit before a vCPU is searched for a loop that only waits (fixpoint.h). */
 #define DEFAULT_EXIT_BUDGET_MS 100
@@ -34,7 +34,7 @@ struct disk_config {
 	const char *serial; /* NULL: derived from the image file, as cloud-hypervisor does */
 	const char *id;
 	bool readonly, direct;
-	bool sync_engine;   /* io_engine=sync instead of io_uring */
+	bool sync_engine; /* io_engine=sync instead of io_uring */
 	unsigned int num_queues, queue_size;
 	unsigned int order; /* position among the virtio devices on the command line */
 	uint64_t feed_size; /* replay --feed: no image; the recorded size in bytes */
@@ -66,8 +66,8 @@ struct vm_config {
 	const char *record_path; /* --record FILE */
 	bool deterministic;	 /* --deterministic: see determ.h */
 	int64_t rtc_epoch;	 /* --rtc-epoch: the guest's wall clock at boot (deterministic) */
-	unsigned int exit_budget_ms; /* --exit-budget: look for a wait loop after this long */
-	unsigned int spin_limit_ms;  /* --spin-limit: time at a host-chosen point after this */
+	unsigned int exit_budget_ms;	/* --exit-budget: look for a wait loop after this long */
+	unsigned int spin_limit_ms;	/* --spin-limit: time at a host-chosen point after this */
 	const struct kvm_cpuid2 *cpuid; /* replay: the recorded CPUID table, as is */
 	const char *rng_path;		/* --rng src=PATH: a virtio-rng device */
 	unsigned int rng_order;		/* its position among the virtio devices */
@@ -85,8 +85,8 @@ struct vm_config {
 	bool checkpoint_events;
 	const char *restore_dir; /* --restore source_url=file://DIR: start from this snapshot */
 	unsigned int restore_overrides; /* with --restore: what the command line sets (below) */
-	const char *api_socket; /* --api-socket PATH: the REST API (api.h) */
-	bool rebooted;		/* a boot after the first (vm.reboot): output files are appended to */
+	const char *api_socket;		/* --api-socket PATH: the REST API (api.h) */
+	bool rebooted; /* a boot after the first (vm.reboot): output files are appended to */
 };
 
 /* With --restore, options of the command line that replace the snapshot's. */

@@ -14,8 +14,8 @@
 #include "persist.h"
 #include "vm.h"
 
-static const char *const serial_modes[] = { "tty", "file", "null", "off" };
-static const char *const console_modes[] = { "off", "null", "tty", "file", "pty" };
+static const char *const serial_modes[] = {"tty", "file", "null", "off"};
+static const char *const console_modes[] = {"off", "null", "tty", "file", "pty"};
 
 static void pack_disk(msgpack_packer *pk, const struct disk_config *d, bool identity)
 {
@@ -64,7 +64,8 @@ static void pack_net(msgpack_packer *pk, const struct net_config *n)
 
 void config_pack(msgpack_packer *pk, const struct vm_config *cfg, bool disk_identity)
 {
-	/* "net" and "checkpoint_every_*" only when there are: traces without them stay as they were */
+	/* "net" and "checkpoint_every_*" only when there are: traces without them stay as they were
+	 */
 	msgpack_pack_map(pk, 17 + (cfg->nr_nets > 0) + (cfg->checkpoint_every > 0));
 	persist_str(pk, "kernel", cfg->kernel);
 	persist_str(pk, "initramfs", cfg->initramfs);
@@ -91,8 +92,10 @@ void config_pack(msgpack_packer *pk, const struct vm_config *cfg, bool disk_iden
 	persist_str(pk, "console_path", cfg->console_path);
 	persist_u64(pk, "console_order", cfg->console_order);
 	if (cfg->checkpoint_every)
-		persist_u64(pk, cfg->checkpoint_events ? "checkpoint_every_events" : "checkpoint_every_ms",
-		       cfg->checkpoint_every);
+		persist_u64(pk,
+			    cfg->checkpoint_events ? "checkpoint_every_events"
+						   : "checkpoint_every_ms",
+			    cfg->checkpoint_every);
 	if (!cfg->nr_nets)
 		return;
 	persist_key(pk, "net");
@@ -143,8 +146,8 @@ static const msgpack_object *find(const msgpack_object *map, const char *key)
 }
 
 /* A string (nil: NULL, when nullable) copied into strs. */
-static void get_str(struct unpack *u, const msgpack_object *map, const char *where,
-		    const char *key, bool nullable, const char **out)
+static void get_str(struct unpack *u, const msgpack_object *map, const char *where, const char *key,
+		    bool nullable, const char **out)
 {
 	const msgpack_object *o = find(map, key);
 
@@ -185,8 +188,8 @@ static uint64_t get_u64(struct unpack *u, const msgpack_object *map, const char 
 }
 
 /* The index of a string among names, or -1 (reported). */
-static int get_enum(struct unpack *u, const msgpack_object *map, const char *where,
-		    const char *key, const char *const *names, int n)
+static int get_enum(struct unpack *u, const msgpack_object *map, const char *where, const char *key,
+		    const char *const *names, int n)
 {
 	const msgpack_object *o = find(map, key);
 
@@ -203,8 +206,10 @@ static void take_order(struct unpack *u, const char *where, uint64_t order, unsi
 		       uint32_t *used, unsigned int *out)
 {
 	if (order >= nr || (*used & (1u << order))) {
-		problem(u, where, "order", "%" PRIu64 " is not a free position among the %u virtio "
-			"devices", order, nr);
+		problem(u, where, "order",
+			"%" PRIu64 " is not a free position among the %u virtio "
+			"devices",
+			order, nr);
 		return;
 	}
 	*used |= 1u << order;
@@ -260,8 +265,8 @@ static void unpack_net(struct unpack *u, const msgpack_object *m, const char *wh
 }
 
 /* The elements of an array of maps at key (absent: none). */
-static const msgpack_object *array_at(struct unpack *u, const msgpack_object *map,
-				      const char *key, unsigned int max, unsigned int *n)
+static const msgpack_object *array_at(struct unpack *u, const msgpack_object *map, const char *key,
+				      unsigned int max, unsigned int *n)
 {
 	const msgpack_object *a = find(map, key);
 
@@ -279,7 +284,7 @@ static const msgpack_object *array_at(struct unpack *u, const msgpack_object *ma
 int config_unpack(const msgpack_object *map, struct vm_config *cfg, struct config_strings *strs,
 		  void (*say)(void *ctx, const char *msg), void *ctx)
 {
-	struct unpack u = { strs, say, ctx, 0 };
+	struct unpack u = {strs, say, ctx, 0};
 	const msgpack_object *det, *disks, *nets;
 	const char *w = "config";
 	uint32_t used = 0;
@@ -307,13 +312,14 @@ int config_unpack(const msgpack_object *map, struct vm_config *cfg, struct confi
 	else
 		cfg->deterministic = det->via.boolean;
 	cfg->rtc_epoch = get_u64(&u, map, w, "rtc_epoch", 0, INT64_MAX, UINT64_MAX);
-	if (cfg->deterministic && get_u64(&u, map, w, "ns_per_exit", 0, UINT32_MAX, UINT64_MAX) !=
-					  DET_NS_PER_EXIT)
+	if (cfg->deterministic &&
+	    get_u64(&u, map, w, "ns_per_exit", 0, UINT32_MAX, UINT64_MAX) != DET_NS_PER_EXIT)
 		problem(&u, w, "ns_per_exit", "not this build's %d virtual ns per exit",
 			DET_NS_PER_EXIT);
 	cfg->checkpoint_every = get_u64(&u, map, w, "checkpoint_every_ms", 1, UINT32_MAX, 0);
 	if (!cfg->checkpoint_every) {
-		cfg->checkpoint_every = get_u64(&u, map, w, "checkpoint_every_events", 1, UINT32_MAX, 0);
+		cfg->checkpoint_every =
+			get_u64(&u, map, w, "checkpoint_every_events", 1, UINT32_MAX, 0);
 		cfg->checkpoint_events = cfg->checkpoint_every > 0;
 	}
 	get_str(&u, map, w, "rng", true, &cfg->rng_path);
@@ -327,7 +333,8 @@ int config_unpack(const msgpack_object *map, struct vm_config *cfg, struct confi
 	cfg->nr_virtio = cfg->nr_disks + cfg->nr_nets + (cfg->rng_path != NULL) +
 			 (cfg->console != CONSOLE_OFF);
 	if (cfg->rng_path)
-		take_order(&u, "config.rng", get_u64(&u, map, w, "rng_order", 0, UINT32_MAX, UINT64_MAX),
+		take_order(&u, "config.rng",
+			   get_u64(&u, map, w, "rng_order", 0, UINT32_MAX, UINT64_MAX),
 			   cfg->nr_virtio, &used, &cfg->rng_order);
 	if (cfg->console != CONSOLE_OFF)
 		take_order(&u, "config.console",

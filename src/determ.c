@@ -124,8 +124,9 @@ void determ_mask_cpuid(struct kvm_cpuid2 *cpuid)
 
 		switch (e->function) {
 		case 1:
-			e->ecx &= ~(1u << 30 | 1u << 24 | 1u << 21); /* RDRAND, TSC-deadline, x2APIC */
-			e->edx &= ~(1u << 9 | 1u << 4);		      /* APIC (none), TSC */
+			e->ecx &= ~(1u << 30 | 1u << 24 |
+				    1u << 21);		/* RDRAND, TSC-deadline, x2APIC */
+			e->edx &= ~(1u << 9 | 1u << 4); /* APIC (none), TSC */
 			break;
 		case 7:
 			if (e->index == 0) {
@@ -179,9 +180,10 @@ bool determ_hlt(struct vcpu *v, const char **why)
 
 uint64_t determ_regs_hash(const struct kvm_regs *r)
 {
-	const uint64_t regs[] = { r->rax, r->rbx, r->rcx, r->rdx, r->rsi, r->rdi, r->rsp, r->rbp,
-				  r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15,
-				  r->rip, r->rflags & ~(RFLAGS_TF | RFLAGS_RF) };
+	const uint64_t regs[] = {
+		r->rax, r->rbx, r->rcx, r->rdx, r->rsi, r->rdi,
+		r->rsp, r->rbp, r->r8,	r->r9,	r->r10, r->r11,
+		r->r12, r->r13, r->r14, r->r15, r->rip, r->rflags & ~(RFLAGS_TF | RFLAGS_RF)};
 	uint64_t h = 0xcbf29ce484222325ULL;
 
 	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
@@ -237,7 +239,7 @@ void determ_before_run(struct vcpu *v)
 	pit_update(d->pit);
 	if (!pic_intr_pending(d->pic) || !can_take_interrupt(run))
 		return;
-	struct kvm_interrupt irq = { .irq = pic_acknowledge(d->pic) };
+	struct kvm_interrupt irq = {.irq = pic_acknowledge(d->pic)};
 
 	if (v->vm->trace)
 		trace_intr(v->vm->trace, irq.irq);

@@ -14,7 +14,7 @@
 #define RFLAGS_IGNORED (1ULL << 8 | 1ULL << 16) /* TF and RF: the debugger's, not the guest's */
 #define CR0_PE	       (1ULL << 0)
 #define EFER_LMA       (1ULL << 10)
-#define HASH_SLOTS     (4 * FP_MAX_STEPS)	/* open addressing, a power of two */
+#define HASH_SLOTS     (4 * FP_MAX_STEPS) /* open addressing, a power of two */
 
 /* Per-vCPU scratch space: the states seen in this search and an index of them. */
 struct fp_scratch {

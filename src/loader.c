@@ -94,7 +94,8 @@ static int find_pvh_entry(const char *name, const uint8_t *buf, size_t size, con
 		desc_off = name_off + ((nh.n_namesz + 3ULL) & ~3ULL);
 		next = desc_off + ((nh.n_descsz + 3ULL) & ~3ULL);
 		if (next > end)
-			return fail(err, errlen, name, "ELF note at offset %llu runs past its segment",
+			return fail(err, errlen, name,
+				    "ELF note at offset %llu runs past its segment",
 				    (unsigned long long)off);
 		if (nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY && nh.n_namesz == 4 &&
 		    !memcmp(buf + name_off, "Xen", 4)) {
@@ -135,9 +136,10 @@ static int load_elf(struct guest_mem *gm, const char *name, const uint8_t *buf, 
 		return fail(err, errlen, name, "bad program header table (entry size %u, count %u)",
 			    eh.e_phentsize, eh.e_phnum);
 	if (!in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), size))
-		return fail(err, errlen, name,
-			    "truncated: program headers at offset %llu need %zu bytes, file has %zu",
-			    (unsigned long long)eh.e_phoff, eh.e_phnum * sizeof(Elf64_Phdr), size);
+		return fail(
+			err, errlen, name,
+			"truncated: program headers at offset %llu need %zu bytes, file has %zu",
+			(unsigned long long)eh.e_phoff, eh.e_phnum * sizeof(Elf64_Phdr), size);
 
 	img->load_start = UINT64_MAX;
 	img->load_end = 0;
@@ -154,9 +156,10 @@ static int load_elf(struct guest_mem *gm, const char *name, const uint8_t *buf, 
 		if (ph.p_type != PT_LOAD || !ph.p_memsz)
 			continue;
 		if (ph.p_filesz > ph.p_memsz)
-			return fail(err, errlen, name,
-				    "segment %u has more file bytes (%llu) than memory bytes (%llu)", i,
-				    (unsigned long long)ph.p_filesz, (unsigned long long)ph.p_memsz);
+			return fail(
+				err, errlen, name,
+				"segment %u has more file bytes (%llu) than memory bytes (%llu)", i,
+				(unsigned long long)ph.p_filesz, (unsigned long long)ph.p_memsz);
 		if (!in_file(ph.p_offset, ph.p_filesz, size))
 			return fail(err, errlen, name,
 				    "truncated: segment %u (offset %llu, %llu bytes) runs past the "
@@ -164,14 +167,16 @@ static int load_elf(struct guest_mem *gm, const char *name, const uint8_t *buf, 
 				    i, (unsigned long long)ph.p_offset,
 				    (unsigned long long)ph.p_filesz, size);
 		if (ph.p_paddr < HIGH_RAM_START)
-			return fail(err, errlen, name,
-				    "segment %u loads at 0x%llx, below 1 MiB (reserved for boot data)",
-				    i, (unsigned long long)ph.p_paddr);
+			return fail(
+				err, errlen, name,
+				"segment %u loads at 0x%llx, below 1 MiB (reserved for boot data)",
+				i, (unsigned long long)ph.p_paddr);
 		dst = gpa_to_hva(gm, ph.p_paddr, ph.p_memsz);
 		if (!dst)
 			return fail(err, errlen, name,
-				    "segment %u [0x%llx, +0x%llx) is outside guest RAM (%llu MiB)", i,
-				    (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz,
+				    "segment %u [0x%llx, +0x%llx) is outside guest RAM (%llu MiB)",
+				    i, (unsigned long long)ph.p_paddr,
+				    (unsigned long long)ph.p_memsz,
 				    (unsigned long long)(gm->ram_size >> 20));
 		memcpy(dst, buf + ph.p_offset, ph.p_filesz);
 		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
@@ -226,8 +231,8 @@ static int load_bzimage(struct guest_mem *gm, const char *name, const uint8_t *b
 	version = get16(buf + 0x206);
 	if (version < 0x20c)
 		return fail(err, errlen, name,
-			    "boot protocol %u.%02u is too old: the 64-bit entry needs 2.12", version >> 8,
-			    version & 0xff);
+			    "boot protocol %u.%02u is too old: the 64-bit entry needs 2.12",
+			    version >> 8, version & 0xff);
 	if (!(get16(buf + 0x236) & 1))
 		return fail(err, errlen, name, "no 64-bit entry point (XLF_KERNEL_64 not set)");
 	if (setup_size >= size)
@@ -246,10 +251,11 @@ static int load_bzimage(struct guest_mem *gm, const char *name, const uint8_t *b
 	end = load_addr + (init_size > payload ? init_size : payload);
 	dst = gpa_to_hva(gm, load_addr, end - load_addr);
 	if (!dst || end > guest_mem_low_end(gm))
-		return fail(err, errlen, name,
-			    "kernel needs [0x%llx, 0x%llx) but guest RAM below 4 GiB ends at 0x%llx",
-			    (unsigned long long)load_addr, (unsigned long long)end,
-			    (unsigned long long)guest_mem_low_end(gm));
+		return fail(
+			err, errlen, name,
+			"kernel needs [0x%llx, 0x%llx) but guest RAM below 4 GiB ends at 0x%llx",
+			(unsigned long long)load_addr, (unsigned long long)end,
+			(unsigned long long)guest_mem_low_end(gm));
 	memcpy(dst, buf + setup_size, payload);
 	memcpy(img->setup_header, buf + BZ_SETUP_HDR_OFF, sizeof(img->setup_header));
 	img->kind = BOOT_BZIMAGE;

@@ -19,11 +19,11 @@ enum boot_kind { BOOT_PVH, BOOT_BZIMAGE };
 
 struct boot_image {
 	enum boot_kind kind;
-	uint64_t entry;		   /* PVH: 32-bit physical entry; bzImage: 64-bit entry */
-	uint64_t load_start;	   /* lowest guest-physical byte written */
-	uint64_t load_end;	   /* highest + 1, including bss / init_size */
-	uint32_t initrd_addr_max;  /* highest address an initrd byte may occupy */
-	uint32_t cmdline_max;	   /* longest command line, without the NUL */
+	uint64_t entry;		  /* PVH: 32-bit physical entry; bzImage: 64-bit entry */
+	uint64_t load_start;	  /* lowest guest-physical byte written */
+	uint64_t load_end;	  /* highest + 1, including bss / init_size */
+	uint32_t initrd_addr_max; /* highest address an initrd byte may occupy */
+	uint32_t cmdline_max;	  /* longest command line, without the NUL */
 	uint8_t setup_header[BZ_SETUP_HDR_END - BZ_SETUP_HDR_OFF]; /* bzImage only */
 };
 

@@ -70,7 +70,7 @@ unsigned long long log_elapsed_ns(void)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warning", "info", "debug" };
+	static const char *const names[] = {"error", "warning", "info", "debug"};
 	FILE *out = log_file ? log_file : stderr;
 	unsigned long long ns = log_elapsed_ns();
 	va_list ap;

@@ -14,7 +14,7 @@ int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vmm vmm;
-	struct api api = { .fd = -1 };
+	struct api api = {.fd = -1};
 	sigset_t sigs;
 	char err[512];
 	int status;
@@ -22,9 +22,12 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "replay"))
 		return replay_main(argc - 1, argv + 1);
 	switch (cli_parse(argc, argv, &cfg, stdout, stderr)) {
-	case CLI_EXIT: return 0;
-	case CLI_USAGE: return EXIT_USAGE;
-	case CLI_RUN: break;
+	case CLI_EXIT:
+		return 0;
+	case CLI_USAGE:
+		return EXIT_USAGE;
+	case CLI_RUN:
+		break;
 	}
 	vm_block_signals(&sigs); /* before the API, the trace writer or any vCPU thread starts */
 	log_max_level = cfg.verbosity >= 2 ? LOG_DEBUG : cfg.verbosity == 1 ? LOG_INFO : LOG_WARN;

@@ -10,12 +10,12 @@ void guest_mem_layout(struct guest_mem *gm, uint64_t ram_size)
 	memset(gm, 0, sizeof(*gm));
 	gm->ram_size = ram_size;
 	if (ram_size <= MMIO_HOLE_START) {
-		gm->regions[0] = (struct mem_region){ 0, ram_size, NULL };
+		gm->regions[0] = (struct mem_region){0, ram_size, NULL};
 		gm->nr = 1;
 	} else {
-		gm->regions[0] = (struct mem_region){ 0, MMIO_HOLE_START, NULL };
+		gm->regions[0] = (struct mem_region){0, MMIO_HOLE_START, NULL};
 		gm->regions[1] =
-			(struct mem_region){ MMIO_HOLE_END, ram_size - MMIO_HOLE_START, NULL };
+			(struct mem_region){MMIO_HOLE_END, ram_size - MMIO_HOLE_START, NULL};
 		gm->nr = 2;
 	}
 }
@@ -72,12 +72,12 @@ int e820_build(const struct guest_mem *gm, struct e820_entry *map)
 	int n = 0;
 
 	/* Low RAM up to the EBDA; the legacy VGA/BIOS area is reserved, as on a PC. */
-	map[n++] = (struct e820_entry){ 0, EBDA_START, E820_RAM };
-	map[n++] = (struct e820_entry){ EBDA_START, HIGH_RAM_START - EBDA_START, E820_RESERVED };
+	map[n++] = (struct e820_entry){0, EBDA_START, E820_RAM};
+	map[n++] = (struct e820_entry){EBDA_START, HIGH_RAM_START - EBDA_START, E820_RESERVED};
 	if (guest_mem_low_end(gm) > HIGH_RAM_START)
-		map[n++] = (struct e820_entry){ HIGH_RAM_START,
-						guest_mem_low_end(gm) - HIGH_RAM_START, E820_RAM };
+		map[n++] = (struct e820_entry){HIGH_RAM_START,
+					       guest_mem_low_end(gm) - HIGH_RAM_START, E820_RAM};
 	if (gm->nr > 1)
-		map[n++] = (struct e820_entry){ gm->regions[1].gpa, gm->regions[1].size, E820_RAM };
+		map[n++] = (struct e820_entry){gm->regions[1].gpa, gm->regions[1].size, E820_RAM};
 	return n;
 }

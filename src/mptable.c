@@ -3,10 +3,10 @@
 
 #include <string.h>
 
-#define MP_SPEC_REV   4
-#define APIC_VERSION  0x14
-#define IOAPIC_VER    0x11
-#define ISA_IRQS      16
+#define MP_SPEC_REV  4
+#define APIC_VERSION 0x14
+#define IOAPIC_VER   0x11
+#define ISA_IRQS     16
 
 struct mpf_intel { /* floating pointer */
 	char signature[4];
@@ -54,9 +54,9 @@ struct mpc_intsrc { /* type 3: I/O interrupt; type 4: local interrupt */
 } __attribute__((packed));
 
 enum { MP_PROCESSOR, MP_BUS, MP_IOAPIC, MP_INTSRC, MP_LINTSRC };
-#define PCI_BUS_ID	   0
-#define ISA_BUS_ID	   1
-#define MP_IRQ_LEVEL_HIGH  0x0d /* polarity 01 active high, trigger 11 level */
+#define PCI_BUS_ID	  0
+#define ISA_BUS_ID	  1
+#define MP_IRQ_LEVEL_HIGH 0x0d /* polarity 01 active high, trigger 11 level */
 enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 
 static uint8_t checksum(const void *p, size_t len)
@@ -99,33 +99,39 @@ int mptable_write(struct guest_mem *gm, unsigned int nr_cpus, const struct mptab
 		memcpy(p, &cpu, sizeof(cpu));
 	}
 	/* Linux matches an MP bus id against the PCI bus number: the PCI bus must be id 0. */
-	memcpy(p, &(struct mpc_bus){ MP_BUS, PCI_BUS_ID, "PCI   " }, sizeof(struct mpc_bus));
+	memcpy(p, &(struct mpc_bus){MP_BUS, PCI_BUS_ID, "PCI   "}, sizeof(struct mpc_bus));
 	p += sizeof(struct mpc_bus), entries++;
-	memcpy(p, &(struct mpc_bus){ MP_BUS, ISA_BUS_ID, "ISA   " }, sizeof(struct mpc_bus));
+	memcpy(p, &(struct mpc_bus){MP_BUS, ISA_BUS_ID, "ISA   "}, sizeof(struct mpc_bus));
 	p += sizeof(struct mpc_bus), entries++;
-	memcpy(p, &(struct mpc_ioapic){ MP_IOAPIC, ioapic_id, IOAPIC_VER, 1, IOAPIC_ADDR },
+	memcpy(p, &(struct mpc_ioapic){MP_IOAPIC, ioapic_id, IOAPIC_VER, 1, IOAPIC_ADDR},
 	       sizeof(struct mpc_ioapic));
 	p += sizeof(struct mpc_ioapic), entries++;
 	/* KVM's default routing sends ISA IRQ 0 (the PIT) to IOAPIC pin 2, the rest 1:1. */
-	for (unsigned int irq = 0; irq < ISA_IRQS; irq++, entries++, p += sizeof(struct mpc_intsrc)) {
-		struct mpc_intsrc src = { MP_INTSRC, MP_INT, 0, ISA_BUS_ID, irq, ioapic_id,
-					  irq ? irq : 2 };
+	for (unsigned int irq = 0; irq < ISA_IRQS;
+	     irq++, entries++, p += sizeof(struct mpc_intsrc)) {
+		struct mpc_intsrc src = {MP_INTSRC, MP_INT,	  0, ISA_BUS_ID, irq,
+					 ioapic_id, irq ? irq : 2};
 
 		memcpy(p, &src, sizeof(src));
 	}
 	/* PCI INTA# lines: source IRQ (slot << 2) | pin, level-triggered and active high, as the
 	 * VMM drives them (KVM_IRQ_LINE 1 = asserted). */
 	for (unsigned int i = 0; i < nr_pci; i++, entries++, p += sizeof(struct mpc_intsrc)) {
-		struct mpc_intsrc src = { MP_INTSRC, MP_INT, MP_IRQ_LEVEL_HIGH, PCI_BUS_ID,
-					  (uint8_t)(pci[i].slot << 2), ioapic_id, pci[i].line };
+		struct mpc_intsrc src = {MP_INTSRC,
+					 MP_INT,
+					 MP_IRQ_LEVEL_HIGH,
+					 PCI_BUS_ID,
+					 (uint8_t)(pci[i].slot << 2),
+					 ioapic_id,
+					 pci[i].line};
 
 		memcpy(p, &src, sizeof(src));
 	}
 	/* Virtual wire: the PIC through LINT0 as ExtINT, NMIs on LINT1, on every CPU. */
-	memcpy(p, &(struct mpc_intsrc){ MP_LINTSRC, MP_EXTINT, 0, 0, 0, 0xff, 0 },
+	memcpy(p, &(struct mpc_intsrc){MP_LINTSRC, MP_EXTINT, 0, 0, 0, 0xff, 0},
 	       sizeof(struct mpc_intsrc));
 	p += sizeof(struct mpc_intsrc), entries++;
-	memcpy(p, &(struct mpc_intsrc){ MP_LINTSRC, MP_NMI, 0, 0, 0, 0xff, 1 },
+	memcpy(p, &(struct mpc_intsrc){MP_LINTSRC, MP_NMI, 0, 0, 0, 0xff, 1},
 	       sizeof(struct mpc_intsrc));
 	p += sizeof(struct mpc_intsrc), entries++;
 

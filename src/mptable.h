@@ -10,9 +10,9 @@
 
 #include "memory.h"
 
-#define MPTABLE_ADDR	EBDA_START /* floating pointer; the table follows it */
-#define IOAPIC_ADDR	0xfec00000U
-#define LAPIC_ADDR	0xfee00000U
+#define MPTABLE_ADDR EBDA_START /* floating pointer; the table follows it */
+#define IOAPIC_ADDR  0xfec00000U
+#define LAPIC_ADDR   0xfee00000U
 
 /* INTA# of the device at 00:slot.0 is wired to IOAPIC pin `line`, level, active high. */
 struct mptable_pci_irq {

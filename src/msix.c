@@ -101,10 +101,11 @@ static void deliver(struct msix *m, unsigned int vec)
 	if (m->vm->trace)
 		trace_msi(m->vm->trace, m->pci->slot, vec, m->table[vec].data);
 	if (r)
-		log_warn("00:%02x.0 MSI-X vector %u: no KVM route (%s); interrupt lost", m->pci->slot,
-			 vec, strerror(-r));
+		log_warn("00:%02x.0 MSI-X vector %u: no KVM route (%s); interrupt lost",
+			 m->pci->slot, vec, strerror(-r));
 	else if (write(m->fd[vec], &one, sizeof(one)) != sizeof(one))
-		log_warn("00:%02x.0 MSI-X vector %u: eventfd: %s", m->pci->slot, vec, strerror(errno));
+		log_warn("00:%02x.0 MSI-X vector %u: eventfd: %s", m->pci->slot, vec,
+			 strerror(errno));
 }
 
 void msix_signal(struct msix *m, unsigned int vec)
@@ -199,8 +200,9 @@ bool msix_load(struct msix *m, struct persist_in *in, const char *key)
 	    !persist_get_u64(&sub, "pending", (1ULL << m->nr) - 1, &pending))
 		return false;
 	if (len != m->nr * sizeof(m->table[0]))
-		return persist_fail(&sub, "table", "%zu bytes, this device has %u vectors (%zu bytes)",
-				    len, m->nr, m->nr * sizeof(m->table[0]));
+		return persist_fail(&sub, "table",
+				    "%zu bytes, this device has %u vectors (%zu bytes)", len, m->nr,
+				    m->nr * sizeof(m->table[0]));
 	memcpy(m->table, table, len);
 	m->pending = pending;
 	for (unsigned int vec = 0; vec < m->nr; vec++) {

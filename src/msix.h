@@ -29,8 +29,8 @@ struct msix_entry {
 struct msix {
 	struct vm *vm;
 	struct pci_device *pci;
-	unsigned int nr;   /* vectors; 0: the function has no MSI-X */
-	uint8_t cap;	   /* the capability's config-space offset */
+	unsigned int nr; /* vectors; 0: the function has no MSI-X */
+	uint8_t cap;	 /* the capability's config-space offset */
 	struct msix_entry table[MSIX_MAX_VECTORS];
 	uint32_t pending;	       /* the PBA */
 	int fd[MSIX_MAX_VECTORS];      /* irqfd eventfds, -1: not yet bound */

@@ -80,7 +80,7 @@ int pci_bar_init(struct pci_device *d, unsigned int bar, uint64_t size, unsigned
 		return -EINVAL;
 	if (bar_in_use(d, bar) || (is64 && bar_in_use(d, bar + 1)))
 		return -EBUSY;
-	d->bar[bar] = (struct pci_bar){ .size = size, .io = io, .is64 = is64, .prefetch = prefetch };
+	d->bar[bar] = (struct pci_bar){.size = size, .io = io, .is64 = is64, .prefetch = prefetch};
 	if (io) {
 		put_le(d->cfg, off, PCI_BASE_ADDRESS_SPACE_IO, 4);
 		put_le(d->wmask, off, (uint32_t)(mask & PCI_BASE_ADDRESS_IO_MASK), 4);
@@ -234,8 +234,8 @@ static void addr_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 		pb->config_address = get_le(data, 0, 4) & ~3u; /* bits 1:0 read as 0 */
 }
 
-static const struct bus_ops addr_ops = { .read = addr_read, .write = addr_write };
-static const struct bus_ops data_ops = { .read = data_read, .write = data_write };
+static const struct bus_ops addr_ops = {.read = addr_read, .write = addr_write};
+static const struct bus_ops data_ops = {.read = data_read, .write = data_write};
 
 /* A window must not wrap or start at 0 (address 0 means "not decoded"). */
 static bool window_ok(uint64_t base, uint64_t size, uint64_t limit)
@@ -254,9 +254,9 @@ int pci_bus_init(struct pci_bus *pb, struct bus *pio_bus, uint64_t mmio32_base,
 	    !window_ok(io_base, io_size, 0x10000))
 		return -EINVAL;
 	memset(pb, 0, sizeof(*pb));
-	pb->mmio32 = (struct pci_window){ mmio32_base, mmio32_size, mmio32_base };
-	pb->mmio64 = (struct pci_window){ mmio64_base, mmio64_size, mmio64_base };
-	pb->io = (struct pci_window){ io_base, io_size, io_base };
+	pb->mmio32 = (struct pci_window){mmio32_base, mmio32_size, mmio32_base};
+	pb->mmio64 = (struct pci_window){mmio64_base, mmio64_size, mmio64_base};
+	pb->io = (struct pci_window){io_base, io_size, io_base};
 	r = bus_register(pio_bus, CONFIG_ADDRESS_PORT, 4, &addr_ops, pb, "pci-config-address");
 	if (r)
 		return r;
@@ -288,7 +288,7 @@ int pci_bus_add(struct pci_bus *pb, struct pci_device *d)
 {
 	/* Allocate from copies of the windows so that a failure leaves everything untouched. */
 	struct pci_window mmio32 = pb->mmio32, mmio64 = pb->mmio64, io = pb->io;
-	uint64_t addr[PCI_NUM_BARS] = { 0 };
+	uint64_t addr[PCI_NUM_BARS] = {0};
 	uint16_t cmd = 0;
 	unsigned int slot = 1;
 
@@ -337,10 +337,11 @@ bool pci_device_load(struct pci_device *d, struct persist_in *in, const char *ke
 		return false;
 	for (unsigned int i = 0; i < PCI_CFG_SIZE; i++)
 		if ((cfg[i] ^ d->cfg[i]) & ~d->wmask[i])
-			return persist_fail(in, key,
-					    "byte 0x%02x is 0x%02x, this build's device has 0x%02x there "
-					    "and the guest cannot change it (a snapshot of another device)",
-					    i, cfg[i], d->cfg[i]);
+			return persist_fail(
+				in, key,
+				"byte 0x%02x is 0x%02x, this build's device has 0x%02x there "
+				"and the guest cannot change it (a snapshot of another device)",
+				i, cfg[i], d->cfg[i]);
 	memcpy(d->cfg, cfg, sizeof(cfg));
 	bars_update(d);
 	return true;

@@ -116,14 +116,15 @@ bool persist_elem(struct persist_in *in, const char *key, unsigned int i, unsign
 	if (!a)
 		return false;
 	if (a->via.array.size != n)
-		return persist_fail(in, key, "%u elements, this build has %u", a->via.array.size, n);
+		return persist_fail(in, key, "%u elements, this build has %u", a->via.array.size,
+				    n);
 	return persist_open(sub, &a->via.array.ptr[i], path, in->err);
 }
 
 bool persist_get_u64(struct persist_in *in, const char *key, uint64_t max, uint64_t *v)
 {
-	const msgpack_object *o = get(in, key, MSGPACK_OBJECT_POSITIVE_INTEGER,
-				      "an unsigned integer");
+	const msgpack_object *o =
+		get(in, key, MSGPACK_OBJECT_POSITIVE_INTEGER, "an unsigned integer");
 
 	if (!o)
 		return false;

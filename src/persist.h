@@ -69,32 +69,33 @@ void persist_bin(msgpack_packer *pk, const char *key, const void *p, size_t len)
 void persist_str(msgpack_packer *pk, const char *key, const char *val);
 
 #define PERSIST_COUNT_(kind, name) +1
-#define PERSIST_PUT_(kind, name) persist_put_##kind(pk_, #name, &obj_->name, sizeof(obj_->name));
-#define PERSIST_GET_(kind, name) ok_ = ok_ && persist_get_##kind(in_, #name, &obj_->name, sizeof(obj_->name));
+#define PERSIST_PUT_(kind, name)   persist_put_##kind(pk_, #name, &obj_->name, sizeof(obj_->name));
+#define PERSIST_GET_(kind, name) \
+	ok_ = ok_ && persist_get_##kind(in_, #name, &obj_->name, sizeof(obj_->name));
 
 /* How many fields FIELDS has: for a map that holds them and `extra` more keys. */
 #define PERSIST_NFIELDS(FIELDS) (0 FIELDS(PERSIST_COUNT_))
 /* Packs obj's FIELDS into the map being built (its header is the caller's). */
-#define PERSIST_PUT_FIELDS(pk, obj, FIELDS)                                                       \
-	do {                                                                                       \
-		msgpack_packer *pk_ = (pk);                                                        \
-		__typeof__(obj) obj_ = (obj);                                                      \
-		FIELDS(PERSIST_PUT_)                                                               \
+#define PERSIST_PUT_FIELDS(pk, obj, FIELDS)   \
+	do {                                  \
+		msgpack_packer *pk_ = (pk);   \
+		__typeof__(obj) obj_ = (obj); \
+		FIELDS(PERSIST_PUT_)          \
 	} while (0)
 /* One map holding exactly obj's FIELDS. */
-#define PERSIST_SAVE(pk, obj, FIELDS)                                                              \
-	do {                                                                                       \
-		msgpack_pack_map((pk), PERSIST_NFIELDS(FIELDS));                                   \
-		PERSIST_PUT_FIELDS(pk, obj, FIELDS);                                               \
+#define PERSIST_SAVE(pk, obj, FIELDS)                            \
+	do {                                                     \
+		msgpack_pack_map((pk), PERSIST_NFIELDS(FIELDS)); \
+		PERSIST_PUT_FIELDS(pk, obj, FIELDS);             \
 	} while (0)
 /* Reads obj's FIELDS from in's map; false at the first one missing or out of range. */
-#define PERSIST_LOAD(in, obj, FIELDS)                                                              \
-	({                                                                                         \
-		struct persist_in *in_ = (in);                                                     \
-		__typeof__(obj) obj_ = (obj);                                                      \
-		bool ok_ = true;                                                                   \
-		FIELDS(PERSIST_GET_)                                                               \
-		ok_;                                                                               \
+#define PERSIST_LOAD(in, obj, FIELDS)          \
+	({                                     \
+		struct persist_in *in_ = (in); \
+		__typeof__(obj) obj_ = (obj);  \
+		bool ok_ = true;               \
+		FIELDS(PERSIST_GET_)           \
+		ok_;                           \
 	})
 
 #endif

@@ -8,8 +8,8 @@
  *   exit_received(vcpu, exit_reason)            KVM_RUN returned
  *   exit_handled(vcpu, exit_reason, addr)       the exit was dispatched; addr: port or MMIO address
  *   vq_notify(slot, queue)                      a queue notification reached the device (the
- *                                               notify exit, or the disk's I/O thread in normal mode)
- *   req_submit(slot, queue, head, type)         a virtio-blk request goes to the backend
+ *                                               notify exit, or the disk's I/O thread in normal
+ * mode) req_submit(slot, queue, head, type)         a virtio-blk request goes to the backend
  *   req_complete(slot, queue, head, status)     ... and is complete (status written)
  *   irq_inject(slot, queue)                     a used-buffer interrupt was raised for the guest
  *   trace_flush(bytes_in, bytes_out)            one trace frame was written
@@ -28,9 +28,9 @@
 #endif
 
 /* exit_handled's address argument: the port of a PIO exit, the address of an MMIO exit, or 0. */
-#define DEJAVM_EXIT_ADDR(run)                                                        \
-	((run)->exit_reason == KVM_EXIT_IO	 ? (unsigned long long)(run)->io.port : \
-	 (run)->exit_reason == KVM_EXIT_MMIO ? (unsigned long long)(run)->mmio.phys_addr : \
-					       0ULL)
+#define DEJAVM_EXIT_ADDR(run)                                                              \
+	((run)->exit_reason == KVM_EXIT_IO     ? (unsigned long long)(run)->io.port        \
+	 : (run)->exit_reason == KVM_EXIT_MMIO ? (unsigned long long)(run)->mmio.phys_addr \
+					       : 0ULL)
 
 #endif

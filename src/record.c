@@ -62,12 +62,16 @@ static void pack_host(msgpack_packer *pk, struct vm *vm)
 		int cap;
 		const char *name;
 	} caps[] = {
-		{ KVM_CAP_IRQCHIP, "irqchip" },		{ KVM_CAP_PIT2, "pit2" },
-		{ KVM_CAP_IOEVENTFD, "ioeventfd" },	{ KVM_CAP_IRQFD, "irqfd" },
-		{ KVM_CAP_SYNC_REGS, "sync_regs" },	{ KVM_CAP_COALESCED_PIO, "coalesced_pio" },
-		{ KVM_CAP_SET_GUEST_DEBUG, "set_guest_debug" },
-		{ KVM_CAP_TSC_CONTROL, "tsc_control" }, { KVM_CAP_GET_TSC_KHZ, "get_tsc_khz" },
-		{ KVM_CAP_X86_USER_SPACE_MSR, "x86_user_space_msr" },
+		{KVM_CAP_IRQCHIP, "irqchip"},
+		{KVM_CAP_PIT2, "pit2"},
+		{KVM_CAP_IOEVENTFD, "ioeventfd"},
+		{KVM_CAP_IRQFD, "irqfd"},
+		{KVM_CAP_SYNC_REGS, "sync_regs"},
+		{KVM_CAP_COALESCED_PIO, "coalesced_pio"},
+		{KVM_CAP_SET_GUEST_DEBUG, "set_guest_debug"},
+		{KVM_CAP_TSC_CONTROL, "tsc_control"},
+		{KVM_CAP_GET_TSC_KHZ, "get_tsc_khz"},
+		{KVM_CAP_X86_USER_SPACE_MSR, "x86_user_space_msr"},
 	};
 	struct utsname u;
 
@@ -217,7 +221,7 @@ int record_finish(struct vm *vm, int status)
 		return 0;
 	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
 		if (vm->stats.by_reason[i])
-			exits[n++] = (struct trace_kv){ exit_reason_name(i), vm->stats.by_reason[i] };
+			exits[n++] = (struct trace_kv){exit_reason_name(i), vm->stats.by_reason[i]};
 	/* Host time has no place in a deterministic trace: the stall is in --stats only. */
 	trace_end(vm->trace, status, vm->stop_reason, trace_events_emitted(vm->trace), 0,
 		  vm->det ? 0 : trace_stall_ns(vm->trace), exits, n, vm->stats.nondeterministic);

@@ -12,14 +12,14 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define CR0_PE	  (1ULL << 0)
-#define CR0_PG	  (1ULL << 31)
-#define CR4_PAE	  (1ULL << 5)
-#define CR4_LA57  (1ULL << 12)
-#define EFER_LMA  (1ULL << 10)
-#define PTE_P	  (1ULL << 0)
-#define PTE_PS	  (1ULL << 7)
-#define PTE_ADDR  0x000ffffffffff000ULL
+#define CR0_PE	 (1ULL << 0)
+#define CR0_PG	 (1ULL << 31)
+#define CR4_PAE	 (1ULL << 5)
+#define CR4_LA57 (1ULL << 12)
+#define EFER_LMA (1ULL << 10)
+#define PTE_P	 (1ULL << 0)
+#define PTE_PS	 (1ULL << 7)
+#define PTE_ADDR 0x000ffffffffff000ULL
 
 /* Linear to guest-physical through 4- or 5-level long-mode page tables; -1 when unmapped. */
 static int walk_long_mode(const struct guest_mem *gm, uint64_t cr3, bool la57, uint64_t va,
@@ -112,8 +112,8 @@ static void insn_bytes(struct vcpu *v, const struct kvm_regs *r, const struct kv
 
 static void internal_error_detail(const struct kvm_run *run, char *buf, size_t len)
 {
-	static const char *const sub[] = { "", "emulation failure", "simultaneous exceptions",
-					   "delivery event failure", "unexpected exit reason" };
+	static const char *const sub[] = {"", "emulation failure", "simultaneous exceptions",
+					  "delivery event failure", "unexpected exit reason"};
 	unsigned int s = run->internal.suberror;
 	size_t pos;
 
@@ -136,8 +136,8 @@ void report_failure(struct vcpu *v, const char *what, FILE *f)
 		snprintf(detail, sizeof(detail), ", hardware reason 0x%llx",
 			 (unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
 	if (ioctl(v->fd, KVM_GET_REGS, &r) || ioctl(v->fd, KVM_GET_SREGS, &s)) {
-		fprintf(f, "dejavm: guest failure on vCPU %u: %s%s (registers unavailable)\n", v->id,
-			what, detail);
+		fprintf(f, "dejavm: guest failure on vCPU %u: %s%s (registers unavailable)\n",
+			v->id, what, detail);
 		return;
 	}
 	insn_bytes(v, &r, &s, bytes, sizeof(bytes));

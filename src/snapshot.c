@@ -45,26 +45,27 @@ static int fail(char *err, size_t len, const char *fmt, ...)
 /* ---- the VM-state map ---- */
 
 /* What the exit counters hold that a trace's end event and --stats go on from. */
-#define STATS_STATE(F)                                                                             \
-	F(BIN, by_reason) F(UINT, pio_in) F(UINT, pio_out) F(UINT, mmio_read) F(UINT, mmio_write) \
-	F(UINT, pio_unhandled) F(UINT, mmio_unhandled) F(UINT, pio_coalesced)                     \
-	F(UINT, mmio_coalesced) F(UINT, landmarks) F(UINT, nondeterministic)
+#define STATS_STATE(F)                                                                \
+	F(BIN, by_reason)                                                             \
+	F(UINT, pio_in) F(UINT, pio_out) F(UINT, mmio_read) F(UINT, mmio_write)       \
+		F(UINT, pio_unhandled) F(UINT, mmio_unhandled) F(UINT, pio_coalesced) \
+			F(UINT, mmio_coalesced) F(UINT, landmarks) F(UINT, nondeterministic)
 
 /* KVM's own devices in normal mode: both PICs, the IOAPIC, the PIT, and the kvmclock. */
 static const struct irqchip_part {
 	const char *name;
 	int chip; /* KVM_IRQCHIP_*, -1: the PIT */
 } irqchip_parts[] = {
-	{ "pic_master", KVM_IRQCHIP_PIC_MASTER },
-	{ "pic_slave", KVM_IRQCHIP_PIC_SLAVE },
-	{ "ioapic", KVM_IRQCHIP_IOAPIC },
-	{ "pit", -1 },
+	{"pic_master", KVM_IRQCHIP_PIC_MASTER},
+	{"pic_slave", KVM_IRQCHIP_PIC_SLAVE},
+	{"ioapic", KVM_IRQCHIP_IOAPIC},
+	{"pit", -1},
 };
 #define NR_IRQCHIP_PARTS (sizeof(irqchip_parts) / sizeof(irqchip_parts[0]))
 
 static int kvm_save(struct vm *vm, msgpack_packer *pk)
 {
-	struct kvm_clock_data clock = { 0 };
+	struct kvm_clock_data clock = {0};
 	int r = 0;
 
 	msgpack_pack_map(pk, NR_IRQCHIP_PARTS + 1);
@@ -72,13 +73,13 @@ static int kvm_save(struct vm *vm, msgpack_packer *pk)
 		const struct irqchip_part *p = &irqchip_parts[i];
 
 		if (p->chip >= 0) {
-			struct kvm_irqchip c = { .chip_id = p->chip };
+			struct kvm_irqchip c = {.chip_id = p->chip};
 
 			if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &c) && !r)
 				r = -errno;
 			persist_bin(pk, p->name, &c, sizeof(c));
 		} else {
-			struct kvm_pit_state2 pit = { 0 };
+			struct kvm_pit_state2 pit = {0};
 
 			if (ioctl(vm->vm_fd, KVM_GET_PIT2, &pit) && !r)
 				r = -errno;
@@ -93,11 +94,11 @@ static int kvm_save(struct vm *vm, msgpack_packer *pk)
 
 static bool kvm_load(struct vm *vm, struct persist_in *in)
 {
-	struct kvm_clock_data clock = { 0 };
+	struct kvm_clock_data clock = {0};
 
 	for (size_t i = 0; i < NR_IRQCHIP_PARTS; i++) {
 		const struct irqchip_part *p = &irqchip_parts[i];
-		struct kvm_irqchip c = { .chip_id = p->chip };
+		struct kvm_irqchip c = {.chip_id = p->chip};
 		struct kvm_pit_state2 pit;
 		int r;
 
@@ -105,7 +106,8 @@ static bool kvm_load(struct vm *vm, struct persist_in *in)
 			if (!persist_get_BIN(in, p->name, &c, sizeof(c)))
 				return false;
 			if (c.chip_id != (uint32_t)p->chip)
-				return persist_fail(in, p->name, "chip %u, not %d", c.chip_id, p->chip);
+				return persist_fail(in, p->name, "chip %u, not %d", c.chip_id,
+						    p->chip);
 			r = ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &c);
 		} else {
 			if (!persist_get_BIN(in, p->name, &pit, sizeof(pit)))
@@ -231,11 +233,12 @@ static bool load_parts(struct vm *vm, struct persist_in *in)
 			known |= strlen(vm->parts[i].name) == key->via.str.size &&
 				 !memcmp(vm->parts[i].name, key->via.str.ptr, key->via.str.size);
 		if (!known)
-			return persist_fail(&parts, NULL,
-					    "'%.*s': this VM has no such device (the snapshot's "
-					    "configuration differs)",
-					    key->type == MSGPACK_OBJECT_STR ? (int)key->via.str.size : 1,
-					    key->type == MSGPACK_OBJECT_STR ? key->via.str.ptr : "?");
+			return persist_fail(
+				&parts, NULL,
+				"'%.*s': this VM has no such device (the snapshot's "
+				"configuration differs)",
+				key->type == MSGPACK_OBJECT_STR ? (int)key->via.str.size : 1,
+				key->type == MSGPACK_OBJECT_STR ? key->via.str.ptr : "?");
 	}
 	for (unsigned int i = 0; i < vm->nr_parts; i++)
 		if (!persist_sub(&parts, vm->parts[i].name, &sub) ||
@@ -269,7 +272,7 @@ static bool load_trace(struct vm *vm, struct persist_in *in)
 
 int vm_state_load(struct vm *vm, const msgpack_object *state, char *err, size_t len)
 {
-	struct persist_err e = { 0 };
+	struct persist_err e = {0};
 	struct persist_in in, sub;
 	bool ok = persist_open(&in, state, "state", &e);
 
@@ -301,7 +304,8 @@ static bool page_is_zero(const uint8_t *p)
 	const uint64_t *w = (const uint64_t *)p;
 
 	for (unsigned int i = 0; i < PAGE / 8; i += 8)
-		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] |
+		    w[i + 7])
 			return false;
 	return true;
 }
@@ -375,7 +379,7 @@ static struct mem_run *write_memory(struct vm *vm, int fd, size_t *nruns, uint64
 				runs = p;
 				cap *= 2;
 			}
-			runs[n++] = (struct mem_run){ reg->gpa + start, off - start, offset, csize };
+			runs[n++] = (struct mem_run){reg->gpa + start, off - start, offset, csize};
 			offset += csize;
 		}
 	}
@@ -611,7 +615,7 @@ static int read_file(const char *path, void **buf, size_t *len)
 
 static const msgpack_object *get(const msgpack_object *map, const char *key)
 {
-	struct persist_err e = { 0 };
+	struct persist_err e = {0};
 	struct persist_in in;
 
 	persist_open(&in, map, "", &e);
@@ -637,8 +641,8 @@ static int check_disks(struct snapshot *s, char *err, size_t len)
 	const msgpack_object *d = get(&s->root, "disks");
 
 	if (!d || d->type != MSGPACK_OBJECT_ARRAY || d->via.array.size != s->cfg.nr_disks)
-		return fail(err, len, "%s: disks: not %u entries, as config.disks has", s->state_path,
-			    s->cfg.nr_disks);
+		return fail(err, len, "%s: disks: not %u entries, as config.disks has",
+			    s->state_path, s->cfg.nr_disks);
 	for (unsigned int i = 0; i < s->cfg.nr_disks; i++) {
 		const msgpack_object *want = get(&d->via.array.ptr[i], "sha256");
 		const char *path = s->cfg.disks[i].path;
@@ -681,17 +685,19 @@ static bool run_at(const msgpack_object *r, uint64_t v[4])
 static int check_memory(struct snapshot *s, char *err, size_t len)
 {
 	const msgpack_object *m = get(&s->root, "memory");
-	struct persist_err e = { 0 };
+	struct persist_err e = {0};
 	struct persist_in in;
 	uint64_t size, next_gpa = 0;
 	struct guest_mem layout;
 	struct stat st;
 
-	if (!persist_open(&in, m, "memory", &e) || !persist_get_u64(&in, "size", UINT64_MAX, &size) ||
+	if (!persist_open(&in, m, "memory", &e) ||
+	    !persist_get_u64(&in, "size", UINT64_MAX, &size) ||
 	    !persist_get_u64(&in, "file_size", UINT64_MAX, &s->file_size))
 		return fail(err, len, "%s: %s", s->state_path, e.msg);
 	if (size != s->cfg.mem_size)
-		return fail(err, len, "%s: memory.size %" PRIu64 " differs from config.memory %" PRIu64,
+		return fail(err, len,
+			    "%s: memory.size %" PRIu64 " differs from config.memory %" PRIu64,
 			    s->state_path, size, s->cfg.mem_size);
 	s->runs = persist_find(&in, "runs");
 	if (!s->runs || s->runs->type != MSGPACK_OBJECT_ARRAY)
@@ -720,10 +726,10 @@ static int check_memory(struct snapshot *s, char *err, size_t len)
 		next_gpa = v[0] + v[1];
 	}
 	if (stat(s->mem_path, &st))
-		return fail(err, len, "%s: %s (the snapshot's memory)", s->mem_path, strerror(errno));
+		return fail(err, len, "%s: %s (the snapshot's memory)", s->mem_path,
+			    strerror(errno));
 	if ((uint64_t)st.st_size != s->file_size)
-		return fail(err, len,
-			    "%s: %" PRIu64 " bytes, %s says %" PRIu64 "%s", s->mem_path,
+		return fail(err, len, "%s: %" PRIu64 " bytes, %s says %" PRIu64 "%s", s->mem_path,
 			    (uint64_t)st.st_size, s->state_path, s->file_size,
 			    (uint64_t)st.st_size < s->file_size ? " (truncated)" : "");
 	return 0;
@@ -736,7 +742,7 @@ struct snapshot *snapshot_open(const char *dir, bool disks, char *err, size_t le
 		char *err;
 		size_t len;
 		const char *path;
-	} ctx = { err, len, NULL };
+	} ctx = {err, len, NULL};
 	const msgpack_object *f, *v;
 	size_t off = 0;
 	int r;
@@ -786,8 +792,10 @@ struct snapshot *snapshot_open(const char *dir, bool disks, char *err, size_t le
 	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    v->via.u64 != SNAPSHOT_FORMAT_VERSION) {
 		fail(err, len,
-		     "%s: snapshot format version %" PRIu64 " is not the one this dejavm reads (%d): %s",
-		     s->state_path, v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0,
+		     "%s: snapshot format version %" PRIu64
+		     " is not the one this dejavm reads (%d): %s",
+		     s->state_path,
+		     v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0,
 		     SNAPSHOT_FORMAT_VERSION,
 		     v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
 				     v->via.u64 > SNAPSHOT_FORMAT_VERSION
@@ -826,7 +834,8 @@ static int restore_memory(struct snapshot *s, struct vm *vm, char *err, size_t l
 	const uint8_t *map = MAP_FAILED;
 
 	if (fd < 0 || !dctx) {
-		r = fail(err, len, "%s: %s", s->mem_path, fd < 0 ? strerror(errno) : "out of memory");
+		r = fail(err, len, "%s: %s", s->mem_path,
+			 fd < 0 ? strerror(errno) : "out of memory");
 		goto out;
 	}
 	if (s->file_size) {
@@ -847,10 +856,13 @@ static int restore_memory(struct snapshot *s, struct vm *vm, char *err, size_t l
 		got = dst ? ZSTD_decompressDCtx(dctx, dst, n, map + off, v[3]) : 0;
 
 		if (!dst || ZSTD_isError(got) || got != n) {
-			r = fail(err, len, "%s: offset %" PRIu64 ": run %u (%" PRIu64 " bytes at gpa 0x%" PRIx64
-				 "): %s", s->mem_path, off, i, n, gpa,
-				 !dst ? "not in RAM" : ZSTD_isError(got) ? ZSTD_getErrorName(got)
-									  : "short");
+			r = fail(err, len,
+				 "%s: offset %" PRIu64 ": run %u (%" PRIu64
+				 " bytes at gpa 0x%" PRIx64 "): %s",
+				 s->mem_path, off, i, n, gpa,
+				 !dst		     ? "not in RAM"
+				 : ZSTD_isError(got) ? ZSTD_getErrorName(got)
+						     : "short");
 			break;
 		}
 	}

@@ -60,11 +60,13 @@ void stats_print_text(const struct exit_stats *s, FILE *f)
 	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
 		if (s->by_reason[i])
 			fprintf(f, "  %-16s %12" PRIu64 "\n", exit_reason_name(i), s->by_reason[i]);
-	fprintf(f, "  pio: %" PRIu64 " in, %" PRIu64 " out (%" PRIu64 " coalesced), %" PRIu64
-		   " unhandled\n",
+	fprintf(f,
+		"  pio: %" PRIu64 " in, %" PRIu64 " out (%" PRIu64 " coalesced), %" PRIu64
+		" unhandled\n",
 		s->pio_in, s->pio_out, s->pio_coalesced, s->pio_unhandled);
-	fprintf(f, "  mmio: %" PRIu64 " read, %" PRIu64 " write (%" PRIu64 " coalesced), %" PRIu64
-		   " unhandled\n",
+	fprintf(f,
+		"  mmio: %" PRIu64 " read, %" PRIu64 " write (%" PRIu64 " coalesced), %" PRIu64
+		" unhandled\n",
 		s->mmio_read, s->mmio_write, s->mmio_coalesced, s->mmio_unhandled);
 	if (s->landmarks)
 		fprintf(f, "  landmarks: %" PRIu64 " (%" PRIu64 " at host-chosen points)\n",
@@ -72,14 +74,13 @@ void stats_print_text(const struct exit_stats *s, FILE *f)
 	if (s->kicks)
 		fprintf(f,
 			"  exit-budget kicks: %" PRIu64 ": %" PRIu64 " found a fixed point, "
-			"%" PRIu64
-			" a loop that is not one, %" PRIu64 " no loop, %" PRIu64
+			"%" PRIu64 " a loop that is not one, %" PRIu64 " no loop, %" PRIu64
 			" ran into an exit, %" PRIu64 " stopped short of user mode or of an"
 			" instruction that would show it; single-steps: median %u, max %" PRIu64
 			", total %" PRIu64 "\n",
 			s->kicks, s->kicks_fixed, s->kicks_cycle, s->kicks_none, s->kicks_exited,
-			s->kicks_unsafe,
-			stats_kick_steps_median(s), s->search_steps_max, s->search_steps);
+			s->kicks_unsafe, stats_kick_steps_median(s), s->search_steps_max,
+			s->search_steps);
 	if (s->irq_steps_started)
 		fprintf(f, "  interrupts that waited for IF (single-stepped): %" PRIu64 "\n",
 			s->irq_steps_started);
@@ -92,8 +93,8 @@ void stats_print_json(const struct exit_stats *s, FILE *f)
 
 	for (unsigned int i = 0; i < STATS_MAX_REASON; i++)
 		total += s->by_reason[i];
-	fprintf(f, "{\"run_time_ns\":%" PRIu64 ",\"exits_total\":%" PRIu64 ",\"exits\":{", s->run_ns,
-		total);
+	fprintf(f, "{\"run_time_ns\":%" PRIu64 ",\"exits_total\":%" PRIu64 ",\"exits\":{",
+		s->run_ns, total);
 	for (unsigned int i = 0; i < STATS_MAX_REASON; i++) {
 		if (!s->by_reason[i])
 			continue;
@@ -108,8 +109,7 @@ void stats_print_json(const struct exit_stats *s, FILE *f)
 		",\"nondeterministic\":%" PRIu64 ",\"kicks\":{\"total\":%" PRIu64
 		",\"fixed\":%" PRIu64 ",\"cycle\":%" PRIu64 ",\"none\":%" PRIu64
 		",\"exited\":%" PRIu64 ",\"unsafe\":%" PRIu64 ",\"steps_median\":%u,"
-		"\"steps_max\":%" PRIu64
-		",\"steps_total\":%" PRIu64 "}}\n",
+		"\"steps_max\":%" PRIu64 ",\"steps_total\":%" PRIu64 "}}\n",
 		s->pio_in, s->pio_out, s->pio_coalesced, s->pio_unhandled, s->mmio_read,
 		s->mmio_write, s->mmio_coalesced, s->mmio_unhandled, s->landmarks,
 		s->nondeterministic, s->kicks, s->kicks_fixed, s->kicks_cycle, s->kicks_none,

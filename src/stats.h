@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define STATS_MAX_REASON 64
+#define STATS_MAX_REASON     64
 #define STATS_MAX_KICK_STEPS 4096
 
 struct exit_stats {
@@ -15,11 +15,11 @@ struct exit_stats {
 	uint64_t pio_in, pio_out, mmio_read, mmio_write;
 	uint64_t pio_unhandled, mmio_unhandled;
 	uint64_t pio_coalesced, mmio_coalesced; /* writes that came through the coalesced ring */
-	uint64_t landmarks; /* deterministic mode: landmarks (time given without an exit) */
+	uint64_t landmarks;	   /* deterministic mode: landmarks (time given without an exit) */
 	uint64_t nondeterministic; /* of which at host-chosen points */
 	/* deterministic mode: exit-budget kicks, by what the fixed-point search found */
 	uint64_t kicks, kicks_fixed, kicks_cycle, kicks_none, kicks_exited, kicks_unsafe;
-	uint64_t search_steps;	    /* single-steps all searches took */
+	uint64_t search_steps; /* single-steps all searches took */
 	uint64_t search_steps_max;
 	uint32_t kick_steps[STATS_MAX_KICK_STEPS + 1]; /* kicks by steps taken (the last: more) */
 	uint64_t irq_steps_started; /* deterministic: interrupts that waited for IF (stepping) */

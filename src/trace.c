@@ -54,7 +54,7 @@ struct stream {
 	struct pred_slot {
 		uint64_t key, value;
 		bool used;
-	} pred[TRACE_PRED_SLOTS]; /* value prediction, emptied at every frame's sync record */
+	} pred[TRACE_PRED_SLOTS];      /* value prediction, emptied at every frame's sync record */
 	uint64_t regs[TRACE_MAX_REGS]; /* REG fields of the last event with them, likewise */
 };
 
@@ -240,11 +240,10 @@ static int write_frame(struct tracer *t, const void *data, size_t len, const str
 	}
 	if (frames_reserve(t))
 		return -1;
-	t->frames[t->nframes] = (struct frame){ t->offset, csize, len, 0, 0, 0, 0 };
+	t->frames[t->nframes] = (struct frame){t->offset, csize, len, 0, 0, 0, 0};
 	if (c)
-		t->frames[t->nframes] = (struct frame){ t->offset,	   csize,	len,
-							c->stream,	   c->base_seq, c->base_ts,
-							c->nevents };
+		t->frames[t->nframes] = (struct frame){
+			t->offset, csize, len, c->stream, c->base_seq, c->base_ts, c->nevents};
 	if (write_all(t, t->zbuf, csize))
 		return -1;
 	DEJAVM_PROBE(trace_flush, len, csize);
@@ -262,7 +261,7 @@ static int write_checkpoint(struct tracer *t, const struct chunk *c)
 {
 	size_t bound = ZSTD_compressBound(c->len), csize;
 	uint32_t hdr[2];
-	uint64_t pos[2] = { c->base_seq, c->base_ts }, offset = t->offset;
+	uint64_t pos[2] = {c->base_seq, c->base_ts}, offset = t->offset;
 
 	if (t->failed || zbuf_reserve(t, bound))
 		return -1;
@@ -278,8 +277,8 @@ static int write_checkpoint(struct tracer *t, const struct chunk *c)
 	if (write_all(t, hdr, sizeof(hdr)) || write_all(t, pos, sizeof(pos)) ||
 	    write_all(t, t->zbuf, csize))
 		return -1;
-	t->frames[t->nframes++] = (struct frame){ offset, sizeof(hdr) + hdr[1], 0, TRACE_CKPT_STREAM,
-						  c->base_seq, c->base_ts, 0 };
+	t->frames[t->nframes++] = (struct frame){
+		offset, sizeof(hdr) + hdr[1], 0, TRACE_CKPT_STREAM, c->base_seq, c->base_ts, 0};
 	atomic_store_explicit(&t->written_bytes, t->offset, memory_order_relaxed);
 	atomic_store_explicit(&t->written_frames, t->nframes, memory_order_relaxed);
 	return 0;
@@ -414,8 +413,9 @@ static void *writer_thread(void *arg)
 	return NULL;
 }
 
-struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpack_packer *, void *),
-			  void *ctx, void (*on_error)(void *ctx, const char *msg))
+struct tracer *trace_open(const char *path, int level,
+			  void (*pack_header)(msgpack_packer *, void *), void *ctx,
+			  void (*on_error)(void *ctx, const char *msg))
 {
 	struct tracer *t = calloc(1, sizeof(*t));
 	msgpack_sbuffer hdr;
@@ -553,8 +553,12 @@ int trace_checkpoint(struct tracer *t, uint64_t seq, uint64_t vtime_ns, void *pa
 		free(payload);
 		return t->fd < 0 ? 0 : -1;
 	}
-	*c = (struct chunk){ .len = len, .cap = len, .base_seq = seq, .base_ts = vtime_ns,
-			     .checkpoint = true, .data = payload };
+	*c = (struct chunk){.len = len,
+			    .cap = len,
+			    .base_seq = seq,
+			    .base_ts = vtime_ns,
+			    .checkpoint = true,
+			    .data = payload};
 	pthread_mutex_lock(&t->qlock);
 	if (t->q_tail)
 		t->q_tail->next = c;
@@ -634,7 +638,7 @@ uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t
 	uint64_t mask = trace_pred_mask(size), predicted = p->used && p->key == key ? p->value : 0;
 
 	value &= mask;
-	*p = (struct pred_slot){ key, value, true };
+	*p = (struct pred_slot){key, value, true};
 	return (value - predicted) & mask;
 }
 
@@ -672,7 +676,8 @@ static int write_index(struct tracer *t)
 	msgpack_pack_uint64(&pk, atomic_load(&t->seq));
 	msgpack_pack_str_with_body(&pk, "frames", 6);
 	msgpack_pack_array(&pk, t->nframes);
-	/* [offset, csize, dsize, stream, base_seq (-1 as int), base_ts, nevents]; frame 0: header */
+	/* [offset, csize, dsize, stream, base_seq (-1 as int), base_ts, nevents]; frame 0: header
+	 */
 	for (size_t i = 0; i < t->nframes; i++) {
 		const struct frame *f = &t->frames[i];
 
@@ -697,7 +702,7 @@ static int write_index(struct tracer *t)
 	if (write_all(t, hdr, sizeof(hdr)))
 		return -1;
 	for (size_t i = 0; i < t->nframes; i++) {
-		uint32_t e[2] = { t->frames[i].csize, t->frames[i].dsize };
+		uint32_t e[2] = {t->frames[i].csize, t->frames[i].dsize};
 
 		if (write_all(t, e, sizeof(e)))
 			return -1;

@@ -34,12 +34,12 @@
  * end.nondeterministic; 2: io_done.hash and the offset the I/O really went to.
  */
 #define TRACE_FORMAT_MINOR 2
-#define TRACE_INDEX_MAGIC    0x184D2A5DU /* zstd skippable frame: dejavm frame index */
-#define TRACE_SEEK_MAGIC     0x184D2A5EU /* zstd skippable frame: seekable-format seek table */
-#define TRACE_SEEK_FOOTER    0x8F92EAB1U /* zstd seekable format footer magic */
-#define TRACE_CKPT_MAGIC     0x184D2A5CU /* zstd skippable frame: a checkpoint */
-#define TRACE_CKPT_STREAM    254	 /* a checkpoint's stream in the frame index */
-#define TRACE_MAX_STREAMS    9	       /* vCPUs + one shared stream for other threads */
+#define TRACE_INDEX_MAGIC  0x184D2A5DU /* zstd skippable frame: dejavm frame index */
+#define TRACE_SEEK_MAGIC   0x184D2A5EU /* zstd skippable frame: seekable-format seek table */
+#define TRACE_SEEK_FOOTER  0x8F92EAB1U /* zstd seekable format footer magic */
+#define TRACE_CKPT_MAGIC   0x184D2A5CU /* zstd skippable frame: a checkpoint */
+#define TRACE_CKPT_STREAM  254	       /* a checkpoint's stream in the frame index */
+#define TRACE_MAX_STREAMS  9	       /* vCPUs + one shared stream for other threads */
 
 struct tracer;
 
@@ -75,8 +75,9 @@ const struct trace_event_desc *trace_event_desc(unsigned int type);
  * recording cannot go on, and the caller must stop the VM rather than lose events silently.
  * Returns NULL with errno set.
  */
-struct tracer *trace_open(const char *path, int level, void (*pack_header)(msgpack_packer *, void *),
-			  void *ctx, void (*on_error)(void *ctx, const char *msg));
+struct tracer *trace_open(const char *path, int level,
+			  void (*pack_header)(msgpack_packer *, void *), void *ctx,
+			  void (*on_error)(void *ctx, const char *msg));
 /*
  * Flushes every buffer, writes the index and the seek table, syncs and closes. Returns 0, or -1
  * if anything could not be written (the message went to on_error).
@@ -129,47 +130,47 @@ uint64_t trace_predict(msgpack_packer *pk, uint64_t key, uint64_t size, uint64_t
 uint64_t trace_reg_code(msgpack_packer *pk, unsigned int i, uint64_t value);
 
 /* The typed emitters: trace_exit(t, reason, rip), trace_pio(t, port, size, ...), ... */
-#define TF_PARAM_UINT(n) , uint64_t n
-#define TF_PARAM_INT(n)	 , int64_t n
-#define TF_PARAM_BIN(n)	 , const void *n, size_t n##_len
-#define TF_PARAM_STR(n)	 , const char *n
-#define TF_PARAM_MAP(n)	 , const struct trace_kv *n, size_t n##_len
-#define TF_PARAM_PORT(n)  , uint64_t n
-#define TF_PARAM_GPA(n)	  , uint64_t n
-#define TF_PARAM_SIZE(n)  , uint64_t n
-#define TF_PARAM_WRITE(n) , uint64_t n
-#define TF_PARAM_PRED(n)  , uint64_t n
-#define TF_PARAM_REG(n)	  , uint64_t n
+#define TF_PARAM_UINT(n)	  , uint64_t n
+#define TF_PARAM_INT(n)		  , int64_t n
+#define TF_PARAM_BIN(n)		  , const void *n, size_t n##_len
+#define TF_PARAM_STR(n)		  , const char *n
+#define TF_PARAM_MAP(n)		  , const struct trace_kv *n, size_t n##_len
+#define TF_PARAM_PORT(n)	  , uint64_t n
+#define TF_PARAM_GPA(n)		  , uint64_t n
+#define TF_PARAM_SIZE(n)	  , uint64_t n
+#define TF_PARAM_WRITE(n)	  , uint64_t n
+#define TF_PARAM_PRED(n)	  , uint64_t n
+#define TF_PARAM_REG(n)		  , uint64_t n
 #define TF_PARAM(kind, name, doc) TF_PARAM_##kind(name)
-#define TF_PACK_UINT(pk, n) msgpack_pack_uint64(pk, n)
-#define TF_PACK_INT(pk, n)  msgpack_pack_int64(pk, n)
-#define TF_PACK_BIN(pk, n)  (msgpack_pack_bin(pk, n##_len), msgpack_pack_bin_body(pk, n, n##_len))
-#define TF_PACK_STR(pk, n) msgpack_pack_str_with_body(pk, n, strlen(n))
-#define TF_PACK_MAP(pk, n)                                                                         \
-	do {                                                                                       \
-		msgpack_pack_map(pk, n##_len);                                                     \
-		for (size_t i_ = 0; i_ < n##_len; i_++) {                                          \
-			msgpack_pack_str_with_body(pk, n[i_].key, strlen(n[i_].key));             \
-			msgpack_pack_uint64(pk, n[i_].value);                                      \
-		}                                                                                  \
+#define TF_PACK_UINT(pk, n)	  msgpack_pack_uint64(pk, n)
+#define TF_PACK_INT(pk, n)	  msgpack_pack_int64(pk, n)
+#define TF_PACK_BIN(pk, n)	  (msgpack_pack_bin(pk, n##_len), msgpack_pack_bin_body(pk, n, n##_len))
+#define TF_PACK_STR(pk, n)	  msgpack_pack_str_with_body(pk, n, strlen(n))
+#define TF_PACK_MAP(pk, n)                                                            \
+	do {                                                                          \
+		msgpack_pack_map(pk, n##_len);                                        \
+		for (size_t i_ = 0; i_ < n##_len; i_++) {                             \
+			msgpack_pack_str_with_body(pk, n[i_].key, strlen(n[i_].key)); \
+			msgpack_pack_uint64(pk, n[i_].value);                         \
+		}                                                                     \
 	} while (0)
 /* The prediction fields: the key and size are gathered in pkey_ / psize_ before the PRED one. */
-#define TF_PACK_PORT(pk, n)  (pkey_ |= trace_pred_key(n, 0, 0), msgpack_pack_uint64(pk, n))
-#define TF_PACK_GPA(pk, n)   (pkey_ |= trace_pred_key(n, 1, 0), msgpack_pack_uint64(pk, n))
-#define TF_PACK_WRITE(pk, n) (pkey_ |= (n != 0), msgpack_pack_uint64(pk, n))
-#define TF_PACK_SIZE(pk, n)  (psize_ = n, msgpack_pack_uint64(pk, n))
-#define TF_PACK_PRED(pk, n)  msgpack_pack_uint64(pk, trace_predict(pk, pkey_, psize_, n))
-#define TF_PACK_REG(pk, n)   msgpack_pack_uint64(pk, trace_reg_code(pk, preg_++, n))
-#define TF_PACK(kind, name, doc) TF_PACK_##kind(pk, name);
+#define TF_PACK_PORT(pk, n)	  (pkey_ |= trace_pred_key(n, 0, 0), msgpack_pack_uint64(pk, n))
+#define TF_PACK_GPA(pk, n)	  (pkey_ |= trace_pred_key(n, 1, 0), msgpack_pack_uint64(pk, n))
+#define TF_PACK_WRITE(pk, n)	  (pkey_ |= (n != 0), msgpack_pack_uint64(pk, n))
+#define TF_PACK_SIZE(pk, n)	  (psize_ = n, msgpack_pack_uint64(pk, n))
+#define TF_PACK_PRED(pk, n)	  msgpack_pack_uint64(pk, trace_predict(pk, pkey_, psize_, n))
+#define TF_PACK_REG(pk, n)	  msgpack_pack_uint64(pk, trace_reg_code(pk, preg_++, n))
+#define TF_PACK(kind, name, doc)  TF_PACK_##kind(pk, name);
 #define TF_COUNT(kind, name, doc) +1
 
-#define TRACE_EMITTER(num, name, required, doc)                                                              \
-	static inline void trace_##name(struct tracer *t TRACE_FIELDS_##name(TF_PARAM))            \
-	{                                                                                          \
-		msgpack_packer *pk = trace_event_begin(t, num, 0 TRACE_FIELDS_##name(TF_COUNT));   \
-		uint64_t pkey_ __attribute__((unused)) = 0, psize_ __attribute__((unused)) = 0;   \
-		unsigned int preg_ __attribute__((unused)) = 0;                                    \
-		TRACE_FIELDS_##name(TF_PACK) trace_event_end(t);                                   \
+#define TRACE_EMITTER(num, name, required, doc)                                                  \
+	static inline void trace_##name(struct tracer *t TRACE_FIELDS_##name(TF_PARAM))          \
+	{                                                                                        \
+		msgpack_packer *pk = trace_event_begin(t, num, 0 TRACE_FIELDS_##name(TF_COUNT)); \
+		uint64_t pkey_ __attribute__((unused)) = 0, psize_ __attribute__((unused)) = 0;  \
+		unsigned int preg_ __attribute__((unused)) = 0;                                  \
+		TRACE_FIELDS_##name(TF_PACK) trace_event_end(t);                                 \
 	}
 TRACE_EVENTS(TRACE_EMITTER)
 #undef TRACE_EMITTER

@@ -4,14 +4,15 @@
 
 #include "trace.h"
 
-#define FIELD_DESC(kind, name, doc) { #name, TF_##kind, doc },
-#define FIELDS_ARRAY(num, name, required, doc)                                                               \
-	static const struct trace_field_desc fields_##name[] = { TRACE_FIELDS_##name(FIELD_DESC) };
+#define FIELD_DESC(kind, name, doc) {#name, TF_##kind, doc},
+#define FIELDS_ARRAY(num, name, required, doc) \
+	static const struct trace_field_desc fields_##name[] = {TRACE_FIELDS_##name(FIELD_DESC)};
 TRACE_EVENTS(FIELDS_ARRAY)
 
-#define EVENT_DESC(num, name, required, doc)                                                       \
-	{ num, #name, doc, sizeof(fields_##name) / sizeof(fields_##name[0]), required, fields_##name },
-const struct trace_event_desc trace_event_descs[] = { TRACE_EVENTS(EVENT_DESC) };
+#define EVENT_DESC(num, name, required, doc)                                            \
+	{num,	   #name,	 doc, sizeof(fields_##name) / sizeof(fields_##name[0]), \
+	 required, fields_##name},
+const struct trace_event_desc trace_event_descs[] = {TRACE_EVENTS(EVENT_DESC)};
 const unsigned int trace_event_ndescs = sizeof(trace_event_descs) / sizeof(trace_event_descs[0]);
 
 const struct trace_event_desc *trace_event_desc(unsigned int type)

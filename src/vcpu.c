@@ -20,7 +20,7 @@
 #include "trace.h"
 #include "vm.h"
 
-#define SIG_KICK SIGUSR1
+#define SIG_KICK     SIGUSR1
 #define MSR_IA32_TSC 0x10
 #define MAX_MSRS     1024
 
@@ -111,7 +111,7 @@ static int setup_lapic(struct vcpu *v)
 
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id)
 {
-	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
 	int r;
 
 	memset(v, 0, sizeof(*v));
@@ -187,7 +187,7 @@ static bool msr_get(struct vcpu *v, uint32_t index, __u64 *value)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e;
-	} one = { { .nmsrs = 1 }, { .index = index } };
+	} one = {{.nmsrs = 1}, {.index = index}};
 
 	if (ioctl(v->fd, KVM_GET_MSRS, &one) != 1)
 		return false;
@@ -220,8 +220,7 @@ static int save_msrs(struct vcpu *v, msgpack_packer *pk)
 	}
 	/* KVM stops at the first it cannot read: the rest one by one, skipping those. */
 	for (unsigned int i = 0; i < n; i++)
-		if (i < (unsigned int)r ||
-		    msr_get(v, m->entries[i].index, &m->entries[i].data))
+		if (i < (unsigned int)r || msr_get(v, m->entries[i].index, &m->entries[i].data))
 			m->entries[got++] = m->entries[i];
 	persist_key(pk, "msrs");
 	msgpack_pack_array(pk, got);
@@ -304,18 +303,18 @@ static size_t xsave_size(const struct vcpu *v)
 static const struct vcpu_part {
 	const char *name;
 	unsigned long get, set;
-	size_t size; /* 0: the XSAVE area's */
+	size_t size;	  /* 0: the XSAVE area's */
 	bool normal_only; /* the in-kernel LAPIC (deterministic mode has none) */
 } vcpu_parts[] = {
 	/* restored in this order: segments and EFER before the MSRs and the LAPIC that need them */
-	{ "sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), false },
-	{ "regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), false },
-	{ "xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), false },
-	{ "xsave", KVM_GET_XSAVE2, KVM_SET_XSAVE, 0, false },
-	{ "lapic", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), true },
-	{ "events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), false },
-	{ "debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), false },
-	{ "mp_state", KVM_GET_MP_STATE, KVM_SET_MP_STATE, sizeof(struct kvm_mp_state), false },
+	{"sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), false},
+	{"regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), false},
+	{"xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), false},
+	{"xsave", KVM_GET_XSAVE2, KVM_SET_XSAVE, 0, false},
+	{"lapic", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), true},
+	{"events", KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), false},
+	{"debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), false},
+	{"mp_state", KVM_GET_MP_STATE, KVM_SET_MP_STATE, sizeof(struct kvm_mp_state), false},
 };
 #define NR_VCPU_PARTS (sizeof(vcpu_parts) / sizeof(vcpu_parts[0]))
 
@@ -438,11 +437,13 @@ static void pio_access(struct vcpu *v, uint16_t port, uint32_t size, uint8_t *da
 		vm->stats.pio_in++;
 	if (!handled) {
 		vm->stats.pio_unhandled++;
-		log_debug("unhandled PIO %s port 0x%x size %u", is_write ? "out" : "in", port, size);
+		log_debug("unhandled PIO %s port 0x%x size %u", is_write ? "out" : "in", port,
+			  size);
 	}
 	if (vm->trace)
 		trace_pio(vm->trace, port, size, is_write, le_value(data, size), handled);
-	/* After the event, which holds what the device model said: the guest may get the trace's. */
+	/* After the event, which holds what the device model said: the guest may get the trace's.
+	 */
 	if (!is_write && vm->replay && vm->replay->read)
 		vm->replay->read(vm->replay->ctx, true, port, size, data);
 }
@@ -642,7 +643,7 @@ static void vcpu_dispatch_exit(struct vcpu *v)
 
 int vcpu_set_debug(struct vcpu *v, enum vcpu_debug mode, uint64_t addr)
 {
-	struct kvm_guest_debug dbg = { 0 };
+	struct kvm_guest_debug dbg = {0};
 
 	if (mode == VCPU_DEBUG_STEP) {
 		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
@@ -719,9 +720,9 @@ static uint64_t now_ns(void)
 
 static void count_kick(struct exit_stats *st, const struct fp_result *fp)
 {
-	uint64_t *by_kind[] = { [FP_NONE] = &st->kicks_none, [FP_CYCLE] = &st->kicks_cycle,
-				[FP_FIXED] = &st->kicks_fixed, [FP_EXITED] = &st->kicks_exited,
-				[FP_UNSAFE] = &st->kicks_unsafe, [FP_ERROR] = &st->kicks_none };
+	uint64_t *by_kind[] = {[FP_NONE] = &st->kicks_none,	[FP_CYCLE] = &st->kicks_cycle,
+			       [FP_FIXED] = &st->kicks_fixed,	[FP_EXITED] = &st->kicks_exited,
+			       [FP_UNSAFE] = &st->kicks_unsafe, [FP_ERROR] = &st->kicks_none};
 
 	st->kicks++;
 	(*by_kind[fp->kind])++;
@@ -747,8 +748,8 @@ static const char *give_up_waiting(struct vcpu *v, const struct fp_result *fp)
 		v->loop.exits = v->guest_exits;
 		v->loop.stretch_ns = now;
 	}
-	same_loop = fp->kind == FP_CYCLE && fp->cycle_rip == v->loop.rip &&
-		    fp->cycle == v->loop.len;
+	same_loop =
+		fp->kind == FP_CYCLE && fp->cycle_rip == v->loop.rip && fp->cycle == v->loop.len;
 	if (!same_loop) {
 		v->loop.rip = fp->kind == FP_CYCLE ? fp->cycle_rip : 0;
 		v->loop.len = fp->kind == FP_CYCLE ? fp->cycle : 0;
@@ -775,7 +776,7 @@ static const char *give_up_waiting(struct vcpu *v, const struct fp_result *fp)
 #define SEEK_LIMIT 20
 static bool seek_given_up(struct vcpu *v)
 {
-	struct fp_result here = { .kind = FP_CYCLE, .regs = v->run->s.regs.regs };
+	struct fp_result here = {.kind = FP_CYCLE, .regs = v->run->s.regs.regs};
 	struct landmark lm;
 
 	if (now_ns() - v->seek_ns < SEEK_LIMIT * v->vm->cfg->spin_limit_ms * 1000000ULL)
@@ -809,10 +810,9 @@ static bool watchdog_kick(struct vcpu *v)
 	count_kick(&vm->stats, &fp);
 	log_debug("vCPU %u: kick after exit seq %llu: at RIP 0x%llx %s after %u steps (loop of %u "
 		  "at 0x%llx)",
-		  v->id, (unsigned long long)v->last_exit_seq,
-		  (unsigned long long)fp.regs.rip,
-		  (const char *[]){ "no loop", "a loop, not fixed", "a fixed point", "an exit",
-				    "not steppable", "error" }[fp.kind],
+		  v->id, (unsigned long long)v->last_exit_seq, (unsigned long long)fp.regs.rip,
+		  (const char *[]){"no loop", "a loop, not fixed", "a fixed point", "an exit",
+				   "not steppable", "error"}[fp.kind],
 		  fp.steps, fp.cycle, (unsigned long long)fp.cycle_rip);
 	if (fp.kind == FP_EXITED)
 		return true;
@@ -1028,7 +1028,7 @@ static void *vcpu_thread(void *arg)
 static void install_kick_handler(void)
 {
 	/* Other system calls of the vCPU thread (disk I/O in deterministic mode) just restart. */
-	struct sigaction sa = { .sa_handler = kick_handler, .sa_flags = SA_RESTART };
+	struct sigaction sa = {.sa_handler = kick_handler, .sa_flags = SA_RESTART};
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);

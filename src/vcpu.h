@@ -22,14 +22,14 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	_Atomic bool started; /* read by other threads to kick it */
+	_Atomic bool started;	  /* read by other threads to kick it */
 	struct kvm_cpuid2 *cpuid; /* the table given to the guest (the trace header records it) */
 	uint64_t last_exit_seq;	  /* trace seq of the last exit event (landmarks refer to it) */
 	_Atomic uint64_t exits;	  /* exits so far: the deterministic-mode watchdog reads it */
 	bool irq_stepping;	  /* deterministic: single-stepping until the guest sets IF */
-	bool io_pending;	  /* the last KVM_RUN ended in a PIO/MMIO exit KVM completes later */
-	uint64_t guest_exits;	  /* the guest's own exits (no kicks, no single-steps) */
-	void *fp_scratch;	  /* fixpoint.c's, allocated at the first search */
+	bool io_pending;      /* the last KVM_RUN ended in a PIO/MMIO exit KVM completes later */
+	uint64_t guest_exits; /* the guest's own exits (no kicks, no single-steps) */
+	void *fp_scratch;     /* fixpoint.c's, allocated at the first search */
 	/* Kicks since the last exit (exits: guest_exits then) and the loop they found lately. */
 	struct {
 		uint64_t exits, stretch_ns; /* host time of the stretch's first kick */

@@ -24,7 +24,7 @@
 #include "trace.h"
 #include "vcpu.h"
 
-#define KVM_TSS_ADDR	     0xfffbd000ULL
+#define KVM_TSS_ADDR	      0xfffbd000ULL
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
 
 static int kvm_check_caps(struct vm *vm)
@@ -33,11 +33,11 @@ static int kvm_check_caps(struct vm *vm)
 		int cap;
 		const char *name;
 	} needed[] = {
-		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
-		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
-		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
-		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+		{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+		{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+		{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+		{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+		{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
 	};
 	int version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 
@@ -110,7 +110,7 @@ int vm_dirty_pages(struct vm *vm, uint64_t *gpas, unsigned int max)
 		const struct mem_region *r = &vm->mem.regions[i];
 		size_t words = (r->size / 4096 + 63) / 64;
 		uint64_t *bitmap = calloc(words, sizeof(*bitmap));
-		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = bitmap };
+		struct kvm_dirty_log log = {.slot = i, .dirty_bitmap = bitmap};
 
 		if (!bitmap)
 			return -ENOMEM;
@@ -133,7 +133,7 @@ int vm_dirty_pages(struct vm *vm, uint64_t *gpas, unsigned int max)
 
 static int setup_irqchip(struct vm *vm)
 {
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 
 	/* Only meaningful on VMX; other backends may refuse, which is harmless. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR))
@@ -171,7 +171,7 @@ static uint64_t mmio64_base(const struct vm *vm)
  */
 static int setup_pci(struct vm *vm)
 {
-	static const uint8_t elcr[2] = { 1 << 5, 1 << 1 | 1 << 2 | 1 << 3 };
+	static const uint8_t elcr[2] = {1 << 5, 1 << 1 | 1 << 2 | 1 << 3};
 	int r;
 
 	vm->pci = vm_own(vm, calloc(1, sizeof(*vm->pci)));
@@ -201,16 +201,21 @@ static int setup_devices(struct vm *vm)
 		const char *name;
 		int (*init)(struct vm *vm);
 	} devices[] = {
-		{ "PCI bus", setup_pci },      { "serial", serial_init },     { "i8042", i8042_init },
-		{ "cmos", cmos_init },	       { "debug-port", debugport_init },
-		{ "test device", testdev_init },  { "virtio devices", virtio_devices_init },
+		{"PCI bus", setup_pci},
+		{"serial", serial_init},
+		{"i8042", i8042_init},
+		{"cmos", cmos_init},
+		{"debug-port", debugport_init},
+		{"test device", testdev_init},
+		{"virtio devices", virtio_devices_init},
 	};
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
 		unsigned long said = log_error_count();
 		int r = devices[i].init(vm);
 
 		if (r) {
-			if (log_error_count() == said) /* else the device named its option and file */
+			if (log_error_count() ==
+			    said) /* else the device named its option and file */
 				log_err("%s: cannot set up: %s", devices[i].name,
 					r < 0 ? strerror(-r) : "failed");
 			return -1;
@@ -249,8 +254,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		return -1;
 	}
 	vm->coalesced_page = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
-	if (vm->coalesced_page < 0 ||
-	    (vm->coalesced_page + 1) * getpagesize() > vm->vcpu_mmap_size)
+	if (vm->coalesced_page < 0 || (vm->coalesced_page + 1) * getpagesize() > vm->vcpu_mmap_size)
 		vm->coalesced_page = 0;
 	vm->done_fd = eventfd(0, EFD_CLOEXEC);
 	vm->self_pause_fd = eventfd(0, EFD_CLOEXEC);
@@ -279,8 +283,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	}
 	/* One ring for the whole VM, mapped through every vCPU's kvm_run area. */
 	if (vm->coalesced_page)
-		vm->coalesced_ring = (void *)((uint8_t *)vm->vcpus[0].run +
-					      vm->coalesced_page * getpagesize());
+		vm->coalesced_ring =
+			(void *)((uint8_t *)vm->vcpus[0].run + vm->coalesced_page * getpagesize());
 	return 0;
 }
 
@@ -298,14 +302,14 @@ static void add_image(struct vm *vm, const char *role, const char *path, const u
 
 static void add_boot_write(struct vm *vm, uint64_t gpa, uint64_t len, const char *what)
 {
-	vm->boot_writes[vm->nr_boot_writes++] = (struct vm_boot_write){ gpa, len, what };
+	vm->boot_writes[vm->nr_boot_writes++] = (struct vm_boot_write){gpa, len, what};
 }
 
 int vm_load(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
 	struct boot_image img;
-	struct boot_args args = { .nr_cpus = cfg->cpus, .cmdline = cfg->cmdline };
+	struct boot_args args = {.nr_cpus = cfg->cpus, .cmdline = cfg->cmdline};
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	const char *what; /* the option whose file err is about ("" for none) */
@@ -349,7 +353,7 @@ int vm_load(struct vm *vm)
 
 		if (d && d->cfg[PCI_INTERRUPT_PIN] && args.nr_pci_irqs < MPTABLE_MAX_PCI_IRQS)
 			pci_irqs[args.nr_pci_irqs++] =
-				(struct mptable_pci_irq){ s, d->cfg[PCI_INTERRUPT_LINE] };
+				(struct mptable_pci_irq){s, d->cfg[PCI_INTERRUPT_LINE]};
 	}
 	args.pci_irqs = pci_irqs;
 	if (vcpu_get_sregs(&vm->vcpus[0], &sregs)) {
@@ -378,12 +382,13 @@ static int add_callback(struct vm_callback *list, unsigned int *nr, unsigned int
 {
 	if (*nr == max)
 		return -ENOSPC;
-	list[(*nr)++] = (struct vm_callback){ fn, arg };
+	list[(*nr)++] = (struct vm_callback){fn, arg};
 	return 0;
 }
 
 #define ADD_CALLBACK(vm, list, fn, arg)                                                            \
-	add_callback((vm)->list, &(vm)->nr_##list, sizeof((vm)->list) / sizeof((vm)->list[0]), fn, arg)
+	add_callback((vm)->list, &(vm)->nr_##list, sizeof((vm)->list) / sizeof((vm)->list[0]), fn, \
+		     arg)
 
 int vm_on_destroy(struct vm *vm, void (*fn)(void *arg), void *arg)
 {
@@ -412,17 +417,18 @@ int vm_on_snapshot(struct vm *vm, const char *what, int (*fn)(void *arg), void *
 {
 	if (vm->nr_flushers == sizeof(vm->flushers) / sizeof(vm->flushers[0]))
 		return -ENOSPC;
-	vm->flushers[vm->nr_flushers++] = (struct vm_flusher){ what, fn, arg };
+	vm->flushers[vm->nr_flushers++] = (struct vm_flusher){what, fn, arg};
 	return 0;
 }
 
-int vm_persist(struct vm *vm, const char *name, void (*save)(void *opaque, struct msgpack_packer *pk),
+int vm_persist(struct vm *vm, const char *name,
+	       void (*save)(void *opaque, struct msgpack_packer *pk),
 	       bool (*load)(void *opaque, struct persist_in *in), void *opaque,
 	       pthread_mutex_t *lock)
 {
 	if (vm->nr_parts == sizeof(vm->parts) / sizeof(vm->parts[0]))
 		return -ENOSPC;
-	vm->parts[vm->nr_parts++] = (struct vm_part){ name, save, load, opaque, lock };
+	vm->parts[vm->nr_parts++] = (struct vm_part){name, save, load, opaque, lock};
 	return 0;
 }
 
@@ -526,10 +532,10 @@ struct vm_device *vm_add_device(struct vm *vm, const char *kind, const char *id,
 
 int vm_coalesce_writes(struct vm *vm, bool pio, uint64_t addr, uint32_t len)
 {
-	struct kvm_coalesced_mmio_zone zone = { .addr = addr, .size = len, .pio = pio };
+	struct kvm_coalesced_mmio_zone zone = {.addr = addr, .size = len, .pio = pio};
 
-	if (!vm->coalesced_page || (pio && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
-						  KVM_CAP_COALESCED_PIO) <= 0))
+	if (!vm->coalesced_page ||
+	    (pio && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) <= 0))
 		return -ENOTSUP;
 	return ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) ? -errno : 0;
 }
@@ -542,7 +548,7 @@ int vm_msi_gsi_alloc(struct vm *vm)
 	if (vm->nr_msi_routes < VM_MAX_MSI_ROUTES) {
 		gsi = VM_MSI_GSI_BASE + vm->nr_msi_routes;
 		/* address 0: no route yet (KVM drops a GSI without one) */
-		vm->msi_routes[vm->nr_msi_routes++] = (struct vm_msi_route){ .gsi = gsi };
+		vm->msi_routes[vm->nr_msi_routes++] = (struct vm_msi_route){.gsi = gsi};
 	}
 	pthread_mutex_unlock(&vm->msi_lock);
 	return gsi;
@@ -567,12 +573,13 @@ int vm_msi_route(struct vm *vm, unsigned int gsi, uint64_t addr, uint32_t data)
 			r->entries[n++] = (struct kvm_irq_routing_entry){
 				.gsi = i,
 				.type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = { i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-					       i % 8 }
-			};
-		r->entries[n++] = (struct kvm_irq_routing_entry){
-			.gsi = i, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = { KVM_IRQCHIP_IOAPIC, i }
-		};
+				.u.irqchip = {i < 8 ? KVM_IRQCHIP_PIC_MASTER
+						    : KVM_IRQCHIP_PIC_SLAVE,
+					      i % 8}};
+		r->entries[n++] =
+			(struct kvm_irq_routing_entry){.gsi = i,
+						       .type = KVM_IRQ_ROUTING_IRQCHIP,
+						       .u.irqchip = {KVM_IRQCHIP_IOAPIC, i}};
 	}
 	pthread_mutex_lock(&vm->msi_lock);
 	for (unsigned int i = 0; i < vm->nr_msi_routes; i++) {
@@ -584,13 +591,12 @@ int vm_msi_route(struct vm *vm, unsigned int gsi, uint64_t addr, uint32_t data)
 		}
 		if (!m->addr)
 			continue;
-		r->entries[n++] = (struct kvm_irq_routing_entry){
-			.gsi = m->gsi,
-			.type = KVM_IRQ_ROUTING_MSI,
-			.u.msi = { .address_lo = (uint32_t)m->addr,
-				   .address_hi = m->addr >> 32,
-				   .data = m->data }
-		};
+		r->entries[n++] =
+			(struct kvm_irq_routing_entry){.gsi = m->gsi,
+						       .type = KVM_IRQ_ROUTING_MSI,
+						       .u.msi = {.address_lo = (uint32_t)m->addr,
+								 .address_hi = m->addr >> 32,
+								 .data = m->data}};
 	}
 	r->nr = n;
 	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r))
@@ -602,7 +608,7 @@ int vm_msi_route(struct vm *vm, unsigned int gsi, uint64_t addr, uint32_t data)
 
 void vm_set_irq(struct vm *vm, unsigned int irq, bool level)
 {
-	struct kvm_irq_level l = { .irq = irq, .level = level };
+	struct kvm_irq_level l = {.irq = irq, .level = level};
 
 	if (vm->det) {
 		determ_set_irq(vm, irq, level);

@@ -23,9 +23,9 @@ struct msgpack_packer;
 struct checkpointer;
 
 /* Exit statuses of the dejavm process (besides a guest's own test-exit status). */
-#define EXIT_VMM_ERROR	  1
-#define EXIT_USAGE	  2
-#define EXIT_GUEST_CRASH  3
+#define EXIT_VMM_ERROR	 1
+#define EXIT_USAGE	 2
+#define EXIT_GUEST_CRASH 3
 
 struct vcpu;
 struct serial;
@@ -51,7 +51,8 @@ struct vm_replay_hooks {
 	 * vCPU's last exit, which it fills in; the vCPU then runs to it (a breakpoint on its RIP).
 	 */
 	bool (*landmark_next)(void *ctx, struct vcpu *v, struct landmark *lm);
-	/* A device is about to write len bytes from outside into guest buffers: may replace them. */
+	/* A device is about to write len bytes from outside into guest buffers: may replace them.
+	 */
 	void (*dma)(void *ctx, void *data, size_t len);
 	/*
 	 * A device without its backend (virtio-net: no tap) asks whether the recording took a
@@ -114,14 +115,15 @@ struct vm {
 	struct serial *serial;
 	struct pci_bus *pci; /* segment 0, bus 0 */
 	int rng_fd;	     /* --rng source, -1: none */
-	void *owned[32]; /* device state freed with the VM (vm_own) */
+	void *owned[32];     /* device state freed with the VM (vm_own) */
 	unsigned int nr_owned;
-	/* vm_on_destroy(), vm_on_stop() (device threads: disks, nets, a console pty), vm_on_hlt() */
+	/* vm_on_destroy(), vm_on_stop() (device threads: disks, nets, a console pty), vm_on_hlt()
+	 */
 	struct vm_callback cleanups[MAX_DISKS + MAX_NETS + 16], stoppers[MAX_DISKS + MAX_NETS + 1],
 		hlt_hooks[MAX_NETS];
 	unsigned int nr_cleanups, nr_stoppers, nr_hlt_hooks, nr_flushers;
 	struct vm_flusher {
-		const char *what; /* for messages: the disk's path */
+		const char *what;     /* for messages: the disk's path */
 		int (*fn)(void *arg); /* 0 or -errno */
 		void *arg;
 	} flushers[MAX_DISKS];
@@ -151,7 +153,7 @@ struct vm {
 	atomic_bool stopping;
 	int exit_status;
 	char stop_reason[128];
-	int done_fd; /* eventfd: the vCPU thread has returned */
+	int done_fd;	 /* eventfd: the vCPU thread has returned */
 	int stop_signal; /* the termination signal that stopped it, 0: none */
 
 	/*
@@ -173,8 +175,8 @@ struct vm {
 
 	/* The devices on the PCI bus as vm.info and vm.counters show them (vm_add_device). */
 	struct vm_device {
-		char id[32];	      /* config_device_id(): "_disk0", "_net1", "__rng", ... */
-		const char *kind;     /* "disk", "net", "rng", "console" */
+		char id[32];	  /* config_device_id(): "_disk0", "_net1", "__rng", ... */
+		const char *kind; /* "disk", "net", "rng", "console" */
 		struct pci_device *pci;
 		struct vm_counters counters;
 	} devices[MAX_DISKS + MAX_NETS + 2];
@@ -239,7 +241,8 @@ int vm_msi_route(struct vm *vm, unsigned int gsi, uint64_t addr, uint32_t data);
  */
 int vm_on_hlt(struct vm *vm, void (*fn)(void *arg), void *arg);
 /* A part of the VM's state for snapshots (struct vm_part); name must outlive the VM. */
-int vm_persist(struct vm *vm, const char *name, void (*save)(void *opaque, struct msgpack_packer *pk),
+int vm_persist(struct vm *vm, const char *name,
+	       void (*save)(void *opaque, struct msgpack_packer *pk),
 	       bool (*load)(void *opaque, struct persist_in *in), void *opaque,
 	       pthread_mutex_t *lock);
 /*

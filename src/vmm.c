@@ -80,12 +80,13 @@ int vm_run(struct vm *vm)
 {
 	sigset_t sigs;
 	struct pollfd pfd[4];
-	/* Deterministic mode takes no input from the host: typed characters would come at random. */
-	bool input = vm->serial && vm->cfg->serial == SERIAL_TTY && !vm->det &&
-		     setup_terminal_input();
+	/* Deterministic mode takes no input from the host: typed characters would come at random.
+	 */
+	bool input =
+		vm->serial && vm->cfg->serial == SERIAL_TTY && !vm->det && setup_terminal_input();
 	/* A replay has the watchdog too: it finds a guest waiting where the recording did not. */
 	int timeout_ms = vm->det ? (int)vm->cfg->exit_budget_ms : -1;
-	uint64_t exits_seen[MAX_CPUS] = { 0 };
+	uint64_t exits_seen[MAX_CPUS] = {0};
 	unsigned int running = 0;
 	uint64_t t0;
 	int sfd;
@@ -113,10 +114,10 @@ int vm_run(struct vm *vm)
 		running++;
 	}
 
-	pfd[0] = (struct pollfd){ .fd = vm->done_fd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pfd[2] = (struct pollfd){ .fd = input ? STDIN_FILENO : -1, .events = POLLIN };
-	pfd[3] = (struct pollfd){ .fd = vm->self_pause_fd, .events = POLLIN };
+	pfd[0] = (struct pollfd){.fd = vm->done_fd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	pfd[2] = (struct pollfd){.fd = input ? STDIN_FILENO : -1, .events = POLLIN};
+	pfd[3] = (struct pollfd){.fd = vm->self_pause_fd, .events = POLLIN};
 	while (running) {
 		int n = poll(pfd, 4, timeout_ms);
 
@@ -175,11 +176,10 @@ int vm_run(struct vm *vm)
 	return vm->exit_status;
 }
 
-
 const char *vmm_state_name(enum vmm_state s)
 {
-	static const char *const names[] = { "NotCreated", "Created", "Running", "Paused",
-					     "Shutdown" };
+	static const char *const names[] = {"NotCreated", "Created", "Running", "Paused",
+					    "Shutdown"};
 
 	return names[s];
 }
@@ -221,7 +221,7 @@ static void wake(struct vmm *m)
 }
 
 static __attribute__((format(printf, 4, 5))) enum vmm_error fail(enum vmm_error e, char *err,
-								  size_t len, const char *fmt, ...)
+								 size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -314,11 +314,12 @@ static enum vmm_error before_boot(struct vmm *m, const char *what, char *err, si
 		return fail(VMM_ENOVM, err, len, "VM is not created");
 	return fail(VMM_ESTATE, err, len,
 		    "cannot add a %s to a VM that is %s: dejavm has no hot-plug; add it "
-		    "between vm.create and vm.boot", what, vmm_state_name(m->state));
+		    "between vm.create and vm.boot",
+		    what, vmm_state_name(m->state));
 }
 
-enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d,
-			    struct vmm_new_device *dev, char *err, size_t len)
+enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d, struct vmm_new_device *dev,
+			    char *err, size_t len)
 {
 	enum vmm_error e;
 	struct disk_config *nd;
@@ -590,10 +591,11 @@ enum vmm_error vmm_restore(struct vmm *m, const char *url, const struct vm_confi
 	if ((cfg.checkpoint_every && (!cfg.deterministic || !cfg.record_path)) ||
 	    (cfg.deterministic && cfg.console == CONSOLE_PTY)) {
 		snapshot_close(s);
-		e = fail(VMM_EINVAL, err, len, "%s",
-			 cfg.checkpoint_every
-				 ? "--checkpoint-every needs a deterministic snapshot and --record FILE"
-				 : "--console pty: a deterministic VM takes no input");
+		e = fail(
+			VMM_EINVAL, err, len, "%s",
+			cfg.checkpoint_every
+				? "--checkpoint-every needs a deterministic snapshot and --record FILE"
+				: "--console pty: a deterministic VM takes no input");
 		goto out;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -673,7 +675,7 @@ static int build(struct vmm *m, struct vm_config *run_cfg)
 	else if (restore && m->start_paused)
 		atomic_store(&m->vm.pause_req, true); /* the vCPUs park before they run */
 	if (!r)
-		m->vm.on_self_pause = (struct vm_callback){ self_paused, m };
+		m->vm.on_self_pause = (struct vm_callback){self_paused, m};
 	pthread_mutex_lock(&m->lock);
 	m->building = false;
 	if (r) {
@@ -689,8 +691,8 @@ static int build(struct vmm *m, struct vm_config *run_cfg)
 static bool wait_for_request(struct vmm *m, int sfd)
 {
 	while (!m->boot_requested && !m->exit_requested) {
-		struct pollfd pfd[2] = { { .fd = m->wake_fd, .events = POLLIN },
-					 { .fd = sfd, .events = POLLIN } };
+		struct pollfd pfd[2] = {{.fd = m->wake_fd, .events = POLLIN},
+					{.fd = sfd, .events = POLLIN}};
 		uint64_t n;
 
 		pthread_mutex_unlock(&m->lock);
@@ -748,7 +750,8 @@ int vmm_main(struct vmm *m)
 
 		status = vm_run(&m->vm);
 		if (record_finish(&m->vm, status) && status == 0)
-			status = EXIT_VMM_ERROR; /* the trace is incomplete: say so in the status too */
+			status = EXIT_VMM_ERROR; /* the trace is incomplete: say so in the status
+						    too */
 		if (m->cfg.stats == STATS_TEXT)
 			stats_print_text(&m->vm.stats, stderr);
 		else if (m->cfg.stats == STATS_JSON)

@@ -42,18 +42,18 @@ struct vmm {
 	struct vm_config cfg; /* valid from Created on; its strings are in strings[] */
 	char *strings[VMM_MAX_STRINGS];
 	unsigned int nr_strings;
-	struct vm vm;		/* built while Running or Paused */
+	struct vm vm;		  /* built while Running or Paused */
 	struct snapshot *restore; /* vm.restore, --restore: the next build restores this */
 	bool start_paused;	  /* ... and the VM starts Paused (cloud-hypervisor's vm.restore) */
 	bool boot_requested, exit_requested, reboot_requested;
-	bool building;		/* vmm_main() builds a VM, without the lock (build()) */
-	bool stay;		/* the process outlives its VM (an API socket) */
-	bool recorded;		/* the trace has its boot: a reboot is not recorded */
-	unsigned int boots;	/* VMs built and started */
-	unsigned int attempts;	/* boots tried, including those that failed */
-	int wake_fd;		/* eventfd: wakes vmm_main() */
-	int status;		/* how the last VM ended (its exit status) */
-	char error[256];	/* why the last boot failed */
+	bool building;	       /* vmm_main() builds a VM, without the lock (build()) */
+	bool stay;	       /* the process outlives its VM (an API socket) */
+	bool recorded;	       /* the trace has its boot: a reboot is not recorded */
+	unsigned int boots;    /* VMs built and started */
+	unsigned int attempts; /* boots tried, including those that failed */
+	int wake_fd;	       /* eventfd: wakes vmm_main() */
+	int status;	       /* how the last VM ended (its exit status) */
+	char error[256];       /* why the last boot failed */
 };
 
 /* stay: keep the process (and its API) when the VM ends. 0 or -errno. */
@@ -79,8 +79,8 @@ struct vmm_new_device {
 };
 
 /* Created only (a running VM has no hot-plug): the device goes after those there. */
-enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d,
-			    struct vmm_new_device *dev, char *err, size_t len);
+enum vmm_error vmm_add_disk(struct vmm *m, const struct disk_config *d, struct vmm_new_device *dev,
+			    char *err, size_t len);
 enum vmm_error vmm_add_net(struct vmm *m, const struct net_config *n, struct vmm_new_device *dev,
 			   char *err, size_t len);
 enum vmm_error vmm_add_rng(struct vmm *m, const char *src, struct vmm_new_device *dev, char *err,

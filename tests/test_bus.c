@@ -38,10 +38,10 @@ static void rec_write(void *opaque, uint64_t offset, const uint8_t *data, uint32
 	memcpy(d->data, data, len);
 }
 
-static const struct bus_ops rec_ops = { .read = rec_read, .write = rec_write };
-static const struct bus_ops write_only_ops = { .write = rec_write };
-static const struct bus_ops read_only_ops = { .read = rec_read };
-static const struct bus_ops no_ops = { 0 };
+static const struct bus_ops rec_ops = {.read = rec_read, .write = rec_write};
+static const struct bus_ops write_only_ops = {.write = rec_write};
+static const struct bus_ops read_only_ops = {.read = rec_read};
+static const struct bus_ops no_ops = {0};
 
 START_TEST(test_find_boundaries)
 {
@@ -143,20 +143,20 @@ START_TEST(test_overlaps_rejected)
 		uint64_t base, len;
 		const char *what;
 	} cases[] = {
-		{ 0x1010, 0x10, "contained" },
-		{ 0x1000, 1, "first byte" },
-		{ 0x10ff, 1, "last byte" },
-		{ 0xf00, 0x400, "containing" },
-		{ 0xff0, 0x20, "overlapping start" },
-		{ 0x10f0, 0x20, "overlapping end" },
-		{ 0x1000, 0x100, "identical" },
-		{ 0x1000, 0x200, "same base, longer" },
-		{ 0xfff, 2, "straddling base" },
-		{ 0x10ff, 0x1000, "straddling end into next" },
-		{ 0x0, 0x1001, "from zero to first byte" },
-		{ 0x1100, 1, "first byte of the second range" },
-		{ 0x10ff, 2, "bridging both ranges" },
-		{ 0x0, 0x10000, "containing both" },
+		{0x1010, 0x10, "contained"},
+		{0x1000, 1, "first byte"},
+		{0x10ff, 1, "last byte"},
+		{0xf00, 0x400, "containing"},
+		{0xff0, 0x20, "overlapping start"},
+		{0x10f0, 0x20, "overlapping end"},
+		{0x1000, 0x100, "identical"},
+		{0x1000, 0x200, "same base, longer"},
+		{0xfff, 2, "straddling base"},
+		{0x10ff, 0x1000, "straddling end into next"},
+		{0x0, 0x1001, "from zero to first byte"},
+		{0x1100, 1, "first byte of the second range"},
+		{0x10ff, 2, "bridging both ranges"},
+		{0x0, 0x10000, "containing both"},
 	};
 	struct bus bus;
 
@@ -262,7 +262,7 @@ START_TEST(test_many_random_ranges)
 {
 	enum { WANT = 200 };
 	/* Three address-space scales: dense small PIO ranges, sparse MMIO, and the full space. */
-	static const uint64_t spans[] = { 0x2000, 1ULL << 32, UINT64_MAX };
+	static const uint64_t spans[] = {0x2000, 1ULL << 32, UINT64_MAX};
 	struct ref_range ref[WANT];
 	uint64_t span = spans[_i];
 	struct bus bus;
@@ -286,7 +286,7 @@ START_TEST(test_many_random_ranges)
 		if (r) {
 			rejected++;
 		} else {
-			ref[n] = (struct ref_range){ base, len, n };
+			ref[n] = (struct ref_range){base, len, n};
 			n++;
 		}
 		ck_assert_uint_eq(bus.nr, n);
@@ -319,7 +319,7 @@ END_TEST
 
 START_TEST(test_access_unhandled)
 {
-	struct rec_dev dev = { 0 };
+	struct rec_dev dev = {0};
 	uint8_t data[8];
 	struct bus bus;
 
@@ -350,7 +350,7 @@ END_TEST
 
 START_TEST(test_access_straddling)
 {
-	struct rec_dev dev = { 0 };
+	struct rec_dev dev = {0};
 	uint8_t data[8];
 	struct bus bus;
 
@@ -389,7 +389,7 @@ END_TEST
 
 START_TEST(test_access_offsets)
 {
-	struct rec_dev com1 = { 0 }, other = { 0 };
+	struct rec_dev com1 = {0}, other = {0};
 	uint8_t data[8];
 	struct bus bus;
 
@@ -434,7 +434,7 @@ END_TEST
 
 START_TEST(test_access_missing_ops)
 {
-	struct rec_dev dev = { 0 };
+	struct rec_dev dev = {0};
 	uint8_t data[8];
 	struct bus bus;
 
@@ -473,7 +473,7 @@ END_TEST
 
 START_TEST(test_unregister)
 {
-	struct rec_dev a = { 0 }, b = { 0 }, c = { 0 };
+	struct rec_dev a = {0}, b = {0}, c = {0};
 	uint8_t data[4];
 	struct bus bus;
 
@@ -537,7 +537,7 @@ START_TEST(test_unregister_random)
 {
 	enum { SLOTS = 64 };
 	struct ref_range ref[SLOTS];
-	bool used[SLOTS] = { false };
+	bool used[SLOTS] = {false};
 	int owner[SLOTS];
 	struct bus bus;
 	int removed = 0, refused = 0;
@@ -560,7 +560,7 @@ START_TEST(test_unregister_random)
 			ck_assert_int_eq(bus_register(&bus, base, len, &rec_ops, &owner[k], "r"),
 					 expect);
 			if (!expect) {
-				ref[k] = (struct ref_range){ base, len, k };
+				ref[k] = (struct ref_range){base, len, k};
 				used[k] = true;
 			}
 		} else if (rnd() % 4 == 0) {

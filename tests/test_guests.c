@@ -25,7 +25,7 @@ static const char *guest(const char *name)
 /* Runs dejavm with up to 12 extra arguments (NULL-terminated). */
 static void dejavm(struct run_result *r, int timeout_s, int term_after_ms, ...)
 {
-	char *argv[16] = { (char *)test_env("DEJAVM_BIN") };
+	char *argv[16] = {(char *)test_env("DEJAVM_BIN")};
 	va_list ap;
 	int n = 1;
 
@@ -112,7 +112,8 @@ START_TEST(mmio_storm_counts_every_access)
 	dejavm(&r, 60, 0, "--kernel", guest("mmio-storm"), "--cmdline", "n=500", "--stats=json",
 	       NULL);
 	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
-	ck_assert_msg(strstr(r.out, "mmio-storm: n=500 checksum=0x") && strstr(r.out, "mismatches=0"),
+	ck_assert_msg(strstr(r.out, "mmio-storm: n=500 checksum=0x") &&
+			      strstr(r.out, "mismatches=0"),
 		      "output: %s", r.out);
 	/* 500 32-bit round trips and one 64-bit one: exactly 501 reads and 501 writes. */
 	ck_assert_uint_eq(json_u64(r.err, "\"mmio\":{", "read"), 501);
@@ -257,7 +258,9 @@ START_TEST(bad_kernel_files_are_refused)
 	char *path = test_tmpfile("junk.elf");
 	FILE *f = fopen(path, "w");
 
-	fputs("\x7f" "ELF\x01 this is a 32-bit ELF header, cut short", f);
+	fputs("\x7f"
+	      "ELF\x01 this is a 32-bit ELF header, cut short",
+	      f);
 	fclose(f);
 	dejavm(&r, 30, 0, "--kernel", path, NULL);
 	ck_assert_int_eq(r.status, 1);
@@ -281,9 +284,9 @@ END_TEST
 START_TEST(bad_command_lines_exit_2)
 {
 	static const char *const bad[][3] = {
-		{ "--memory", "size=12Q", NULL }, { "--cpus", "boot=2", NULL },
-		{ "--serial", "pty", NULL },	  { "--stats=xml", NULL, NULL },
-		{ "--bogus", NULL, NULL },
+		{"--memory", "size=12Q", NULL}, {"--cpus", "boot=2", NULL},
+		{"--serial", "pty", NULL},	{"--stats=xml", NULL, NULL},
+		{"--bogus", NULL, NULL},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct run_result r;
@@ -320,7 +323,8 @@ START_TEST(malformed_virtqueues_are_reported_not_fatal)
 			      r.err);
 		ck_assert_ptr_nonnull(strstr(r.out, "9 of 9 cases reported, device recovered"));
 		for (size_t i = 0; i < sizeof(problems) / sizeof(problems[0]); i++)
-			ck_assert_msg(strstr(r.err, problems[i]), "no '%s' in: %s", problems[i], r.err);
+			ck_assert_msg(strstr(r.err, problems[i]), "no '%s' in: %s", problems[i],
+				      r.err);
 		run_result_free(&r);
 	}
 	/* Without the device the guest says so instead of poking at nothing. */
@@ -348,15 +352,15 @@ static void check_sector(const uint8_t *img, unsigned int s, int byte, bool patt
 	for (unsigned int i = 0; i < 512; i++) {
 		uint8_t want = pattern ? (uint8_t)((s - 100) * 512 * 7 + i * 7 + 1) : (uint8_t)byte;
 
-		ck_assert_msg(img[s * 512 + i] == want, "sector %u byte %u: 0x%02x, want 0x%02x", s, i,
-			      img[s * 512 + i], want);
+		ck_assert_msg(img[s * 512 + i] == want, "sector %u byte %u: 0x%02x, want 0x%02x", s,
+			      i, img[s * 512 + i], want);
 	}
 }
 
 /* Every virtio-blk request type, against the image file itself; read-only and an EIO too. */
 START_TEST(virtio_blk_requests_reach_the_image)
 {
-	static const char *const modes[] = { "", ",io_engine=sync", ",readonly=on", "eio", "det" };
+	static const char *const modes[] = {"", ",io_engine=sync", ",readonly=on", "eio", "det"};
 
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
 		bool ro = !strcmp(modes[m], ",readonly=on"), eio = !strcmp(modes[m], "eio");
@@ -368,7 +372,8 @@ START_TEST(virtio_blk_requests_reach_the_image)
 		snprintf(disk, sizeof(disk), "path=%s,serial=test-serial-123%s", img_path,
 			 modes[m][0] == ',' ? modes[m] : "");
 		if (eio)
-			setenv("DEJAVM_TEST_BLK_EIO", "1", 1); /* the first backend I/O: the write */
+			setenv("DEJAVM_TEST_BLK_EIO", "1",
+			       1); /* the first backend I/O: the write */
 		dejavm(&r, 60, 0, "--kernel", guest("virtio-blk-io"), "--disk", disk,
 		       !strcmp(modes[m], "det") ? "--deterministic" : NULL, NULL);
 		unsetenv("DEJAVM_TEST_BLK_EIO");
@@ -376,8 +381,9 @@ START_TEST(virtio_blk_requests_reach_the_image)
 		ck_assert_ptr_nonnull(strstr(r.out, ro ? "read-only 1" : "read-only 0"));
 		ck_assert_ptr_nonnull(strstr(r.out, "id 'test-serial-123'\n"));
 		ck_assert_ptr_nonnull(strstr(r.out, ro || eio ? "write sector 100: status 1"
-							     : "write sector 100: status 0"));
-		ck_assert_ptr_nonnull(strstr(r.out, ro || eio ? "read back DIFFERS" : "read back matches"));
+							      : "write sector 100: status 0"));
+		ck_assert_ptr_nonnull(
+			strstr(r.out, ro || eio ? "read back DIFFERS" : "read back matches"));
 		ck_assert_ptr_nonnull(strstr(r.out, ro ? "write zeroes sectors 200-207: status 1"
 						       : "write zeroes sectors 200-207: status 0"));
 		ck_assert_ptr_nonnull(strstr(r.out, "read past the end: status 1"));

@@ -73,7 +73,7 @@ END_TEST
 
 START_TEST(test_add_merge_quantile)
 {
-	struct lat_hist a = { 0 }, b = { 0 };
+	struct lat_hist a = {0}, b = {0};
 
 	for (uint64_t v = 1; v <= 100; v++)
 		lat_hist_add(&a, v);
@@ -133,7 +133,7 @@ static char *render(const struct lat_hist *h, bool json)
 
 START_TEST(test_text)
 {
-	struct lat_hist h = { 0 };
+	struct lat_hist h = {0};
 	char *s;
 
 	s = render(&h, false);
@@ -143,12 +143,13 @@ START_TEST(test_text)
 		lat_hist_add(&h, 600); /* [512, 1023] */
 	lat_hist_add(&h, 3000);	       /* [2048, 4095], with an empty slot between */
 	s = render(&h, false);
-	ck_assert_str_eq(s,
-			 "         nsecs           : count     distribution\n"
-			 "       512 -> 1023       : 4        |****************************************|\n"
-			 "      1024 -> 2047       : 0        |                                        |\n"
-			 "      2048 -> 4095       : 1        |**********                              |\n"
-			 "     count 5, mean 1080 nsecs, p50 <= 1023, p99 <= 4095\n");
+	ck_assert_str_eq(
+		s,
+		"         nsecs           : count     distribution\n"
+		"       512 -> 1023       : 4        |****************************************|\n"
+		"      1024 -> 2047       : 0        |                                        |\n"
+		"      2048 -> 4095       : 1        |**********                              |\n"
+		"     count 5, mean 1080 nsecs, p50 <= 1023, p99 <= 4095\n");
 	free(s);
 	memset(&h, 0, sizeof(h));
 	lat_hist_add(&h, UINT64_MAX); /* the open-ended last slot */
@@ -160,7 +161,7 @@ END_TEST
 
 START_TEST(test_json)
 {
-	struct lat_hist h = { 0 };
+	struct lat_hist h = {0};
 	char *s;
 
 	s = render(&h, true);

@@ -333,8 +333,8 @@ START_TEST(test_boot_pvh)
 {
 	const char *cmdline = "console=ttyS0 earlyprintk=serial foo=\"a b\"";
 	struct boot_image img = pvh_image();
-	struct boot_args args = { .cmdline = cmdline, .initrd_addr = 0x3000000,
-				  .initrd_size = 0x12345 };
+	struct boot_args args = {
+		.cmdline = cmdline, .initrd_addr = 0x3000000, .initrd_size = 0x12345};
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct guest_mem gm;
@@ -361,10 +361,10 @@ START_TEST(test_boot_pvh)
 	/* struct hvm_start_info, read by offset. */
 	ck_assert_uint_eq(rd(&gm, si + 0, 4), 0x336ec578);
 	ck_assert_uint_eq(rd(&gm, si + 4, 4), 1);
-	ck_assert_uint_eq(rd(&gm, si + 8, 4), 0);		/* flags */
-	ck_assert_uint_eq(rd(&gm, si + 12, 4), 1);		/* nr_modules */
-	ck_assert_uint_eq(rd(&gm, si + 32, 8), 0);		/* rsdp_paddr */
-	ck_assert_uint_eq(rd(&gm, si + 52, 4), 0);		/* reserved */
+	ck_assert_uint_eq(rd(&gm, si + 8, 4), 0);  /* flags */
+	ck_assert_uint_eq(rd(&gm, si + 12, 4), 1); /* nr_modules */
+	ck_assert_uint_eq(rd(&gm, si + 32, 8), 0); /* rsdp_paddr */
+	ck_assert_uint_eq(rd(&gm, si + 52, 4), 0); /* reserved */
 
 	uint64_t cmd = rd(&gm, si + 24, 8);
 
@@ -400,7 +400,7 @@ END_TEST
 START_TEST(test_boot_pvh_no_initrd_8g)
 {
 	struct boot_image img = pvh_image();
-	struct boot_args args = { 0 };
+	struct boot_args args = {0};
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct guest_mem gm;
@@ -434,16 +434,16 @@ static struct boot_image bz_image(void)
 	memset(&img, 0, sizeof(img));
 	for (size_t i = 0; i < sizeof(img.setup_header); i++)
 		h[i] = (uint8_t)(i * 7 + 3);
-#define H(off) (h + (off) - BZ_SETUP_HDR_OFF)
-	*H(0x1f1) = 27;				 /* setup_sects */
-	memcpy(H(0x1fe), "\x55\xaa", 2);	 /* boot_flag */
-	memcpy(H(0x202), "HdrS", 4);		 /* header */
-	memcpy(H(0x206), "\x0f\x02", 2);	 /* version 2.15 */
-	*H(0x210) = 0;				 /* type_of_loader */
-	*H(0x211) = 0x01;			 /* loadflags: LOADED_HIGH */
-	memcpy(H(0x22c), "\xff\xff\xff\x7f", 4); /* initrd_addr_max */
-	memcpy(H(0x236), "\x7f\x00", 2);	 /* xloadflags */
-	memcpy(H(0x238), "\xff\x07\0\0", 4);	 /* cmdline_size 2047 */
+#define H(off) (h + (off)-BZ_SETUP_HDR_OFF)
+	*H(0x1f1) = 27;				   /* setup_sects */
+	memcpy(H(0x1fe), "\x55\xaa", 2);	   /* boot_flag */
+	memcpy(H(0x202), "HdrS", 4);		   /* header */
+	memcpy(H(0x206), "\x0f\x02", 2);	   /* version 2.15 */
+	*H(0x210) = 0;				   /* type_of_loader */
+	*H(0x211) = 0x01;			   /* loadflags: LOADED_HIGH */
+	memcpy(H(0x22c), "\xff\xff\xff\x7f", 4);   /* initrd_addr_max */
+	memcpy(H(0x236), "\x7f\x00", 2);	   /* xloadflags */
+	memcpy(H(0x238), "\xff\x07\0\0", 4);	   /* cmdline_size 2047 */
 	memcpy(H(0x258), "\0\0\0\x01\0\0\0\0", 8); /* pref_address 16 MiB */
 #undef H
 	img.kind = BOOT_BZIMAGE;
@@ -459,7 +459,7 @@ static struct boot_image bz_image(void)
 static uint64_t walk(struct guest_mem *gm, uint64_t cr3, uint64_t va, int *mapped)
 {
 	uint64_t table = cr3 & ~0xfffULL;
-	static const int shifts[] = { 39, 30, 21, 12 };
+	static const int shifts[] = {39, 30, 21, 12};
 
 	for (int level = 0; level < 4; level++) {
 		uint64_t e = rd(gm, table + ((va >> shifts[level]) & 0x1ff) * 8, 8);
@@ -488,8 +488,8 @@ START_TEST(test_boot_bzimage)
 {
 	const char *cmdline = "console=ttyS0 root=/dev/ram0";
 	struct boot_image img = bz_image();
-	struct boot_args args = { .cmdline = cmdline, .initrd_addr = 0x2000000,
-				  .initrd_size = 0x345678 };
+	struct boot_args args = {
+		.cmdline = cmdline, .initrd_addr = 0x2000000, .initrd_size = 0x345678};
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct guest_mem gm;
@@ -521,8 +521,8 @@ START_TEST(test_boot_bzimage)
 			      img.setup_header[off - BZ_SETUP_HDR_OFF]);
 	}
 	ck_assert_mem_eq(bp + 0x202, "HdrS", 4);
-	ck_assert_uint_eq(bp[0x210], 0xff);		 /* type_of_loader */
-	ck_assert_uint_eq(bp[0x211] & 1, 1);		 /* LOADED_HIGH */
+	ck_assert_uint_eq(bp[0x210], 0xff);		      /* type_of_loader */
+	ck_assert_uint_eq(bp[0x211] & 1, 1);		      /* LOADED_HIGH */
 	ck_assert_uint_eq(rd(&gm, zp + 0x218, 4), 0x2000000); /* ramdisk_image */
 	ck_assert_uint_eq(rd(&gm, zp + 0x21c, 4), 0x345678);  /* ramdisk_size */
 	ck_assert_uint_eq(rd(&gm, zp + 0x0c0, 4), 0);	      /* ext_ramdisk_image */
@@ -565,8 +565,8 @@ START_TEST(test_boot_bzimage)
 
 	/* Identity-mapped page tables covering (at least) the first 4 GiB. */
 	static const uint64_t vas[] = {
-		0, 0x1234567, 0x7000, 0x1000200, 0x1fffff, 0x200000, 0x3ffffff, 0xbfffffff,
-		0xfee00000, 0xffffffff,
+		0,	  0x1234567, 0x7000,	 0x1000200,  0x1fffff,
+		0x200000, 0x3ffffff, 0xbfffffff, 0xfee00000, 0xffffffff,
 	};
 	for (size_t i = 0; i < sizeof(vas) / sizeof(vas[0]); i++) {
 		int mapped;
@@ -587,8 +587,8 @@ END_TEST
 START_TEST(test_boot_bzimage_initrd_above_4g)
 {
 	struct boot_image img = bz_image();
-	struct boot_args args = { .cmdline = "", .initrd_addr = 0x123456000ULL,
-				  .initrd_size = 0x100001000ULL };
+	struct boot_args args = {
+		.cmdline = "", .initrd_addr = 0x123456000ULL, .initrd_size = 0x100001000ULL};
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct guest_mem gm;
@@ -626,7 +626,7 @@ START_TEST(test_boot_cmdline_limits)
 		memset(long_cmd, 'x', lim);
 		long_cmd[lim] = '\0';
 		memset(&sregs, 0, sizeof(sregs));
-		struct boot_args args = { .cmdline = long_cmd };
+		struct boot_args args = {.cmdline = long_cmd};
 
 		ck_assert_msg(boot_setup(&gm, &bz, &args, &regs, &sregs, err, sizeof(err)) == 0,
 			      "%u bytes rejected: %s", lim, err);
@@ -646,7 +646,7 @@ START_TEST(test_boot_cmdline_limits)
 	/* PVH: 65535 bytes fit, 65536 do not. */
 	memset(long_cmd, 'y', 65536);
 	long_cmd[65535] = '\0';
-	struct boot_args args = { .cmdline = long_cmd };
+	struct boot_args args = {.cmdline = long_cmd};
 
 	memset(&sregs, 0, sizeof(sregs));
 	ck_assert_msg(boot_setup(&gm, &pvh, &args, &regs, &sregs, err, sizeof(err)) == 0, "%s",
@@ -689,7 +689,7 @@ START_TEST(test_mptable)
 	uint32_t physptr;
 	uint16_t length, count;
 	int cpus = 0, ioapics = 0, isa_irqs = 0, lints = 0, buses = 0, pci_irqs = 0;
-	const struct mptable_pci_irq pci[2] = { { 1, 16 }, { 2, 17 } };
+	const struct mptable_pci_irq pci[2] = {{1, 16}, {2, 17}};
 
 	ck_assert_int_eq(guest_mem_alloc(&gm, 64 * MiB), 0);
 	ck_assert_int_eq(mptable_write(&gm, 1, pci, MPTABLE_MAX_PCI_IRQS + 1), -1);
@@ -697,8 +697,8 @@ START_TEST(test_mptable)
 	mpf = gpa_to_hva(&gm, MPTABLE_ADDR, 16);
 	ck_assert_mem_eq(mpf, "_MP_", 4);
 	ck_assert_uint_eq(sum8(mpf, 16), 0);
-	ck_assert_uint_eq(mpf[8], 1); /* length in paragraphs */
-	ck_assert_uint_eq(mpf[9], 4); /* MP spec 1.4 */
+	ck_assert_uint_eq(mpf[8], 1);  /* length in paragraphs */
+	ck_assert_uint_eq(mpf[9], 4);  /* MP spec 1.4 */
 	ck_assert_uint_eq(mpf[11], 0); /* feature1 0: a configuration table follows */
 	memcpy(&physptr, mpf + 4, 4);
 	memcpy(&length, gpa_to_hva(&gm, physptr + 4, 2), 2);
@@ -711,13 +711,21 @@ START_TEST(test_mptable)
 	for (unsigned int i = 0; i < count; i++) {
 		ck_assert_msg(e < table + length, "entry %u past the table", i);
 		switch (e[0]) {
-		case 0: cpus++; ck_assert_uint_eq(e[3], 3); e += 20; break; /* enabled, boot CPU */
+		case 0:
+			cpus++;
+			ck_assert_uint_eq(e[3], 3);
+			e += 20;
+			break; /* enabled, boot CPU */
 		case 1:
 			ck_assert_mem_eq(e + 2, e[1] ? "ISA   " : "PCI   ", 6); /* PCI: id 0 */
 			buses++;
 			e += 8;
 			break;
-		case 2: ioapics++; ck_assert_uint_eq(e[1], 1); e += 8; break; /* id after the CPU */
+		case 2:
+			ioapics++;
+			ck_assert_uint_eq(e[1], 1);
+			e += 8;
+			break; /* id after the CPU */
 		case 3:
 			if (e[4] == 0) { /* PCI bus: INTA# of 00:slot.0, level, active high */
 				ck_assert_uint_eq(e[5], pci[pci_irqs].slot << 2);
@@ -732,8 +740,12 @@ START_TEST(test_mptable)
 			isa_irqs++;
 			e += 8;
 			break;
-		case 4: lints++; e += 8; break;
-		default: ck_abort_msg("unknown MP entry type %u", e[0]);
+		case 4:
+			lints++;
+			e += 8;
+			break;
+		default:
+			ck_abort_msg("unknown MP entry type %u", e[0]);
 		}
 	}
 	ck_assert_ptr_eq(e, table + length);
@@ -750,7 +762,7 @@ END_TEST
 START_TEST(test_boot_tiny_ram)
 {
 	struct boot_image img = pvh_image();
-	struct boot_args args = { .cmdline = "x" };
+	struct boot_args args = {.cmdline = "x"};
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct guest_mem gm;

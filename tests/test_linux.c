@@ -36,8 +36,16 @@ static void boot(const char *kernel_name, struct run_result *r)
 {
 	char *kernel = artifact(kernel_name), *initrd = artifact("initramfs.cpio");
 	char *cmdline = kernel_cmdline();
-	char *argv[] = { (char *)test_env("DEJAVM_BIN"), "--kernel", kernel, "--initramfs", initrd,
-			 "--cmdline", cmdline, "--memory", "size=64M", NULL };
+	char *argv[] = {(char *)test_env("DEJAVM_BIN"),
+			"--kernel",
+			kernel,
+			"--initramfs",
+			initrd,
+			"--cmdline",
+			cmdline,
+			"--memory",
+			"size=64M",
+			NULL};
 
 	ck_assert_int_eq(run_cmd(argv, 300, 0, r), 0);
 	free(kernel);

@@ -108,7 +108,7 @@ struct elf_img {
 static size_t put_note(uint8_t *p, const char *name, uint32_t namesz, uint32_t type,
 		       const void *desc, uint32_t descsz)
 {
-	Elf64_Nhdr nh = { .n_namesz = namesz, .n_descsz = descsz, .n_type = type };
+	Elf64_Nhdr nh = {.n_namesz = namesz, .n_descsz = descsz, .n_type = type};
 	size_t name_al = (namesz + 3) & ~3U, desc_al = (descsz + 3) & ~3U;
 
 	memcpy(p, &nh, sizeof(nh));
@@ -153,8 +153,8 @@ static void elf_default(struct elf_img *e, unsigned int desc_size)
 	e->eh.e_shnum = 4;
 	e->nph = 3;
 
-	note_len = put_note(e->file + NOTE_OFF, "Xen", 4, XEN_ELFNOTE_PHYS32_ENTRY, &entry,
-			    desc_size);
+	note_len =
+		put_note(e->file + NOTE_OFF, "Xen", 4, XEN_ELFNOTE_PHYS32_ENTRY, &entry, desc_size);
 	for (size_t i = 0; i < TEXT_SIZE; i++)
 		e->file[TEXT_OFF + i] = text_byte(i);
 	for (size_t i = 0; i < DATA_FILE; i++)
@@ -162,16 +162,28 @@ static void elf_default(struct elf_img *e, unsigned int desc_size)
 	for (size_t i = SHDR_OFF; i < ELF_SIZE; i++)
 		e->file[i] = (uint8_t)(0xa0 ^ i);
 
-	e->ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = TEXT_OFF,
-				 .p_vaddr = 0xffffffff80000000ULL + TEXT_PADDR,
-				 .p_paddr = TEXT_PADDR, .p_filesz = TEXT_SIZE,
-				 .p_memsz = TEXT_SIZE, .p_align = 0x100 };
-	e->ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = DATA_OFF,
-				 .p_vaddr = 0xffffffff80000000ULL + DATA_PADDR,
-				 .p_paddr = DATA_PADDR, .p_filesz = DATA_FILE,
-				 .p_memsz = DATA_MEM, .p_align = 0x100 };
-	e->ph[2] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_flags = PF_R, .p_offset = NOTE_OFF,
-				 .p_filesz = note_len, .p_memsz = note_len, .p_align = 4 };
+	e->ph[0] = (Elf64_Phdr){.p_type = PT_LOAD,
+				.p_flags = PF_R | PF_X,
+				.p_offset = TEXT_OFF,
+				.p_vaddr = 0xffffffff80000000ULL + TEXT_PADDR,
+				.p_paddr = TEXT_PADDR,
+				.p_filesz = TEXT_SIZE,
+				.p_memsz = TEXT_SIZE,
+				.p_align = 0x100};
+	e->ph[1] = (Elf64_Phdr){.p_type = PT_LOAD,
+				.p_flags = PF_R | PF_W,
+				.p_offset = DATA_OFF,
+				.p_vaddr = 0xffffffff80000000ULL + DATA_PADDR,
+				.p_paddr = DATA_PADDR,
+				.p_filesz = DATA_FILE,
+				.p_memsz = DATA_MEM,
+				.p_align = 0x100};
+	e->ph[2] = (Elf64_Phdr){.p_type = PT_NOTE,
+				.p_flags = PF_R,
+				.p_offset = NOTE_OFF,
+				.p_filesz = note_len,
+				.p_memsz = note_len,
+				.p_align = 4};
 }
 
 /* Serialises e into a heap buffer of exactly e->size bytes. */
@@ -249,7 +261,7 @@ END_TEST
 
 START_TEST(test_elf_note_search)
 {
-	static const uint8_t gnu_desc[20] = { 1, 2, 3 };
+	static const uint8_t gnu_desc[20] = {1, 2, 3};
 	uint64_t other = 0x1234, entry = ENTRY + 0x100;
 	struct elf_img e;
 	struct boot_image img;
@@ -275,8 +287,8 @@ START_TEST(test_elf_note_search)
 	e.ph[2].p_filesz = off;
 	e.ph[3] = e.ph[2];
 	e.ph[3].p_offset = NOTE_OFF + off;
-	e.ph[3].p_filesz = put_note(e.file + NOTE_OFF + off, "Xen", 4, XEN_ELFNOTE_PHYS32_ENTRY,
-				    &entry, 4);
+	e.ph[3].p_filesz =
+		put_note(e.file + NOTE_OFF + off, "Xen", 4, XEN_ELFNOTE_PHYS32_ENTRY, &entry, 4);
 	e.nph = e.eh.e_phnum = 4;
 	ck_assert_msg(load_elf_img(&e, &img, err, sizeof(err)) == 0, "%s", err);
 	check_elf_loaded(&img, ENTRY + 0x100);
@@ -291,16 +303,22 @@ START_TEST(test_elf_odd_segments)
 
 	/* A PT_LOAD with p_memsz 0 loads nothing, whatever its other fields say. */
 	elf_default(&e, 4);
-	e.ph[3] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = UINT64_MAX - 4,
-				.p_paddr = 0x10, .p_filesz = 0, .p_memsz = 0 };
+	e.ph[3] = (Elf64_Phdr){.p_type = PT_LOAD,
+			       .p_offset = UINT64_MAX - 4,
+			       .p_paddr = 0x10,
+			       .p_filesz = 0,
+			       .p_memsz = 0};
 	e.nph = e.eh.e_phnum = 4;
 	ck_assert_msg(load_elf_img(&e, &img, err, sizeof(err)) == 0, "%s", err);
 	check_default_elf_loaded(&img);
 
 	/* A bss-only segment (p_filesz 0) is zero-filled and extends load_end. */
 	elf_default(&e, 4);
-	e.ph[3] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = ELF_SIZE,
-				.p_paddr = 0x400000, .p_filesz = 0, .p_memsz = 0x3000 };
+	e.ph[3] = (Elf64_Phdr){.p_type = PT_LOAD,
+			       .p_offset = ELF_SIZE,
+			       .p_paddr = 0x400000,
+			       .p_filesz = 0,
+			       .p_memsz = 0x3000};
 	e.nph = e.eh.e_phnum = 4;
 	memset(ram(0x400000, 0x3001), POISON, 0x3001);
 	ck_assert_msg(load_elf_img(&e, &img, err, sizeof(err)) == 0, "%s", err);
@@ -553,54 +571,54 @@ static void m_magic_only(struct elf_img *e)
 }
 
 static const struct elf_reject elf_rejects[] = {
-	{ "32-bit class", m_class32, "32-bit" },
-	{ "class none", m_classnone, "class" },
-	{ "big-endian", m_bigendian, "x86-64" },
-	{ "i386 machine", m_i386, "x86-64" },
-	{ "aarch64 machine", m_aarch64, "x86-64" },
-	{ "ET_DYN", m_dyn, "not an executable" },
-	{ "ET_REL", m_rel, "not an executable" },
-	{ "phentsize 32", m_phentsize, "program header" },
-	{ "phnum 0", m_phnum0, "program header" },
-	{ "phoff past end", m_phoff_past_end, "truncated" },
-	{ "phoff near UINT64_MAX", m_phoff_huge, "truncated" },
-	{ "phoff at end", m_phoff_at_end, "truncated" },
-	{ "last phdr crosses EOF", m_phoff_last_crosses, "truncated" },
-	{ "phnum 0xffff", m_phnum_max, "truncated" },
-	{ "phnum PN_XNUM", m_phnum_pn_xnum, "truncated" },
-	{ "no PT_NOTE", m_no_note, "PVH" },
-	{ "note type 17", m_note_type, "PVH" },
-	{ "note name 'Xe'", m_note_name_short, "PVH" },
-	{ "note name 'XEN'", m_note_name_case, "PVH" },
-	{ "2-byte descriptor", m_desc2, "2-byte" },
-	{ "0-byte descriptor", m_desc0, "0-byte" },
-	{ "16-byte descriptor", m_desc16, "16-byte" },
-	{ "note past its segment", m_note_past_segment, "past its segment" },
-	{ "note descsz huge", m_note_descsz_huge, "past its segment" },
-	{ "note namesz huge", m_note_namesz_huge, "past its segment" },
-	{ "PT_NOTE past EOF", m_note_seg_past_eof, "past the end" },
-	{ "PT_NOTE offset huge", m_note_seg_huge_off, "past the end" },
-	{ "PT_LOAD past EOF", m_seg_past_eof, "truncated" },
-	{ "PT_LOAD offset huge", m_seg_huge_off, "truncated" },
-	{ "PT_LOAD filesz huge", m_seg_huge_filesz, "truncated" },
-	{ "p_filesz > p_memsz", m_filesz_gt_memsz, "segment 1" },
-	{ "below 1 MiB", m_below_1m, "below 1 MiB" },
-	{ "straddles 1 MiB", m_straddles_1m, "below 1 MiB" },
-	{ "above RAM", m_above_ram, "outside guest RAM" },
-	{ "straddles end of RAM", m_straddles_ram_end, "outside guest RAM" },
-	{ "in the MMIO hole", m_in_mmio_hole, "outside guest RAM" },
-	{ "paddr wraps", m_paddr_wraps, "outside guest RAM" },
-	{ "memsz huge", m_memsz_huge, "outside guest RAM" },
-	{ "entry after image", m_entry_after, "outside the loaded image" },
-	{ "entry at load_end", m_entry_at_end, "outside the loaded image" },
-	{ "entry before image", m_entry_before, "outside the loaded image" },
-	{ "entry 0", m_entry_zero, "outside the loaded image" },
-	{ "entry above 4 GiB", m_entry_above_4g, "outside the loaded image" },
-	{ "no PT_LOAD", m_no_load, "no loadable segment" },
-	{ "all PT_LOAD empty", m_all_memsz_zero, "no loadable segment" },
-	{ "truncated ELF header", m_truncated_header, "truncated" },
-	{ "shorter than e_ident", m_ident_only, "ELF" },
-	{ "ELF magic only", m_magic_only, "ELF" },
+	{"32-bit class", m_class32, "32-bit"},
+	{"class none", m_classnone, "class"},
+	{"big-endian", m_bigendian, "x86-64"},
+	{"i386 machine", m_i386, "x86-64"},
+	{"aarch64 machine", m_aarch64, "x86-64"},
+	{"ET_DYN", m_dyn, "not an executable"},
+	{"ET_REL", m_rel, "not an executable"},
+	{"phentsize 32", m_phentsize, "program header"},
+	{"phnum 0", m_phnum0, "program header"},
+	{"phoff past end", m_phoff_past_end, "truncated"},
+	{"phoff near UINT64_MAX", m_phoff_huge, "truncated"},
+	{"phoff at end", m_phoff_at_end, "truncated"},
+	{"last phdr crosses EOF", m_phoff_last_crosses, "truncated"},
+	{"phnum 0xffff", m_phnum_max, "truncated"},
+	{"phnum PN_XNUM", m_phnum_pn_xnum, "truncated"},
+	{"no PT_NOTE", m_no_note, "PVH"},
+	{"note type 17", m_note_type, "PVH"},
+	{"note name 'Xe'", m_note_name_short, "PVH"},
+	{"note name 'XEN'", m_note_name_case, "PVH"},
+	{"2-byte descriptor", m_desc2, "2-byte"},
+	{"0-byte descriptor", m_desc0, "0-byte"},
+	{"16-byte descriptor", m_desc16, "16-byte"},
+	{"note past its segment", m_note_past_segment, "past its segment"},
+	{"note descsz huge", m_note_descsz_huge, "past its segment"},
+	{"note namesz huge", m_note_namesz_huge, "past its segment"},
+	{"PT_NOTE past EOF", m_note_seg_past_eof, "past the end"},
+	{"PT_NOTE offset huge", m_note_seg_huge_off, "past the end"},
+	{"PT_LOAD past EOF", m_seg_past_eof, "truncated"},
+	{"PT_LOAD offset huge", m_seg_huge_off, "truncated"},
+	{"PT_LOAD filesz huge", m_seg_huge_filesz, "truncated"},
+	{"p_filesz > p_memsz", m_filesz_gt_memsz, "segment 1"},
+	{"below 1 MiB", m_below_1m, "below 1 MiB"},
+	{"straddles 1 MiB", m_straddles_1m, "below 1 MiB"},
+	{"above RAM", m_above_ram, "outside guest RAM"},
+	{"straddles end of RAM", m_straddles_ram_end, "outside guest RAM"},
+	{"in the MMIO hole", m_in_mmio_hole, "outside guest RAM"},
+	{"paddr wraps", m_paddr_wraps, "outside guest RAM"},
+	{"memsz huge", m_memsz_huge, "outside guest RAM"},
+	{"entry after image", m_entry_after, "outside the loaded image"},
+	{"entry at load_end", m_entry_at_end, "outside the loaded image"},
+	{"entry before image", m_entry_before, "outside the loaded image"},
+	{"entry 0", m_entry_zero, "outside the loaded image"},
+	{"entry above 4 GiB", m_entry_above_4g, "outside the loaded image"},
+	{"no PT_LOAD", m_no_load, "no loadable segment"},
+	{"all PT_LOAD empty", m_all_memsz_zero, "no loadable segment"},
+	{"truncated ELF header", m_truncated_header, "truncated"},
+	{"shorter than e_ident", m_ident_only, "ELF"},
+	{"ELF magic only", m_magic_only, "ELF"},
 };
 
 START_TEST(test_elf_rejects)
@@ -751,7 +769,7 @@ struct ref_load {
 /* Independent reading of an ELF's program headers: load range and the bytes it needs. */
 static struct ref_load ref_elf(const uint8_t *buf, size_t size)
 {
-	struct ref_load ref = { UINT64_MAX, 0, 0 };
+	struct ref_load ref = {UINT64_MAX, 0, 0};
 	Elf64_Ehdr eh;
 
 	ck_assert_uint_ge(size, sizeof(eh));
@@ -874,21 +892,21 @@ static void bz_default(struct bz_img *b)
 	for (size_t i = 0; i < BZ_SETUP_SIZE; i++)
 		b->buf[i] = (uint8_t)(i ^ 0x5a);
 	memset(b->buf + 0x1f1, 0, BZ_SETUP_HDR_END - 0x1f1);
-	b->buf[0x1f1] = BZ_SETUP_SECTS;		  /* setup_sects */
-	put(b->buf + 0x1f4, BZ_PAYLOAD / 16, 4);  /* syssize */
-	put(b->buf + 0x1fe, 0xaa55, 2);		  /* boot_flag */
-	put(b->buf + 0x200, 0x6aeb, 2);		  /* jump */
-	memcpy(b->buf + 0x202, "HdrS", 4);	  /* header */
-	put(b->buf + 0x206, 0x020f, 2);		  /* version 2.15 */
-	b->buf[0x211] = 0x01;			  /* loadflags: LOADED_HIGH */
-	put(b->buf + 0x214, 0x100000, 4);	  /* code32_start */
-	put(b->buf + 0x22c, 0x37ffffff, 4);	  /* initrd_addr_max */
-	put(b->buf + 0x230, 0x200000, 4);	  /* kernel_alignment */
-	b->buf[0x234] = 1;			  /* relocatable_kernel */
-	put(b->buf + 0x236, 0x0003, 2);		  /* xloadflags: KERNEL_64, ABOVE_4G */
-	put(b->buf + 0x238, 2047, 4);		  /* cmdline_size */
-	put(b->buf + 0x258, 0x1000000, 8);	  /* pref_address */
-	put(b->buf + 0x260, 0x200000, 4);	  /* init_size */
+	b->buf[0x1f1] = BZ_SETUP_SECTS;		 /* setup_sects */
+	put(b->buf + 0x1f4, BZ_PAYLOAD / 16, 4); /* syssize */
+	put(b->buf + 0x1fe, 0xaa55, 2);		 /* boot_flag */
+	put(b->buf + 0x200, 0x6aeb, 2);		 /* jump */
+	memcpy(b->buf + 0x202, "HdrS", 4);	 /* header */
+	put(b->buf + 0x206, 0x020f, 2);		 /* version 2.15 */
+	b->buf[0x211] = 0x01;			 /* loadflags: LOADED_HIGH */
+	put(b->buf + 0x214, 0x100000, 4);	 /* code32_start */
+	put(b->buf + 0x22c, 0x37ffffff, 4);	 /* initrd_addr_max */
+	put(b->buf + 0x230, 0x200000, 4);	 /* kernel_alignment */
+	b->buf[0x234] = 1;			 /* relocatable_kernel */
+	put(b->buf + 0x236, 0x0003, 2);		 /* xloadflags: KERNEL_64, ABOVE_4G */
+	put(b->buf + 0x238, 2047, 4);		 /* cmdline_size */
+	put(b->buf + 0x258, 0x1000000, 8);	 /* pref_address */
+	put(b->buf + 0x260, 0x200000, 4);	 /* init_size */
 	for (size_t i = 0; i < BZ_PAYLOAD; i++)
 		b->buf[BZ_SETUP_SIZE + i] = payload_byte(i);
 }
@@ -984,16 +1002,16 @@ struct bz_reject {
 };
 
 static const struct bz_reject bz_rejects[] = {
-	{ "protocol 2.11", 0x206, 2, 0x020b, "too old" },
-	{ "protocol 2.00", 0x206, 2, 0x0200, "too old" },
-	{ "no XLF_KERNEL_64", 0x236, 2, 0x0002, "XLF_KERNEL_64" },
-	{ "setup larger than the file", 0x1f1, 1, 200, "truncated" },
-	{ "setup exactly the file", 0x1f1, 1, BZ_SIZE / 512 - 1, "truncated" },
-	{ "init_size beyond RAM", 0x260, 4, 0x8000000, "guest RAM" },
-	{ "init_size 4 GiB - 1", 0x260, 4, 0xffffffff, "guest RAM" },
-	{ "ends 1 byte past RAM", 0x258, 8, RAM_SIZE - 0x200000 + 0x1000, "guest RAM" },
-	{ "pref_address beyond RAM", 0x258, 8, 0x40000000, "guest RAM" },
-	{ "pref_address near UINT64_MAX", 0x258, 8, 0xfffffffffff00000ULL, "guest RAM" },
+	{"protocol 2.11", 0x206, 2, 0x020b, "too old"},
+	{"protocol 2.00", 0x206, 2, 0x0200, "too old"},
+	{"no XLF_KERNEL_64", 0x236, 2, 0x0002, "XLF_KERNEL_64"},
+	{"setup larger than the file", 0x1f1, 1, 200, "truncated"},
+	{"setup exactly the file", 0x1f1, 1, BZ_SIZE / 512 - 1, "truncated"},
+	{"init_size beyond RAM", 0x260, 4, 0x8000000, "guest RAM"},
+	{"init_size 4 GiB - 1", 0x260, 4, 0xffffffff, "guest RAM"},
+	{"ends 1 byte past RAM", 0x258, 8, RAM_SIZE - 0x200000 + 0x1000, "guest RAM"},
+	{"pref_address beyond RAM", 0x258, 8, 0x40000000, "guest RAM"},
+	{"pref_address near UINT64_MAX", 0x258, 8, 0xfffffffffff00000ULL, "guest RAM"},
 };
 
 START_TEST(test_bz_rejects)
@@ -1093,9 +1111,12 @@ END_TEST
 
 static struct boot_image pvh_img(uint64_t load_end)
 {
-	struct boot_image img = { .kind = BOOT_PVH, .entry = 0x100000, .load_start = 0x100000,
-				  .load_end = load_end, .initrd_addr_max = UINT32_MAX,
-				  .cmdline_max = 65535 };
+	struct boot_image img = {.kind = BOOT_PVH,
+				 .entry = 0x100000,
+				 .load_start = 0x100000,
+				 .load_end = load_end,
+				 .initrd_addr_max = UINT32_MAX,
+				 .cmdline_max = 65535};
 	return img;
 }
 
@@ -1127,9 +1148,12 @@ START_TEST(test_initramfs_placement)
 	ck_assert_mem_eq(ram(addr, size), data, size);
 
 	/* bzImage: below initrd_addr_max. */
-	struct boot_image bz = { .kind = BOOT_BZIMAGE, .entry = 0x1000200, .load_start = 0x1000000,
-				 .load_end = 0x1200000, .initrd_addr_max = 0x37fffff,
-				 .cmdline_max = 2047 };
+	struct boot_image bz = {.kind = BOOT_BZIMAGE,
+				.entry = 0x1000200,
+				.load_start = 0x1000000,
+				.load_end = 0x1200000,
+				.initrd_addr_max = 0x37fffff,
+				.cmdline_max = 2047};
 
 	ck_assert_msg(load_initramfs(&gm, "initrd", data, size, &bz, &addr, err, sizeof(err)) == 0,
 		      "%s", err);
@@ -1162,9 +1186,9 @@ START_TEST(test_initramfs_8g_below_hole)
 	uint64_t addr = 0;
 
 	ck_assert_int_eq(guest_mem_alloc(&big, 8 * GiB), 0);
-	ck_assert_msg(
-		load_initramfs(&big, "initrd", data, size, &img, &addr, err, sizeof(err)) == 0,
-		"%s", err);
+	ck_assert_msg(load_initramfs(&big, "initrd", data, size, &img, &addr, err, sizeof(err)) ==
+			      0,
+		      "%s", err);
 	ck_assert_uint_eq(addr, 3 * GiB - size);
 	ck_assert_mem_eq(gpa_to_hva(&big, addr, size), data, size);
 	guest_mem_free(&big);
@@ -1186,8 +1210,7 @@ START_TEST(test_initramfs_errors)
 	ck_assert_msg(strstr(err, "initrd.img") && strstr(err, "empty"), "%s", err);
 
 	/* Larger than RAM, larger than the room above the kernel, and just too large. */
-	const size_t sizes[] = { big, RAM_SIZE, RAM_SIZE - 0x1000,
-				 RAM_SIZE - LOAD_END + 1 };
+	const size_t sizes[] = {big, RAM_SIZE, RAM_SIZE - 0x1000, RAM_SIZE - LOAD_END + 1};
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		err[0] = '\0';
@@ -1211,9 +1234,12 @@ START_TEST(test_initramfs_unaligned_limits)
 {
 	const size_t size = 0x1000;
 	uint8_t *data = pattern(size);
-	struct boot_image bz = { .kind = BOOT_BZIMAGE, .entry = 0x1000200, .load_start = 0x1000000,
-				 .load_end = 0x2fff900, .initrd_addr_max = 0x300094f,
-				 .cmdline_max = 2047 };
+	struct boot_image bz = {.kind = BOOT_BZIMAGE,
+				.entry = 0x1000200,
+				.load_start = 0x1000000,
+				.load_end = 0x2fff900,
+				.initrd_addr_max = 0x300094f,
+				.cmdline_max = 2047};
 	char err[512] = "";
 	uint64_t addr = 0;
 	int r = load_initramfs(&gm, "initrd", data, size, &bz, &addr, err, sizeof(err));
@@ -1331,11 +1357,11 @@ START_TEST(test_read_whole_file_errors)
 		const char *path;
 		const char *reason;
 	} cases[] = {
-		{ "/nonexistent-dejavm-dir/vmlinux", "No such file" },
-		{ "", "No such file" },
-		{ "/tmp", "not a regular file" },
-		{ "/dev/null", "not a regular file" },
-		{ "/proc/self/fd", "not a regular file" },
+		{"/nonexistent-dejavm-dir/vmlinux", "No such file"},
+		{"", "No such file"},
+		{"/tmp", "not a regular file"},
+		{"/dev/null", "not a regular file"},
+		{"/proc/self/fd", "not a regular file"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

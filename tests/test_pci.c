@@ -35,7 +35,7 @@ static uint32_t in(uint16_t port, uint32_t len)
 
 static void out(uint16_t port, uint32_t v, uint32_t len)
 {
-	uint8_t b[8] = { 0 };
+	uint8_t b[8] = {0};
 
 	for (uint32_t i = 0; i < len && i < 4; i++)
 		b[i] = (uint8_t)(v >> (8 * i));
@@ -106,7 +106,7 @@ static void t_bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint6
 	ck_assert_uint_eq(new_addr % t->pci.bar[bar].size, 0);
 	t->mapped[bar] = new_addr;
 	if (t->nmoves < 64)
-		t->moves[t->nmoves] = (struct move){ bar, old_addr, new_addr };
+		t->moves[t->nmoves] = (struct move){bar, old_addr, new_addr};
 	t->nmoves++;
 }
 
@@ -236,7 +236,7 @@ START_TEST(test_enumerate)
 		}
 	}
 	/* Other buses are empty, even at the slots that are populated on bus 0. */
-	static const unsigned int buses[] = { 1, 2, 17, 128, 254, 255 };
+	static const unsigned int buses[] = {1, 2, 17, 128, 254, 255};
 
 	for (unsigned int i = 0; i < sizeof(buses) / sizeof(buses[0]); i++) {
 		for (unsigned int dev = 0; dev < 3; dev++) {
@@ -528,9 +528,9 @@ END_TEST
 START_TEST(test_capabilities)
 {
 	struct tdev cap;
-	uint8_t msix[12] = { 0xee, 0xee, 0x03, 0x00, 0x01, 0, 0, 0, 0x01, 0x08, 0, 0 };
-	uint8_t vndr[16] = { 0, 0, 16, 1, 4, 0, 0, 0, 0, 0x10, 0, 0x10, 0, 0x10, 0, 0 };
-	uint8_t small[5] = { 0, 0, 5, 0xab, 0xcd };
+	uint8_t msix[12] = {0xee, 0xee, 0x03, 0x00, 0x01, 0, 0, 0, 0x01, 0x08, 0, 0};
+	uint8_t vndr[16] = {0, 0, 16, 1, 4, 0, 0, 0, 0, 0x10, 0, 0x10, 0, 0x10, 0, 0};
+	uint8_t small[5] = {0, 0, 5, 0xab, 0xcd};
 	uint8_t big[200];
 
 	setup_default();
@@ -553,11 +553,11 @@ START_TEST(test_capabilities)
 	ck_assert_uint_eq(cfg_rd(1, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST, PCI_STATUS_CAP_LIST);
 	static const struct {
 		uint8_t off, id;
-	} want[] = { { 0x40, PCI_CAP_ID_MSIX },
-		     { 0x4c, PCI_CAP_ID_VNDR },
-		     { 0x54, PCI_CAP_ID_VNDR },
-		     { 0x64, PCI_CAP_ID_VNDR },
-		     { 0xfc, PCI_CAP_ID_VNDR } };
+	} want[] = {{0x40, PCI_CAP_ID_MSIX},
+		    {0x4c, PCI_CAP_ID_VNDR},
+		    {0x54, PCI_CAP_ID_VNDR},
+		    {0x64, PCI_CAP_ID_VNDR},
+		    {0xfc, PCI_CAP_ID_VNDR}};
 	unsigned int n = 0;
 
 	for (uint8_t pos = cfg_rd(1, PCI_CAPABILITY_LIST, 1); pos; n++) {
@@ -792,7 +792,7 @@ static uint64_t rnd(void)
 /* Random garbage, valid or not, then the invariants a guest cannot break. */
 START_TEST(test_random_accesses)
 {
-	static const uint32_t lens[] = { 1, 2, 4, 3, 8, 0 };
+	static const uint32_t lens[] = {1, 2, 4, 3, 8, 0};
 	uint8_t buf[8];
 
 	setup_default();
@@ -818,8 +818,8 @@ START_TEST(test_random_accesses)
 			buf[j] = (uint8_t)(rnd() >> 32);
 		bus_access(&pio, port, buf, len, write);
 	}
-	static const uint32_t ids[] = { 0x0d578086, 0x10411af4, 0x10421af4 };
-	static const uint32_t class_rev[] = { 0x06000000, 0x02000001, 0x01800001 };
+	static const uint32_t ids[] = {0x0d578086, 0x10411af4, 0x10421af4};
+	static const uint32_t class_rev[] = {0x06000000, 0x02000001, 0x01800001};
 
 	for (unsigned int dev = 0; dev < 3; dev++) {
 		ck_assert_uint_eq(rd32(dev, 0), ids[dev]);
@@ -968,7 +968,7 @@ START_TEST(test_init_free)
 {
 	struct pci_bus pb2;
 	uint8_t dummy;
-	static const struct bus_ops none = { 0 };
+	static const struct bus_ops none = {0};
 
 	bus_init(&pio, "pio");
 	/* Windows that wrap, cross 4 GiB or start at 0 are refused, registering nothing. */

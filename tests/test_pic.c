@@ -372,7 +372,7 @@ START_TEST(test_read_irr_isr)
 	ck_assert_uint_eq(in(M_CMD), 0x10);
 
 	/* Wider accesses see the byte in the low lane and zeros above; writes use byte 0. */
-	uint8_t w[4] = { 0xff, 0xff, 0xff, 0xff };
+	uint8_t w[4] = {0xff, 0xff, 0xff, 0xff};
 
 	ck_assert(bus_access(&bus, M_CMD, w, 2, false));
 	ck_assert_uint_eq(w[0], 0x10);

@@ -80,7 +80,7 @@ static uint16_t read_latched(int ch)
 
 START_TEST(test_unprogrammed)
 {
-	uint8_t data[4] = { 1, 2, 3, 4 };
+	uint8_t data[4] = {1, 2, 3, 4};
 	struct pit *other = pit_new(&clock_ns, NULL, NULL);
 
 	ck_assert_uint_eq(pit_next_deadline(pit), UINT64_MAX);
@@ -106,8 +106,8 @@ END_TEST
 START_TEST(test_mode2_1000hz)
 {
 	/* Exact edges of 1193 ticks at 1193182 Hz: ceil(k * 1193e9 / 1193182). */
-	static const uint64_t edge_ns[] = { 999848,  1999695, 2999543, 3999390,
-					    4999238, 5999085, 6998933 };
+	static const uint64_t edge_ns[] = {999848,  1999695, 2999543, 3999390,
+					   4999238, 5999085, 6998933};
 	const uint64_t t0 = 1000;
 
 	clock_ns = t0;

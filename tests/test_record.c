@@ -29,8 +29,8 @@ static char *storm_path(void)
 /* dejavm-trace SUBCOMMAND FILE [EXTRA] */
 static void trace_tool(struct run_result *r, const char *cmd, const char *file, const char *extra)
 {
-	char *argv[] = { (char *)test_env("DEJAVM_TRACE_BIN"), (char *)cmd, (char *)file,
-			 (char *)extra, NULL };
+	char *argv[] = {(char *)test_env("DEJAVM_TRACE_BIN"), (char *)cmd, (char *)file,
+			(char *)extra, NULL};
 	ck_assert_int_eq(run_cmd(argv, 60, 0, r), 0);
 }
 
@@ -46,8 +46,16 @@ static unsigned long info_events(const char *out)
 START_TEST(sigkill_leaves_a_readable_truncated_trace)
 {
 	char *trace = test_tmpfile("killed.trace"), *storm = storm_path();
-	char *argv[] = { (char *)test_env("DEJAVM_BIN"), "--kernel", storm, "--cmdline",
-			 "n=1000000000", "--serial", "null", "--record", trace, NULL };
+	char *argv[] = {(char *)test_env("DEJAVM_BIN"),
+			"--kernel",
+			storm,
+			"--cmdline",
+			"n=1000000000",
+			"--serial",
+			"null",
+			"--record",
+			trace,
+			NULL};
 	struct run_result r;
 
 	/* Once several frames are on disk: 128 KiB is some 20,000 pio-storm events. */
@@ -76,8 +84,16 @@ END_TEST
 START_TEST(sigterm_finishes_the_trace)
 {
 	char *trace = test_tmpfile("termed.trace"), *storm = storm_path();
-	char *argv[] = { (char *)test_env("DEJAVM_BIN"), "--kernel", storm, "--cmdline",
-			 "n=1000000000", "--serial", "null", "--record", trace, NULL };
+	char *argv[] = {(char *)test_env("DEJAVM_BIN"),
+			"--kernel",
+			storm,
+			"--cmdline",
+			"n=1000000000",
+			"--serial",
+			"null",
+			"--record",
+			trace,
+			NULL};
 	struct run_result r;
 
 	/* Once the guest runs: its first event frame is on disk. */
@@ -100,8 +116,8 @@ END_TEST
 START_TEST(unwritable_trace_is_refused)
 {
 	char *storm = storm_path();
-	char *argv[] = { (char *)test_env("DEJAVM_BIN"), "--kernel", storm, "--record",
-			 "/nonexistent-dir/x.trace", NULL };
+	char *argv[] = {(char *)test_env("DEJAVM_BIN"), "--kernel", storm, "--record",
+			"/nonexistent-dir/x.trace",	NULL};
 	struct run_result r;
 
 	ck_assert_int_eq(run_cmd(argv, 30, 0, &r), 0);
@@ -117,8 +133,16 @@ START_TEST(full_disk_stops_the_vm_instead_of_dropping_events)
 {
 	char *storm = storm_path();
 	/* /dev/full: every write fails with ENOSPC, as on a full disk. */
-	char *argv[] = { (char *)test_env("DEJAVM_BIN"), "--kernel", storm, "--cmdline",
-			 "n=1000000000", "--serial", "null", "--record", "/dev/full", NULL };
+	char *argv[] = {(char *)test_env("DEJAVM_BIN"),
+			"--kernel",
+			storm,
+			"--cmdline",
+			"n=1000000000",
+			"--serial",
+			"null",
+			"--record",
+			"/dev/full",
+			NULL};
 	struct run_result r;
 
 	ck_assert_int_eq(run_cmd(argv, 60, 0, &r), 0);
@@ -138,9 +162,18 @@ END_TEST
 START_TEST(disk_full_mid_run_stops_the_vm_and_keeps_what_was_written)
 {
 	char *dir = test_tmpfile("tmpfs"), *storm = storm_path(), *trace;
-	char *argv[] = { (char *)test_env("DEJAVM_BIN"), "--deterministic", "--kernel", storm,
-			 "--cmdline", "n=1000000000", "--serial", "null", "--record", NULL, NULL };
-	char *replay[] = { (char *)test_env("DEJAVM_BIN"), "replay", NULL, NULL };
+	char *argv[] = {(char *)test_env("DEJAVM_BIN"),
+			"--deterministic",
+			"--kernel",
+			storm,
+			"--cmdline",
+			"n=1000000000",
+			"--serial",
+			"null",
+			"--record",
+			NULL,
+			NULL};
+	char *replay[] = {(char *)test_env("DEJAVM_BIN"), "replay", NULL, NULL};
 	struct run_result r;
 
 	ck_assert_int_eq(mkdir(dir, 0700), 0);

@@ -33,7 +33,7 @@ static const char *guest(const char *name)
 /* Runs argv[0] = the program named by env var `bin`, with up to 12 more arguments. */
 static void run(struct run_result *r, const char *bin, ...)
 {
-	char *argv[16] = { (char *)test_env(bin) };
+	char *argv[16] = {(char *)test_env(bin)};
 	va_list ap;
 	int n = 1;
 
@@ -61,10 +61,10 @@ static char *record(const char *name, const char *cmdline)
 
 /* ---- (a) round trip through the real encoder ---- */
 
-static const uint64_t U[] = { 0,       1,	   127,		128,	   255,	       0xffff,
-			      0x10000, 0xffffffff, 0x100000000, INT64_MAX, UINT64_MAX, 0x510 };
-static const int64_t I[] = { 0, -1, -32, -33, 127, -128, INT32_MIN, INT64_MIN, INT64_MAX, 1 };
-static const size_t LEN[] = { 0, 1, 31, 32, 255, 256, 65535, 65536 };
+static const uint64_t U[] = {0,	      1,	  127,	       128,	  255,	      0xffff,
+			     0x10000, 0xffffffff, 0x100000000, INT64_MAX, UINT64_MAX, 0x510};
+static const int64_t I[] = {0, -1, -32, -33, 127, -128, INT32_MIN, INT64_MIN, INT64_MAX, 1};
+static const size_t LEN[] = {0, 1, 31, 32, 255, 256, 65535, 65536};
 #define NU   (sizeof(U) / sizeof(U[0]))
 #define NI   (sizeof(I) / sizeof(I[0]))
 #define NLEN (sizeof(LEN) / sizeof(LEN[0]))
@@ -135,14 +135,14 @@ static char *rt_str(uint64_t seed, unsigned int j)
 	return p;
 }
 
-static const char *const map_keys[] = { "io", "mmio", "hlt", "a-key-of-some-length", "" };
+static const char *const map_keys[] = {"io", "mmio", "hlt", "a-key-of-some-length", ""};
 
 static size_t rt_map(uint64_t seed, unsigned int j, struct trace_kv *kv)
 {
 	size_t n = (seed + j) % 6;
 
 	for (size_t k = 0; k < n; k++)
-		kv[k] = (struct trace_kv){ map_keys[k % 5], rt_u(seed + k, j) };
+		kv[k] = (struct trace_kv){map_keys[k % 5], rt_u(seed + k, j)};
 	return n;
 }
 
@@ -193,8 +193,8 @@ static void rt_emit(struct tracer *t, unsigned int type, uint64_t s)
 		free(b1);
 		break;
 	case TRACE_io_done:
-		trace_io_done(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), rt_u(s, 5),
-			      rt_u(s, 6), rt_u(s, 7), rt_u(s, 8));
+		trace_io_done(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4),
+			      rt_u(s, 5), rt_u(s, 6), rt_u(s, 7), rt_u(s, 8));
 		break;
 	case TRACE_dma_write:
 		b1 = rt_bin(s, 2, &l1);
@@ -208,9 +208,10 @@ static void rt_emit(struct tracer *t, unsigned int type, uint64_t s)
 		free(b1);
 		break;
 	case TRACE_regs:
-		trace_regs(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4), rt_u(s, 5),
-			   rt_u(s, 6), rt_u(s, 7), rt_u(s, 8), rt_u(s, 9), rt_u(s, 10), rt_u(s, 11),
-			   rt_u(s, 12), rt_u(s, 13), rt_u(s, 14), rt_u(s, 15), rt_u(s, 16));
+		trace_regs(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2), rt_u(s, 3), rt_u(s, 4),
+			   rt_u(s, 5), rt_u(s, 6), rt_u(s, 7), rt_u(s, 8), rt_u(s, 9), rt_u(s, 10),
+			   rt_u(s, 11), rt_u(s, 12), rt_u(s, 13), rt_u(s, 14), rt_u(s, 15),
+			   rt_u(s, 16));
 		break;
 	case TRACE_msi:
 		trace_msi(t, rt_u(s, 0), rt_u(s, 1), rt_u(s, 2));
@@ -253,7 +254,8 @@ static void rt_check_fields(const struct trace_ev *ev, uint64_t s)
 		case TF_REG:
 			ck_assert_int_eq(o->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
 			seen.u64_max |= o->via.u64 == UINT64_MAX;
-			/* A predicted value keeps its low `size` bytes (field 1 of pio and mmio). */
+			/* A predicted value keeps its low `size` bytes (field 1 of pio and mmio).
+			 */
 			want_u = rt_u(s, j);
 			if (d->fields[j].kind == TF_PRED) {
 				ck_assert_int_eq(d->fields[1].kind, TF_SIZE);
@@ -332,7 +334,8 @@ static void *rt_thread(void *arg)
 		trace_attach_thread(rt->t, 0);
 	for (int i = 0; i < RT_PER_THREAD; i++) {
 		pthread_mutex_lock(&rt->lock);
-		/* Interleaved for certain, not by the scheduler's whim: blocks of 1 to 40 events. */
+		/* Interleaved for certain, not by the scheduler's whim: blocks of 1 to 40 events.
+		 */
 		while (rt->turn != me && !rt->done[!me])
 			pthread_cond_wait(&rt->turn_changed, &rt->lock);
 		size_t s = rt->n++;
@@ -357,7 +360,7 @@ static void *rt_thread(void *arg)
 		if (ts < rt->prev_ts[stream])
 			ts = rt->prev_ts[stream];
 		rt->prev_ts[stream] = ts;
-		rt->exp[s] = (struct rt_expect){ type, stream, ts };
+		rt->exp[s] = (struct rt_expect){type, stream, ts};
 		rt_emit(rt->t, type, s);
 		if (++block >= 1 + s % 40) {
 			block = 0;
@@ -393,14 +396,14 @@ static void rt_error(void *ctx, const char *msg)
 
 START_TEST(round_trip_every_type_from_two_threads)
 {
-	struct rt rt = { .lock = PTHREAD_MUTEX_INITIALIZER,
-			 .turn_changed = PTHREAD_COND_INITIALIZER };
-	struct rt_thread th[2] = { { &rt, true }, { &rt, false } };
+	struct rt rt = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			.turn_changed = PTHREAD_COND_INITIALIZER};
+	struct rt_thread th[2] = {{&rt, true}, {&rt, false}};
 	char *path = test_tmpfile("roundtrip.trace"), *err = NULL;
 	const struct trace_status *st;
 	struct trace_reader *r;
 	struct trace_ev ev;
-	uint64_t n = 0, total, by_type[64] = { 0 }, by_stream[2] = { 0 };
+	uint64_t n = 0, total, by_type[64] = {0}, by_stream[2] = {0};
 	pthread_t tid[2];
 	size_t nframes;
 	const struct trace_frame_info *frames;
@@ -417,7 +420,7 @@ START_TEST(round_trip_every_type_from_two_threads)
 		pthread_join(tid[i], NULL);
 	total = rt.n;
 	/* A proper end so that the file is complete: from this (unattached) thread. */
-	rt.exp[total] = (struct rt_expect){ TRACE_end, TRACE_VCPU_NONE, rt.now };
+	rt.exp[total] = (struct rt_expect){TRACE_end, TRACE_VCPU_NONE, rt.now};
 	trace_end(rt.t, 0, "done", total, 0, 0, NULL, 0, 0);
 	ck_assert_int_eq(trace_close(rt.t), 0);
 
@@ -472,7 +475,7 @@ START_TEST(round_trip_every_type_from_two_threads)
 		      stream_switches);
 	/* Both streams filled several frames, so the merge had real work to do. */
 	frames = trace_reader_frames(r, &nframes);
-	unsigned int per_stream[2] = { 0, 0 };
+	unsigned int per_stream[2] = {0, 0};
 	for (size_t i = 0; i < nframes; i++)
 		if (frames[i].kind == TRACE_FRAME_EVENTS)
 			per_stream[frames[i].stream == 0 ? 0 : 1]++;
@@ -651,7 +654,7 @@ static uint64_t events_before(const struct ref *ref, uint64_t end)
 START_TEST(cut_at_every_byte)
 {
 	char *orig = record("hello", ""), *path = test_tmpfile("cut.trace");
-	struct ref ref = { 0 };
+	struct ref ref = {0};
 	struct readout o;
 	uint64_t opened = 0;
 
@@ -710,7 +713,7 @@ static void record_checkpoints(const char *path, struct ref *ref)
 START_TEST(cut_at_every_byte_with_checkpoints)
 {
 	char *orig = test_tmpfile("ckpt.trace"), *path = test_tmpfile("ckcut.trace");
-	struct ref ref = { 0 };
+	struct ref ref = {0};
 	size_t nck_full = 0;
 
 	record_checkpoints(orig, &ref);
@@ -738,7 +741,8 @@ START_TEST(cut_at_every_byte_with_checkpoints)
 			want += ref.frames[i].kind == TRACE_FRAME_CHECKPOINT &&
 				ref.frames[i].offset + ref.frames[i].csize <= cut;
 		trace_reader_checkpoints(r, &n);
-		ck_assert_msg(n == want, "%s: %zu checkpoints listed, %zu are whole", what, n, want);
+		ck_assert_msg(n == want, "%s: %zu checkpoints listed, %zu are whole", what, n,
+			      want);
 		for (size_t i = 0; i < n; i++) {
 			size_t len;
 			void *p = trace_reader_checkpoint_payload(r, i, &len, &err);
@@ -766,7 +770,7 @@ END_TEST
 START_TEST(flipped_checkpoint_is_refused)
 {
 	char *orig = test_tmpfile("ckflip.trace");
-	struct ref ref = { 0 };
+	struct ref ref = {0};
 	unsigned int tried = 0, refused = 0;
 	void *good[64];
 	size_t good_len[64], ngood;
@@ -779,8 +783,8 @@ START_TEST(flipped_checkpoint_is_refused)
 	trace_reader_checkpoints(gr, &ngood);
 	ck_assert_uint_le(ngood, 64);
 	for (size_t i = 0; i < ngood; i++)
-		ck_assert_ptr_nonnull(good[i] = trace_reader_checkpoint_payload(gr, i, &good_len[i],
-										&gerr));
+		ck_assert_ptr_nonnull(
+			good[i] = trace_reader_checkpoint_payload(gr, i, &good_len[i], &gerr));
 	trace_reader_close(gr);
 	for (size_t f = 0, k = 0; f < ref.nframes; f++) {
 		const struct trace_frame_info *fi = &ref.frames[f];
@@ -788,7 +792,8 @@ START_TEST(flipped_checkpoint_is_refused)
 		if (fi->kind != TRACE_FRAME_CHECKPOINT)
 			continue;
 		/* every 97th byte of the payload's zstd frame (past seq and vtime) */
-		for (uint64_t at = fi->offset + 24; at < fi->offset + fi->csize; at += 97, tried++) {
+		for (uint64_t at = fi->offset + 24; at < fi->offset + fi->csize;
+		     at += 97, tried++) {
 			struct trace_reader *r;
 			char *err = NULL, off[32];
 			size_t n, len;
@@ -805,10 +810,12 @@ START_TEST(flipped_checkpoint_is_refused)
 			snprintf(off, sizeof(off), "offset %" PRIu64 ":", fi->offset);
 			if (p) /* what it says must not have changed */
 				ck_assert_msg(len == good_len[k] && !memcmp(p, good[k], len),
-					      "flip at %" PRIu64 ": checkpoint %zu read, and differs",
+					      "flip at %" PRIu64
+					      ": checkpoint %zu read, and differs",
 					      at, k);
 			else
-				ck_assert_msg(err && strstr(err, off) && strstr(err, orig), "%s", err);
+				ck_assert_msg(err && strstr(err, off) && strstr(err, orig), "%s",
+					      err);
 			refused += !p;
 			free(p);
 			free(err);
@@ -829,7 +836,7 @@ END_TEST
 START_TEST(bit_flips_in_every_frame)
 {
 	char *orig = record("hello", ""), *path = test_tmpfile("flip.trace");
-	struct ref ref = { 0 };
+	struct ref ref = {0};
 	uint64_t tried = 0, detected = 0, silent = 0;
 	struct {
 		uint64_t start, end;
@@ -839,10 +846,9 @@ START_TEST(bit_flips_in_every_frame)
 	load_ref(orig, &ref);
 	/* Every frame the scan saw, plus the trailer (index + seek table) after the last one. */
 	for (size_t i = 0; i < ref.nframes; i++)
-		regions[nregions++] =
-			(typeof(regions[0])){ ref.frames[i].offset,
-					      ref.frames[i].offset + ref.frames[i].csize };
-	regions[nregions] = (typeof(regions[0])){ regions[nregions - 1].end, ref.len };
+		regions[nregions++] = (typeof(regions[0])){
+			ref.frames[i].offset, ref.frames[i].offset + ref.frames[i].csize};
+	regions[nregions] = (typeof(regions[0])){regions[nregions - 1].end, ref.len};
 	nregions++;
 	for (size_t i = 0; i < nregions; i++) {
 		uint64_t size = regions[i].end - regions[i].start;
@@ -897,9 +903,9 @@ END_TEST
  */
 START_TEST(hostile_msgpack_behind_valid_checksums)
 {
-	static const uint8_t markers[] = { 0xc1, 0xdb, 0xc6, 0xdd, 0xdf, 0xc7, 0xd4, 0xcf, 0x9f };
+	static const uint8_t markers[] = {0xc1, 0xdb, 0xc6, 0xdd, 0xdf, 0xc7, 0xd4, 0xcf, 0x9f};
 	char *orig = record("hello", ""), *path = test_tmpfile("hostile-mp.trace");
-	struct ref ref = { 0 };
+	struct ref ref = {0};
 	uint64_t tried = 0, reader_found = 0, changed = 0;
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
 
@@ -916,14 +922,16 @@ START_TEST(hostile_msgpack_behind_valid_checksums)
 		dsize = ZSTD_getFrameContentSize(ref.data + f->offset, f->csize);
 		ck_assert(dsize != ZSTD_CONTENTSIZE_ERROR && dsize != ZSTD_CONTENTSIZE_UNKNOWN);
 		raw = malloc(dsize);
-		ck_assert_uint_eq(ZSTD_decompress(raw, dsize, ref.data + f->offset, f->csize), dsize);
+		ck_assert_uint_eq(ZSTD_decompress(raw, dsize, ref.data + f->offset, f->csize),
+				  dsize);
 		for (uint64_t pos = 5; pos < dsize; pos += dsize / 60 ? dsize / 60 : 1) {
 			uint8_t keep = raw[pos], *out;
 			size_t cap = ZSTD_compressBound(dsize), c, len;
 			struct readout o;
 			char what[80];
 
-			raw[pos] = tried % 2 ? keep ^ (1u << (pos % 8)) : markers[tried / 2 % sizeof(markers)];
+			raw[pos] = tried % 2 ? keep ^ (1u << (pos % 8))
+					     : markers[tried / 2 % sizeof(markers)];
 			out = malloc(f->offset + cap + (ref.len - f->offset - f->csize));
 			memcpy(out, ref.data, f->offset);
 			c = ZSTD_compress2(cc, out + f->offset, cap, raw, dsize);
@@ -934,7 +942,8 @@ START_TEST(hostile_msgpack_behind_valid_checksums)
 			raw[pos] = keep;
 			test_write_file(path, out, len);
 			free(out);
-			snprintf(what, sizeof(what), "byte %" PRIu64 " of frame %zu's msgpack", pos, i);
+			snprintf(what, sizeof(what), "byte %" PRIu64 " of frame %zu's msgpack", pos,
+				 i);
 			read_all(path, &o);
 			tried++;
 			if (getenv("DEJAVM_TEST_VERBOSE") && o.message)
@@ -980,7 +989,7 @@ static bool craft_no_sync;
  */
 static void craft(const char *path, const void *const *bufs, const size_t *lens, size_t n)
 {
-	static const unsigned char sync[] = { 0x94, 0, 0xff, 0, 0 };
+	static const unsigned char sync[] = {0x94, 0, 0xff, 0, 0};
 	size_t ns = craft_no_sync ? 0 : sizeof(sync);
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -1016,7 +1025,7 @@ static void craft(const char *path, const void *const *bufs, const size_t *lens,
 /* Reads a crafted trace; returns the events delivered and the first problem (caller frees). */
 static uint64_t craft_read(const char *path, const void *data, size_t len, char **msg)
 {
-	const void *bufs[1] = { data };
+	const void *bufs[1] = {data};
 	struct readout o;
 
 	craft(path, bufs, &len, 1);
@@ -1033,19 +1042,19 @@ START_TEST(hostile_inputs)
 	static const unsigned char not_zstd[] = "\x7f"
 						"ELF this is not a trace";
 	/* [2, 1, 0, 0, port...]: a good pio, then one whose port is a string */
-	static const unsigned char bad_kind[] = { 0x99, 2, 1, 0, 0, 0xcc, 0x80, 1, 1, 1, 1,
-						  0x99, 2, 1, 0, 0, 0xa1, 'x',	1, 1, 1, 1 };
+	static const unsigned char bad_kind[] = {0x99, 2, 1, 0, 0, 0xcc, 0x80, 1, 1, 1, 1,
+						 0x99, 2, 1, 0, 0, 0xa1, 'x',  1, 1, 1, 1};
 	/* a good exit, then an array announcing 2^32-1 elements */
-	static const unsigned char huge[] = { 0x96, 1,	  1,	0,    0, 2, 7, 0xdd,
-					      0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4 };
+	static const unsigned char huge[] = {0x96, 1,	 1,    0,    0, 2, 7, 0xdd,
+					     0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4};
 	/* a second event of stream 0 with dseq 0 (the seq would repeat) */
-	static const unsigned char dseq0[] = { 0x96, 1, 1, 0, 0, 2, 7, 0x96, 1, 0, 0, 0, 2, 7 };
+	static const unsigned char dseq0[] = {0x96, 1, 1, 0, 0, 2, 7, 0x96, 1, 0, 0, 0, 2, 7};
 	/* unknown type 16 with 3 values, a known exit with one extra value, then a cut array */
-	static const unsigned char unknown[] = { 0x97, 16, 1, 0, 5, 0xc0, 0xc3, 0x91, 0x80, 0x97, 1,
-						 1,    0,  0, 2, 7, 0xa2, 'h',	'i',  0x95, 1 };
+	static const unsigned char unknown[] = {0x97, 16, 1, 0, 5, 0xc0, 0xc3, 0x91, 0x80, 0x97, 1,
+						1,    0,  0, 2, 7, 0xa2, 'h',  'i',  0x95, 1};
 	/* an io_done as format minor 0 wrote it (8 fields, no hash), then one with only 7 */
-	static const unsigned char older[] = { 0x9c, 9, 1, 0, 0, 1, 0, 3, 0, 0,    0, 0, 0,
-						0x9b, 9, 1, 0, 0, 1, 0, 3, 0, 0, 0, 0 };
+	static const unsigned char older[] = {0x9c, 9, 1, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0,
+					      0x9b, 9, 1, 0, 0, 1, 0, 3, 0, 0, 0, 0};
 	unsigned char deep[200];
 	struct readout o;
 	uint64_t n;
@@ -1093,7 +1102,7 @@ START_TEST(hostile_inputs)
 	/* a version 1 trace is refused, naming the file and both versions */
 	{
 		char *err = NULL;
-		const void *bufs[1] = { dseq0 };
+		const void *bufs[1] = {dseq0};
 		size_t len = sizeof(dseq0);
 
 		craft_version = 1;
@@ -1108,7 +1117,7 @@ START_TEST(hostile_inputs)
 	}
 
 	/* 100 nested arrays inside an unknown event */
-	memcpy(deep, (unsigned char[]){ 0x95, 9, 1, 0, 0 }, 5);
+	memcpy(deep, (unsigned char[]){0x95, 9, 1, 0, 0}, 5);
 	memset(deep + 5, 0x91, 100);
 	deep[105] = 0;
 	n = craft_read(path, deep, 106, &msg);
@@ -1118,7 +1127,7 @@ START_TEST(hostile_inputs)
 
 	/* Unknown types and longer arrays are delivered; the tool shows them. */
 	{
-		const void *bufs[1] = { unknown };
+		const void *bufs[1] = {unknown};
 		size_t len = sizeof(unknown);
 		struct trace_reader *r;
 		struct trace_ev ev;
@@ -1154,7 +1163,7 @@ START_TEST(hostile_inputs)
 	{
 		size_t big = (64u << 20) + 1;
 		void *zeros = calloc(1, big);
-		const void *bufs[1] = { zeros };
+		const void *bufs[1] = {zeros};
 
 		ck_assert_ptr_nonnull(zeros);
 		craft(path, bufs, &big, 1);

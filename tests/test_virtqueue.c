@@ -162,18 +162,18 @@ START_TEST(test_layout)
 		uint64_t desc, avail, used;
 		const char *msg;
 	} bad[] = {
-		{ 0, DESC_GPA, AVAIL_GPA, USED_GPA, "queue size 0 is not a power of 2" },
-		{ 3, DESC_GPA, AVAIL_GPA, USED_GPA, "queue size 3 is not a power of 2" },
-		{ 2048, DESC_GPA, AVAIL_GPA, USED_GPA, "queue size 2048" },
-		{ 8, DESC_GPA + 8, AVAIL_GPA, USED_GPA, "descriptor table at 0x10008 is not 16" },
-		{ 8, DESC_GPA, AVAIL_GPA + 1, USED_GPA, "avail ring at 0x20001 is not 2-byte" },
-		{ 8, DESC_GPA, AVAIL_GPA, USED_GPA + 2, "used ring at 0x30002 is not 4-byte" },
-		{ 8, DESC_GPA, RAM_SIZE - 4, USED_GPA, "avail ring at 0xfffffc (22 bytes) is out" },
-		{ 8, DESC_GPA, RAM_SIZE, USED_GPA, "avail ring at 0x1000000 (22 bytes) is out" },
-		{ 8, 0xfffffffffffffff0ULL, AVAIL_GPA, USED_GPA,
-		  "descriptor table at 0xfffffffffffffff0 (128 bytes) is outside" },
-		{ 8, DESC_GPA, AVAIL_GPA, MMIO_HOLE_START, "used ring at 0xc0000000 (70 bytes)" },
-		{ 8, DESC_GPA, AVAIL_GPA, RAM_SIZE - 8, "used ring at 0xfffff8 (70 bytes)" },
+		{0, DESC_GPA, AVAIL_GPA, USED_GPA, "queue size 0 is not a power of 2"},
+		{3, DESC_GPA, AVAIL_GPA, USED_GPA, "queue size 3 is not a power of 2"},
+		{2048, DESC_GPA, AVAIL_GPA, USED_GPA, "queue size 2048"},
+		{8, DESC_GPA + 8, AVAIL_GPA, USED_GPA, "descriptor table at 0x10008 is not 16"},
+		{8, DESC_GPA, AVAIL_GPA + 1, USED_GPA, "avail ring at 0x20001 is not 2-byte"},
+		{8, DESC_GPA, AVAIL_GPA, USED_GPA + 2, "used ring at 0x30002 is not 4-byte"},
+		{8, DESC_GPA, RAM_SIZE - 4, USED_GPA, "avail ring at 0xfffffc (22 bytes) is out"},
+		{8, DESC_GPA, RAM_SIZE, USED_GPA, "avail ring at 0x1000000 (22 bytes) is out"},
+		{8, 0xfffffffffffffff0ULL, AVAIL_GPA, USED_GPA,
+		 "descriptor table at 0xfffffffffffffff0 (128 bytes) is outside"},
+		{8, DESC_GPA, AVAIL_GPA, MMIO_HOLE_START, "used ring at 0xc0000000 (70 bytes)"},
+		{8, DESC_GPA, AVAIL_GPA, RAM_SIZE - 8, "used ring at 0xfffff8 (70 bytes)"},
 	};
 
 	init(8, false, false);
@@ -813,40 +813,40 @@ static const struct bad_case {
 	void (*build)(void);
 	const char *msg;
 } bad_cases[] = {
-	{ bad_head, "avail ring entry 0: head 8 >= queue size 8" },
-	{ bad_next, "descriptor 0: next 8 >= queue size 8" },
-	{ bad_beyond_ram, "descriptor 1: address 0x1000000 length 1 outside guest memory" },
-	{ bad_straddle, "descriptor 7: address 0xfffff8 length 16 outside guest memory" },
-	{ bad_overflow, "descriptor 0: address 0xfffffffffffff000 length 8192 outside" },
-	{ bad_overflow_max, "descriptor 0: address 0xffffffffffffffff length 4294967295 outside" },
-	{ bad_zero_len, "descriptor 0: address 0xffffffffffffffff length 0 outside" },
-	{ bad_mmio_hole, "descriptor 0: address 0xc0000000 length 16 outside guest memory" },
-	{ bad_loop2, "chain longer than the queue (loop?)" },
-	{ bad_self_loop, "descriptor 3: chain longer than the queue (loop?)" },
-	{ bad_avail_jump, "avail idx moved by 300 > queue size 256" },
-	{ bad_avail_jump_wrap, "avail idx moved by 9 > queue size 8" },
-	{ bad_avail_backwards, "avail idx moved by 65535 > queue size 8" },
-	{ bad_indirect_not_negotiated, "descriptor 0: indirect, but VIRTIO_F_INDIRECT_DESC not" },
-	{ bad_indirect_next, "descriptor 0: both INDIRECT and NEXT set" },
-	{ bad_indirect_len, "indirect table length 20 not a non-zero multiple of 16" },
-	{ bad_indirect_len0, "indirect table length 0 not a non-zero multiple of 16" },
-	{ bad_indirect_big, "indirect table of 1025 entries, more than 1024" },
-	{ bad_indirect_outside, "indirect table at 0xfffff0 length 32 outside guest memory" },
-	{ bad_indirect_overflow, "indirect table at 0xfffffffffffffff0 length 32 outside" },
-	{ bad_indirect_nested, "indirect descriptor 1: nested indirect descriptor" },
-	{ bad_indirect_next_oob, "indirect descriptor 0: next 2 >= table entries 2" },
-	{ bad_indirect_loop, "chain longer than its table (loop?)" },
-	{ bad_indirect_buffer, "indirect descriptor 1: address 0x100000000 length 4 outside" },
-	{ bad_order, "descriptor 1: device-readable descriptor after a device-writable one" },
-	{ bad_order_indirect,
-	  "indirect descriptor 1: device-readable descriptor after a device-writable one" },
-	{ bad_order_into_indirect,
-	  "indirect descriptor 0: device-readable descriptor after a device-writable one" },
-	{ bad_total_out, "descriptor 255: total device-readable length 4294967296 exceeds 4 GiB" },
-	{ bad_total_in,
-	  "indirect descriptor 255: total device-writable length 4294967296 exceeds 4 GiB" },
-	{ bad_too_many_buffers, "indirect descriptor 1023: chain has more than 1024 buffers" },
-	{ bad_desc_table, "descriptor table at 0xffffc0 (128 bytes) is outside guest memory" },
+	{bad_head, "avail ring entry 0: head 8 >= queue size 8"},
+	{bad_next, "descriptor 0: next 8 >= queue size 8"},
+	{bad_beyond_ram, "descriptor 1: address 0x1000000 length 1 outside guest memory"},
+	{bad_straddle, "descriptor 7: address 0xfffff8 length 16 outside guest memory"},
+	{bad_overflow, "descriptor 0: address 0xfffffffffffff000 length 8192 outside"},
+	{bad_overflow_max, "descriptor 0: address 0xffffffffffffffff length 4294967295 outside"},
+	{bad_zero_len, "descriptor 0: address 0xffffffffffffffff length 0 outside"},
+	{bad_mmio_hole, "descriptor 0: address 0xc0000000 length 16 outside guest memory"},
+	{bad_loop2, "chain longer than the queue (loop?)"},
+	{bad_self_loop, "descriptor 3: chain longer than the queue (loop?)"},
+	{bad_avail_jump, "avail idx moved by 300 > queue size 256"},
+	{bad_avail_jump_wrap, "avail idx moved by 9 > queue size 8"},
+	{bad_avail_backwards, "avail idx moved by 65535 > queue size 8"},
+	{bad_indirect_not_negotiated, "descriptor 0: indirect, but VIRTIO_F_INDIRECT_DESC not"},
+	{bad_indirect_next, "descriptor 0: both INDIRECT and NEXT set"},
+	{bad_indirect_len, "indirect table length 20 not a non-zero multiple of 16"},
+	{bad_indirect_len0, "indirect table length 0 not a non-zero multiple of 16"},
+	{bad_indirect_big, "indirect table of 1025 entries, more than 1024"},
+	{bad_indirect_outside, "indirect table at 0xfffff0 length 32 outside guest memory"},
+	{bad_indirect_overflow, "indirect table at 0xfffffffffffffff0 length 32 outside"},
+	{bad_indirect_nested, "indirect descriptor 1: nested indirect descriptor"},
+	{bad_indirect_next_oob, "indirect descriptor 0: next 2 >= table entries 2"},
+	{bad_indirect_loop, "chain longer than its table (loop?)"},
+	{bad_indirect_buffer, "indirect descriptor 1: address 0x100000000 length 4 outside"},
+	{bad_order, "descriptor 1: device-readable descriptor after a device-writable one"},
+	{bad_order_indirect,
+	 "indirect descriptor 1: device-readable descriptor after a device-writable one"},
+	{bad_order_into_indirect,
+	 "indirect descriptor 0: device-readable descriptor after a device-writable one"},
+	{bad_total_out, "descriptor 255: total device-readable length 4294967296 exceeds 4 GiB"},
+	{bad_total_in,
+	 "indirect descriptor 255: total device-writable length 4294967296 exceeds 4 GiB"},
+	{bad_too_many_buffers, "indirect descriptor 1023: chain has more than 1024 buffers"},
+	{bad_desc_table, "descriptor table at 0xffffc0 (128 bytes) is outside guest memory"},
 };
 
 START_TEST(test_malformed)
@@ -873,8 +873,8 @@ static uint64_t rnd(void)
 
 START_TEST(test_fuzz)
 {
-	static const uint64_t addrs[] = { 0, DATA_GPA, RAM_SIZE - 1, RAM_SIZE, TABLE_GPA,
-					  UINT64_MAX - 7, MMIO_HOLE_START };
+	static const uint64_t addrs[] = {0,	    DATA_GPA,	    RAM_SIZE - 1,   RAM_SIZE,
+					 TABLE_GPA, UINT64_MAX - 7, MMIO_HOLE_START};
 	unsigned int ok = 0, broken = 0;
 	uint8_t scratch[64];
 

@@ -30,7 +30,7 @@ int main(const char *cmdline)
 		struct __attribute__((packed)) {
 			uint16_t limit;
 			uint64_t base;
-		} idtr = { 0, 0 };
+		} idtr = {0, 0};
 		__asm__ volatile("lidt %0; ud2" : : "m"(idtr));
 		break;
 	}

@@ -19,7 +19,7 @@ int main(const char *cmdline)
 		mmio_write32(RT_MMIO_TESTDEV, v);
 		uint32_t r = mmio_read32(RT_MMIO_TESTDEV);
 		checksum = checksum * 31 + r;
-		if (__builtin_expect((r ^ v) != 0xffffffffu, 0))	/* r != ~v */
+		if (__builtin_expect((r ^ v) != 0xffffffffu, 0)) /* r != ~v */
 			mismatches++;
 	}
 
@@ -27,8 +27,9 @@ int main(const char *cmdline)
 	mmio_write64(RT_MMIO_TESTDEV + 8, v64);
 	uint64_t r64 = mmio_read64(RT_MMIO_TESTDEV + 8);
 	if (r64 != ~v64) {
-		rt_printf("mmio-storm: 64-bit register: wrote 0x%016lx read 0x%016lx (expected 0x%016lx)\n",
-			  v64, r64, ~v64);
+		rt_printf(
+			"mmio-storm: 64-bit register: wrote 0x%016lx read 0x%016lx (expected 0x%016lx)\n",
+			v64, r64, ~v64);
 	}
 
 	rt_printf("mmio-storm: n=%lu checksum=0x%016lx mismatches=%lu\n", n, checksum, mismatches);

@@ -18,7 +18,7 @@ int main(const char *cmdline)
 		outl(RT_PORT_TESTDEV, v);
 		uint32_t r = inl(RT_PORT_TESTDEV);
 		checksum = checksum * 31 + r;
-		if (__builtin_expect((r ^ v) != 0xffffffffu, 0))	/* r != ~v */
+		if (__builtin_expect((r ^ v) != 0xffffffffu, 0)) /* r != ~v */
 			mismatches++;
 	}
 	rt_printf("pio-storm: n=%lu checksum=0x%016lx mismatches=%lu\n", n, checksum, mismatches);

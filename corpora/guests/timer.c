@@ -14,31 +14,34 @@
  */
 #include "rt.h"
 
-#define PIT_HZ		1193182UL
-#define VEC_PIT		0x20
-#define VEC_SPURIOUS7	0x27
-#define VEC_WATCHDOG	0x40
-#define VEC_LAPIC_SPUR	0xff
+#define PIT_HZ	       1193182UL
+#define VEC_PIT	       0x20
+#define VEC_SPURIOUS7  0x27
+#define VEC_WATCHDOG   0x40
+#define VEC_LAPIC_SPUR 0xff
 
 #define LAPIC_EOI	0x0b0
 #define LAPIC_SVR	0x0f0
-#define LAPIC_LVT_TIMER	0x320
-#define LAPIC_LVT_LINT0	0x350
-#define LAPIC_TIMER_ICR	0x380
-#define LAPIC_TIMER_DCR	0x3e0
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_LVT_LINT0 0x350
+#define LAPIC_TIMER_ICR 0x380
+#define LAPIC_TIMER_DCR 0x3e0
 #define LAPIC_MASKED	(1u << 16)
 
 static volatile unsigned long ticks;
 static volatile int watchdog_fired;
 static volatile unsigned long spin_count; /* spin=2 */
 
-static inline void lapic_write(uint32_t reg, uint32_t v) { mmio_write32(RT_LAPIC_BASE + reg, v); }
+static inline void lapic_write(uint32_t reg, uint32_t v)
+{
+	mmio_write32(RT_LAPIC_BASE + reg, v);
+}
 
 static void pit_irq(struct rt_frame *f)
 {
 	(void)f;
 	ticks++;
-	outb(0x20, 0x20);	/* non-specific EOI to the master PIC */
+	outb(0x20, 0x20); /* non-specific EOI to the master PIC */
 }
 
 static void watchdog_irq(struct rt_frame *f)
@@ -50,7 +53,7 @@ static void watchdog_irq(struct rt_frame *f)
 
 static void ignore_irq(struct rt_frame *f)
 {
-	(void)f;		/* spurious: no EOI */
+	(void)f; /* spurious: no EOI */
 }
 
 int main(const char *cmdline)
@@ -82,13 +85,13 @@ int main(const char *cmdline)
 	outb(0xa1, 0x02);
 	outb(0x21, 0x01);
 	outb(0xa1, 0x01);
-	outb(0x21, 0xfe);	/* unmask IRQ0 only */
+	outb(0x21, 0xfe); /* unmask IRQ0 only */
 	outb(0xa1, 0xff);
 
 	/* LAPIC: software-enable it (spurious vector 0xff) and route LINT0 as
 	 * ExtINT, unmasked.  The dejavm VMM already sets LINT0 = ExtINT; QEMU's
 	 * microvm leaves it masked, so the PIC would never reach the CPU. */
-	uint64_t count = (uint64_t)guard_ms * 7812;	/* 1 GHz / 128 per ms */
+	uint64_t count = (uint64_t)guard_ms * 7812; /* 1 GHz / 128 per ms */
 	if (count == 0)
 		count = 1;
 	if (count > 0xffffffffu)
@@ -96,8 +99,8 @@ int main(const char *cmdline)
 	lapic_write(LAPIC_SVR, 0x100 | VEC_LAPIC_SPUR);
 	lapic_write(LAPIC_LVT_LINT0, 0x700);
 	/* Watchdog: one-shot LAPIC timer, armed after the PIT is programmed. */
-	lapic_write(LAPIC_TIMER_DCR, 0xa);		/* divide by 128 */
-	lapic_write(LAPIC_LVT_TIMER, VEC_WATCHDOG);	/* one-shot, unmasked */
+	lapic_write(LAPIC_TIMER_DCR, 0xa);	    /* divide by 128 */
+	lapic_write(LAPIC_LVT_TIMER, VEC_WATCHDOG); /* one-shot, unmasked */
 
 	/* PIT channel 0, lobyte/hibyte, mode 2 (rate generator), binary. */
 	outb(0x43, 0x34);
@@ -148,9 +151,9 @@ int main(const char *cmdline)
 		rt_cli();
 	}
 
-	lapic_write(LAPIC_TIMER_ICR, 0);			/* stop the watchdog */
+	lapic_write(LAPIC_TIMER_ICR, 0); /* stop the watchdog */
 	lapic_write(LAPIC_LVT_TIMER, LAPIC_MASKED | VEC_WATCHDOG);
-	outb(0x21, 0xff);					/* mask the PIT */
+	outb(0x21, 0xff); /* mask the PIT */
 
 	unsigned long got = ticks;
 	if (got < want) {

@@ -35,45 +35,45 @@ int main(const char *cmdline)
 
 	/* 1: a buffer outside guest RAM */
 	virtio_setup(VQ_RING, 0);
-	vdesc[0] = (struct vdesc){ VQ_RAM_END + 0x1000, 64, VD_WRITE, 0 };
+	vdesc[0] = (struct vdesc){VQ_RAM_END + 0x1000, 64, VD_WRITE, 0};
 	virtio_submit(0, 1);
 	ok += reported("buffer outside guest memory"), cases++;
 
 	/* 2: a loop: 0 -> 1 -> 0 */
 	virtio_setup(VQ_RING, 0);
-	vdesc[0] = (struct vdesc){ VQ_BUF, 16, VD_WRITE | VD_NEXT, 1 };
-	vdesc[1] = (struct vdesc){ VQ_BUF + 16, 16, VD_WRITE | VD_NEXT, 0 };
+	vdesc[0] = (struct vdesc){VQ_BUF, 16, VD_WRITE | VD_NEXT, 1};
+	vdesc[1] = (struct vdesc){VQ_BUF + 16, 16, VD_WRITE | VD_NEXT, 0};
 	virtio_submit(0, 1);
 	ok += reported("descriptor loop"), cases++;
 
 	/* 3: next beyond the queue */
 	virtio_setup(VQ_RING, 0);
-	vdesc[0] = (struct vdesc){ VQ_BUF, 16, VD_WRITE | VD_NEXT, 100 };
+	vdesc[0] = (struct vdesc){VQ_BUF, 16, VD_WRITE | VD_NEXT, 100};
 	virtio_submit(0, 1);
 	ok += reported("next index beyond the queue"), cases++;
 
 	/* 4: an absurd length that runs past RAM */
 	virtio_setup(VQ_RING, 0);
-	vdesc[0] = (struct vdesc){ VQ_BUF, 0xffffffffu, VD_WRITE, 0 };
+	vdesc[0] = (struct vdesc){VQ_BUF, 0xffffffffu, VD_WRITE, 0};
 	virtio_submit(0, 1);
 	ok += reported("absurd length"), cases++;
 
 	/* 5: an indirect table the driver did not negotiate */
 	virtio_setup(VQ_RING, 0);
-	vdesc[0] = (struct vdesc){ VQ_BUF, 32, VD_INDIRECT, 0 };
+	vdesc[0] = (struct vdesc){VQ_BUF, 32, VD_INDIRECT, 0};
 	virtio_submit(0, 1);
 	ok += reported("indirect descriptor not negotiated"), cases++;
 
 	/* 6: the avail index jumps by more than the queue size */
 	virtio_setup(VQ_RING, 0);
-	vdesc[0] = (struct vdesc){ VQ_BUF, 16, VD_WRITE, 0 };
+	vdesc[0] = (struct vdesc){VQ_BUF, 16, VD_WRITE, 0};
 	virtio_submit(0, 100);
 	ok += reported("avail index jumps by 100"), cases++;
 
 	/* 7: a device-readable buffer after a device-writable one */
 	virtio_setup(VQ_RING, 0);
-	vdesc[0] = (struct vdesc){ VQ_BUF, 16, VD_WRITE | VD_NEXT, 1 };
-	vdesc[1] = (struct vdesc){ VQ_BUF + 16, 16, 0, 0 };
+	vdesc[0] = (struct vdesc){VQ_BUF, 16, VD_WRITE | VD_NEXT, 1};
+	vdesc[1] = (struct vdesc){VQ_BUF + 16, 16, 0, 0};
 	virtio_submit(0, 1);
 	ok += reported("readable after writable"), cases++;
 
@@ -96,7 +96,7 @@ int main(const char *cmdline)
 	/* After a reset, a well-formed request gets its bytes. */
 	virtio_setup(VQ_RING, 0);
 	memset((void *)VQ_BUF, 0, 64);
-	vdesc[0] = (struct vdesc){ VQ_BUF, 64, VD_WRITE, 0 };
+	vdesc[0] = (struct vdesc){VQ_BUF, 64, VD_WRITE, 0};
 	virtio_submit(0, 1);
 	int recovered = vused[1] == 1 && !(vr8(VC_STATUS) & VS_NEEDS_RESET);
 

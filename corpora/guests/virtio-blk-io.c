@@ -12,14 +12,14 @@
 #include "rt.h"
 #include "virtio.h"
 
-#define HDR    VQ_BUF		   /* struct virtio_blk_outhdr: type, ioprio, sector */
-#define STAT   (VQ_BUF + 0x100)	   /* the status byte */
-#define DATA   (VQ_BUF + 0x1000)   /* up to 60 KiB of data */
-#define T_IN 0
-#define T_OUT 1
-#define T_FLUSH 4
-#define T_GET_ID 8
-#define T_DISCARD 11
+#define HDR	       VQ_BUF		 /* struct virtio_blk_outhdr: type, ioprio, sector */
+#define STAT	       (VQ_BUF + 0x100)	 /* the status byte */
+#define DATA	       (VQ_BUF + 0x1000) /* up to 60 KiB of data */
+#define T_IN	       0
+#define T_OUT	       1
+#define T_FLUSH	       4
+#define T_GET_ID       8
+#define T_DISCARD      11
 #define T_WRITE_ZEROES 13
 
 struct outhdr {
@@ -35,16 +35,16 @@ static int request(const char *what, uint32_t type, uint64_t sector, uint32_t le
 	volatile uint8_t *status = (volatile uint8_t *)STAT;
 	int n = 0;
 
-	*(struct outhdr *)HDR = (struct outhdr){ type, 0, sector };
+	*(struct outhdr *)HDR = (struct outhdr){type, 0, sector};
 	*status = 0xff;
-	vdesc[n] = (struct vdesc){ HDR, sizeof(struct outhdr), VD_NEXT, (uint16_t)(n + 1) };
+	vdesc[n] = (struct vdesc){HDR, sizeof(struct outhdr), VD_NEXT, (uint16_t)(n + 1)};
 	n++;
 	if (len) {
-		vdesc[n] = (struct vdesc){ DATA, len, (uint16_t)(VD_NEXT | (data_in ? VD_WRITE : 0)),
-					   (uint16_t)(n + 1) };
+		vdesc[n] = (struct vdesc){DATA, len, (uint16_t)(VD_NEXT | (data_in ? VD_WRITE : 0)),
+					  (uint16_t)(n + 1)};
 		n++;
 	}
-	vdesc[n] = (struct vdesc){ STAT, 1, VD_WRITE, 0 };
+	vdesc[n] = (struct vdesc){STAT, 1, VD_WRITE, 0};
 	virtio_submit(0, ++next_idx);
 	/* In normal mode an I/O thread serves the queue (ioeventfd): wait for the used entry. */
 	for (unsigned long spin = 0; vused[1] != next_idx && spin < 100000000UL; spin++)

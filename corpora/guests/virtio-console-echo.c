@@ -24,7 +24,7 @@ int main(const char *cmdline)
 	}
 	virtio_setup(VQ_RING, 0); /* queue 0: receive */
 	for (uint16_t i = 0; i < VQ_SIZE; i++) {
-		vdesc[i] = (struct vdesc){ RX_BUF + 16 * i, RX_LEN, VD_WRITE, 0 };
+		vdesc[i] = (struct vdesc){RX_BUF + 16 * i, RX_LEN, VD_WRITE, 0};
 		vavail[2 + i] = i;
 	}
 	idx = VQ_SIZE;

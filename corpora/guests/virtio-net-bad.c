@@ -19,7 +19,7 @@
 #define TXQ_RING  (VQ_RING + 0x4000) /* desc, avail +0x1000, used +0x2000 */
 #define RX_BUFS	  VQ_BUF	     /* 8 x 2 KiB */
 #define TX_BUFS	  (VQ_BUF + 0x4000)
-#define BIG_FRAME 0x300000UL	     /* 70000 bytes */
+#define BIG_FRAME 0x300000UL /* 70000 bytes */
 #define HDR	  12
 #define WAIT	  200000
 
@@ -88,7 +88,7 @@ static int held(const char *what, int ok)
 static void arp_request(void)
 {
 	uint8_t *f = (uint8_t *)TX_BUFS;
-	static const uint8_t tail[] = { 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1 };
+	static const uint8_t tail[] = {0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1};
 
 	memset(f, 0, HDR + 42);
 	memset(f + HDR, 0xff, 6);
@@ -97,13 +97,13 @@ static void arp_request(void)
 	memcpy(f + HDR + 22, mac, 6);
 	memcpy(f + HDR + 28, "\x0a\x4d\x00\x02", 4); /* 10.77.0.2 */
 	memcpy(f + HDR + 38, "\x0a\x4d\x00\x01", 4); /* 10.77.0.1 */
-	txdesc[0] = (struct vdesc){ TX_BUFS, HDR + 42, 0, 0 };
+	txdesc[0] = (struct vdesc){TX_BUFS, HDR + 42, 0, 0};
 	transmit(1);
 }
 
 static void post_rx(uint16_t id, uint32_t len, uint16_t flags)
 {
-	vdesc[id] = (struct vdesc){ RX_BUFS + id * 0x800, len, flags, 0 };
+	vdesc[id] = (struct vdesc){RX_BUFS + id * 0x800, len, flags, 0};
 	vavail[2 + rx_idx % VQ_SIZE] = id;
 	vavail[1] = ++rx_idx;
 }
@@ -114,7 +114,7 @@ static int arp_reply(uint16_t i)
 	uint16_t id = vused_at(VQ_RING, i)->id;
 	uint32_t len = vused_at(VQ_RING, i)->len;
 	const uint8_t *b = (const uint8_t *)(RX_BUFS + id * 0x800);
-	static const uint8_t hdr[HDR] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	static const uint8_t hdr[HDR] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
 
 	return id >= 3 && len >= HDR + 42 && mem_eq(b, hdr, HDR) && mem_eq(b + HDR, mac, 6) &&
 	       b[HDR + 12] == 8 && b[HDR + 13] == 6 && b[HDR + 21] == 2 &&
@@ -124,7 +124,7 @@ static int arp_reply(uint16_t i)
 int main(const char *cmdline)
 {
 	int ok = 0, cases = 0, got = 0;
-	uint32_t bad_len[3] = { ~0u, ~0u, ~0u };
+	uint32_t bad_len[3] = {~0u, ~0u, ~0u};
 	uint16_t seen = 0;
 	long r;
 
@@ -134,22 +134,22 @@ int main(const char *cmdline)
 		return 1;
 	}
 	setup();
-	rt_printf("virtio-net-bad: mac %x:%x:%x:%x:%x:%x\n", mac[0], mac[1], mac[2], mac[3],
-		  mac[4], mac[5]);
+	rt_printf("virtio-net-bad: mac %x:%x:%x:%x:%x:%x\n", mac[0], mac[1], mac[2], mac[3], mac[4],
+		  mac[5]);
 
 	/* Transmit: a device-writable buffer in the chain */
 	memset((void *)TX_BUFS, 0, HDR + 60);
-	txdesc[0] = (struct vdesc){ TX_BUFS, HDR + 60, 0, 0 };
-	txdesc[1] = (struct vdesc){ TX_BUFS + 0x400, 16, VD_WRITE, 0 };
+	txdesc[0] = (struct vdesc){TX_BUFS, HDR + 60, 0, 0};
+	txdesc[1] = (struct vdesc){TX_BUFS + 0x400, 16, VD_WRITE, 0};
 	r = transmit(2);
 	ok += held("transmit chain with a device-writable buffer", r == 0), cases++;
 
-	txdesc[0] = (struct vdesc){ TX_BUFS, 8, 0, 0 };
+	txdesc[0] = (struct vdesc){TX_BUFS, 8, 0, 0};
 	r = transmit(1);
 	ok += held("transmit chain shorter than the header", r == 0), cases++;
 
 	memset((void *)BIG_FRAME, 0, 70000);
-	txdesc[0] = (struct vdesc){ BIG_FRAME, 70000, 0, 0 };
+	txdesc[0] = (struct vdesc){BIG_FRAME, 70000, 0, 0};
 	r = transmit(1);
 	ok += held("transmit frame of 70000 bytes", r == 0), cases++;
 
@@ -167,7 +167,8 @@ int main(const char *cmdline)
 			if (seen < 3)
 				bad_len[seen] = vused_at(VQ_RING, seen)->len;
 			else if (!(got = arp_reply(seen)))
-				post_rx(vused_at(VQ_RING, seen)->id, 1526, VD_WRITE), vw16(VC_NOTIFY, 0);
+				post_rx(vused_at(VQ_RING, seen)->id, 1526, VD_WRITE),
+					vw16(VC_NOTIFY, 0);
 			seen++;
 		}
 	}

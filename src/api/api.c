@@ -42,11 +42,10 @@ struct reply {
 };
 
 /* top: NULL, or the API's "Error from API" then top (what failed); then the cause. */
-static void error_reply(struct reply *r, unsigned int status, const char *top, const char *fmt,
-			...) __attribute__((format(printf, 4, 5)));
+static void error_reply(struct reply *r, unsigned int status, const char *top, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-static void error_reply(struct reply *r, unsigned int status, const char *top, const char *fmt,
-			...)
+static void error_reply(struct reply *r, unsigned int status, const char *top, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -91,7 +90,8 @@ static json_t *parse_body(const struct request *rq, const char *what, struct rep
 	json_t *j;
 
 	if (!rq->len) {
-		error_reply(r, MHD_HTTP_BAD_REQUEST, what, "the request has no body (a JSON object)");
+		error_reply(r, MHD_HTTP_BAD_REQUEST, what,
+			    "the request has no body (a JSON object)");
 		return NULL;
 	}
 	j = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je);
@@ -115,7 +115,7 @@ static void vmm_shutdown_h(struct vmm *m, const struct request *rq, struct reply
 {
 	(void)m;
 	((struct request *)rq)->exit_after = true; /* request_done() calls vmm_exit() */
-	r->status = MHD_HTTP_OK; /* cloud-hypervisor's: 200, an empty body */
+	r->status = MHD_HTTP_OK;		   /* cloud-hypervisor's: 200, an empty body */
 }
 
 static void create(struct vmm *m, const struct request *rq, struct reply *r)
@@ -140,7 +140,8 @@ static const char *url_field(json_t *j, const char *field, const char *what, str
 	const char *key, *url = NULL;
 	json_t *v;
 
-	json_object_foreach(j, key, v) {
+	json_object_foreach(j, key, v)
+	{
 		if (!strcmp(key, field) && json_is_string(v)) {
 			url = json_string_value(v);
 		} else if (!strcmp(key, field)) {
@@ -162,7 +163,8 @@ static const char *url_field(json_t *j, const char *field, const char *what, str
 static void snapshot_or_restore(struct vmm *m, const struct request *rq, struct reply *r,
 				bool restore)
 {
-	const char *what = restore ? "The VM could not be restored" : "The VM could not be snapshotted";
+	const char *what =
+		restore ? "The VM could not be restored" : "The VM could not be snapshotted";
 	json_t *j = parse_body(rq, what, r);
 	const char *url;
 	char err[512];
@@ -192,9 +194,10 @@ static void restore(struct vmm *m, const struct request *rq, struct reply *r)
 /* vm.add-disk, vm.add-net, vm.add-rng: 200 with PciDeviceInfo {id, bdf}. */
 static void add_device(struct vmm *m, const struct request *rq, struct reply *r, const char *kind)
 {
-	const char *what = !strcmp(kind, "vm.add-disk")	 ? "The disk could not be added to the VM"
-			   : !strcmp(kind, "vm.add-net") ? "The network device could not be added to the VM"
-							 : "The rng device could not be added to the VM";
+	const char *what = !strcmp(kind, "vm.add-disk") ? "The disk could not be added to the VM"
+			   : !strcmp(kind, "vm.add-net")
+				   ? "The network device could not be added to the VM"
+				   : "The rng device could not be added to the VM";
 	json_t *j = parse_body(rq, what, r);
 	struct vmm_new_device dev;
 	char err[512], bdf[16];
@@ -241,13 +244,13 @@ static void add_rng(struct vmm *m, const struct request *rq, struct reply *r)
 	add_device(m, rq, r, "vm.add-rng");
 }
 
-#define ACTION(name, fn, what)                                                                     \
-	static void name(struct vmm *m, const struct request *rq, struct reply *r)                 \
-	{                                                                                          \
-		char err[512];                                                                     \
-                                                                                                   \
-		(void)rq;                                                                          \
-		action_reply(r, fn(m, err, sizeof(err)), what, err);                               \
+#define ACTION(name, fn, what)                                                     \
+	static void name(struct vmm *m, const struct request *rq, struct reply *r) \
+	{                                                                          \
+		char err[512];                                                     \
+                                                                                   \
+		(void)rq;                                                          \
+		action_reply(r, fn(m, err, sizeof(err)), what, err);               \
 	}
 ACTION(put_vm_boot, vmm_boot, "The VM could not boot")
 ACTION(put_vm_pause, vmm_pause, "The VM could not be paused")
@@ -276,12 +279,14 @@ static json_t *device_tree(const struct vm *vm)
 
 			if (!bar->size)
 				continue;
-			json_array_append_new(
-				res, json_pack("{s:{s:i, s:I, s:I, s:s, s:b}}", "PciBar", "index", b,
-					       "base", (json_int_t)bar->addr, "size",
-					       (json_int_t)bar->size, "type_",
-					       bar->io ? "Io" : bar->is64 ? "Mmio64" : "Mmio32",
-					       "prefetchable", bar->prefetch));
+			json_array_append_new(res,
+					      json_pack("{s:{s:i, s:I, s:I, s:s, s:b}}", "PciBar",
+							"index", b, "base", (json_int_t)bar->addr,
+							"size", (json_int_t)bar->size, "type_",
+							bar->io	    ? "Io"
+							: bar->is64 ? "Mmio64"
+								    : "Mmio32",
+							"prefetchable", bar->prefetch));
 		}
 		json_object_set_new(tree, d->id,
 				    json_pack("{s:s, s:[], s:s, s:[]}", "id", d->id, "resources",
@@ -376,22 +381,22 @@ static const struct route {
 	void (*fn)(struct vmm *m, const struct request *rq, struct reply *r);
 	bool waits;
 } routes[] = {
-	{ "vmm.ping", "GET", ping, false },
-	{ "vmm.shutdown", "PUT", vmm_shutdown_h, false },
-	{ "vm.create", "PUT", create, false },
-	{ "vm.boot", "PUT", put_vm_boot, true },
-	{ "vm.info", "GET", info, false },
-	{ "vm.counters", "GET", counters, false },
-	{ "vm.pause", "PUT", put_vm_pause, true },
-	{ "vm.resume", "PUT", put_vm_resume, false },
-	{ "vm.shutdown", "PUT", put_vm_shutdown, true },
-	{ "vm.reboot", "PUT", put_vm_reboot, true },
-	{ "vm.delete", "PUT", put_vm_delete, true },
-	{ "vm.add-disk", "PUT", add_disk, false },
-	{ "vm.add-net", "PUT", add_net, false },
-	{ "vm.add-rng", "PUT", add_rng, false },
-	{ "vm.snapshot", "PUT", snapshot, true },
-	{ "vm.restore", "PUT", restore, true },
+	{"vmm.ping", "GET", ping, false},
+	{"vmm.shutdown", "PUT", vmm_shutdown_h, false},
+	{"vm.create", "PUT", create, false},
+	{"vm.boot", "PUT", put_vm_boot, true},
+	{"vm.info", "GET", info, false},
+	{"vm.counters", "GET", counters, false},
+	{"vm.pause", "PUT", put_vm_pause, true},
+	{"vm.resume", "PUT", put_vm_resume, false},
+	{"vm.shutdown", "PUT", put_vm_shutdown, true},
+	{"vm.reboot", "PUT", put_vm_reboot, true},
+	{"vm.delete", "PUT", put_vm_delete, true},
+	{"vm.add-disk", "PUT", add_disk, false},
+	{"vm.add-net", "PUT", add_net, false},
+	{"vm.add-rng", "PUT", add_rng, false},
+	{"vm.snapshot", "PUT", snapshot, true},
+	{"vm.restore", "PUT", restore, true},
 };
 
 /* An action that waits, on its own thread: the server's threads go on serving the others. */
@@ -432,7 +437,7 @@ static bool start_waiting(struct api *a, struct MHD_Connection *c, struct reques
 		error_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
 		return false;
 	}
-	*w = (struct waiting){ a, c, rq, route };
+	*w = (struct waiting){a, c, rq, route};
 	atomic_fetch_add(&a->nr_waiting, 1);
 	MHD_suspend_connection(c);
 	pthread_attr_init(&attr);
@@ -453,8 +458,8 @@ static bool start_waiting(struct api *a, struct MHD_Connection *c, struct reques
 }
 
 /* The route of url and method, or NULL with the error in r. */
-static const struct route *find_route(const char *url, const char *method,
-				      const struct request *rq, struct reply *r, const char **allow)
+static const struct route *find_route(const char *url, const char *method, const struct request *rq,
+				      struct reply *r, const char **allow)
 {
 	const char *name = url + strlen(API_PREFIX);
 
@@ -519,7 +524,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
 	struct api *a = cls;
 	struct request *rq = *con_cls;
-	struct reply r = { 0 };
+	struct reply r = {0};
 	const char *allow = NULL, *clen;
 	const struct route *route;
 
@@ -609,7 +614,7 @@ static int claim_path(const char *path, const struct sockaddr_un *sa)
 
 int api_start(struct api *a, struct vmm *m, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX}, tmp = {.sun_family = AF_UNIX};
 	mode_t old_mask;
 	int r;
 
@@ -646,13 +651,12 @@ int api_start(struct api *a, struct vmm *m, const char *path)
 	 * A pool of event-driven threads: a client that sends nothing or half a request holds
 	 * no thread, and actions that wait run on threads of their own (start_waiting).
 	 */
-	a->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-					     MHD_ALLOW_SUSPEND_RESUME,
-				     0, NULL, NULL, handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
-				     MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)API_THREADS,
-				     MHD_OPTION_NOTIFY_COMPLETED, request_done, a,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256, MHD_OPTION_END);
+	a->daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
+		NULL, handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned int)API_THREADS, MHD_OPTION_NOTIFY_COMPLETED, request_done, a,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)256, MHD_OPTION_END);
 	if (!a->daemon) {
 		log_err("--api-socket %s: the HTTP server (libmicrohttpd) did not start", path);
 		goto fail;

@@ -11,7 +11,7 @@ struct vmm;
 struct MHD_Daemon;
 
 #define API_MAX_BODY (1u << 20) /* a bigger request body gets 413 */
-#define API_THREADS  4	       /* libmicrohttpd's pool */
+#define API_THREADS  4		/* libmicrohttpd's pool */
 
 struct api {
 	struct MHD_Daemon *daemon;

@@ -22,14 +22,21 @@ static __attribute__((format(printf, 3, 4))) int bad(char *err, size_t len, cons
 static const char *type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number";
 	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	default: return "null";
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
 	}
 }
 
@@ -39,19 +46,20 @@ static const char *type_name(const json_t *v)
  * accepted with that value (or null) and refused with any other.
  */
 static const char *const ch_defaults[][2] = {
-	{ "VmConfig", "{\"pvpanic\":false,\"iommu\":false,\"watchdog\":false,"
-		      "\"landlock_enable\":false,\"debug_console\":{\"mode\":\"Off\",\"iobase\":233}}" },
-	{ "cpus", "{\"kvm_hyperv\":false,\"max_phys_bits\":46,\"features\":{\"amx\":false},"
-		  "\"nested\":true,\"core_scheduling\":\"Vm\",\"profile\":\"Host\"}" },
-	{ "memory", "{\"mergeable\":false,\"hotplug_method\":\"Acpi\",\"shared\":false,"
-		    "\"hugepages\":false,\"prefault\":false,\"reserve\":false,\"thp\":true}" },
-	{ "disk", "{\"pci_segment\":0,\"iommu\":false,\"vhost_user\":false,"
-		  "\"disable_io_uring\":false,\"disable_aio\":false,\"backing_files\":false,"
-		  "\"sparse\":true,\"image_type\":\"Raw\",\"lock_granularity\":\"ByteRange\"}" },
-	{ "net", "{\"pci_segment\":0,\"iommu\":false,\"num_queues\":2,\"queue_size\":256,"
-		 "\"vhost_user\":false,\"vhost_mode\":\"Client\",\"offload_tso\":true,"
-		 "\"offload_ufo\":true,\"offload_csum\":true}" },
-	{ "device", "{\"pci_segment\":0,\"iommu\":false}" },
+	{"VmConfig",
+	 "{\"pvpanic\":false,\"iommu\":false,\"watchdog\":false,"
+	 "\"landlock_enable\":false,\"debug_console\":{\"mode\":\"Off\",\"iobase\":233}}"},
+	{"cpus", "{\"kvm_hyperv\":false,\"max_phys_bits\":46,\"features\":{\"amx\":false},"
+		 "\"nested\":true,\"core_scheduling\":\"Vm\",\"profile\":\"Host\"}"},
+	{"memory", "{\"mergeable\":false,\"hotplug_method\":\"Acpi\",\"shared\":false,"
+		   "\"hugepages\":false,\"prefault\":false,\"reserve\":false,\"thp\":true}"},
+	{"disk", "{\"pci_segment\":0,\"iommu\":false,\"vhost_user\":false,"
+		 "\"disable_io_uring\":false,\"disable_aio\":false,\"backing_files\":false,"
+		 "\"sparse\":true,\"image_type\":\"Raw\",\"lock_granularity\":\"ByteRange\"}"},
+	{"net", "{\"pci_segment\":0,\"iommu\":false,\"num_queues\":2,\"queue_size\":256,"
+		"\"vhost_user\":false,\"vhost_mode\":\"Client\",\"offload_tso\":true,"
+		"\"offload_ufo\":true,\"offload_csum\":true}"},
+	{"device", "{\"pci_segment\":0,\"iommu\":false}"},
 };
 
 /*
@@ -70,7 +78,8 @@ static int check_object(const json_t *j, const char *where, const char *const *k
 	for (size_t i = 0; kind && i < sizeof(ch_defaults) / sizeof(ch_defaults[0]); i++)
 		if (!strcmp(ch_defaults[i][0], kind))
 			defaults = json_loads(ch_defaults[i][1], 0, NULL);
-	json_object_foreach((json_t *)j, key, v) {
+	json_object_foreach((json_t *)j, key, v)
+	{
 		const char *const *k = known;
 		char *got, *want;
 
@@ -105,13 +114,14 @@ static int check_array(const json_t *v, const char *where, size_t max, char *err
 	if (!json_is_array(v))
 		return bad(err, len, "%s: expected an array, got %s", where, type_name(v));
 	if (json_array_size(v) > max)
-		return bad(err, len, "%s: %zu devices, at most %zu", where, json_array_size(v), max);
+		return bad(err, len, "%s: %zu devices, at most %zu", where, json_array_size(v),
+			   max);
 	return 0;
 }
 
 /* Optional fields: absent (or null) leaves *out as it is. */
-static int get_str(const json_t *o, const char *key, const char *where, const char **out,
-		   char *err, size_t len)
+static int get_str(const json_t *o, const char *key, const char *where, const char **out, char *err,
+		   size_t len)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -147,11 +157,14 @@ static int get_uint(const json_t *o, const char *key, const char *where, uint64_
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_integer(v))
-		return bad(err, len, "%s.%s: expected an integer, got %s", where, key, type_name(v));
+		return bad(err, len, "%s.%s: expected an integer, got %s", where, key,
+			   type_name(v));
 	i = json_integer_value(v);
 	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-		return bad(err, len, "%s.%s: %" JSON_INTEGER_FORMAT " is out of range (%" PRIu64
-			   " to %" PRIu64 ")", where, key, i, min, max);
+		return bad(err, len,
+			   "%s.%s: %" JSON_INTEGER_FORMAT " is out of range (%" PRIu64
+			   " to %" PRIu64 ")",
+			   where, key, i, min, max);
 	*out = i;
 	return 0;
 }
@@ -167,11 +180,10 @@ static int get_uint32(const json_t *o, const char *key, const char *where, uint6
 	return 0;
 }
 
-int disk_from_json(const json_t *j, const char *where, struct disk_config *d, char *err,
-		   size_t len)
+int disk_from_json(const json_t *j, const char *where, struct disk_config *d, char *err, size_t len)
 {
-	static const char *const known[] = { "path",	   "readonly", "direct", "num_queues",
-					     "queue_size", "id",       "serial", NULL };
+	static const char *const known[] = {"path",	  "readonly", "direct", "num_queues",
+					    "queue_size", "id",	      "serial", NULL};
 
 	memset(d, 0, sizeof(*d));
 	d->num_queues = 1;
@@ -195,16 +207,16 @@ int disk_from_json(const json_t *j, const char *where, struct disk_config *d, ch
 	return 0;
 }
 
-int net_from_json(const json_t *j, const char *where, struct net_config *n, char *err,
-		  size_t len)
+int net_from_json(const json_t *j, const char *where, struct net_config *n, char *err, size_t len)
 {
-	static const char *const known[] = { "tap", "mac", "ip", "mask", "id", NULL };
+	static const char *const known[] = {"tap", "mac", "ip", "mask", "id", NULL};
 	const char *mac = NULL;
 
 	memset(n, 0, sizeof(*n));
 	if (check_object(j, where, known, "net", err, len) ||
-	    get_str(j, "tap", where, &n->tap, err, len) || get_str(j, "id", where, &n->id, err, len) ||
-	    get_str(j, "mac", where, &mac, err, len) || get_str(j, "ip", where, &n->ip, err, len) ||
+	    get_str(j, "tap", where, &n->tap, err, len) ||
+	    get_str(j, "id", where, &n->id, err, len) || get_str(j, "mac", where, &mac, err, len) ||
+	    get_str(j, "ip", where, &n->ip, err, len) ||
 	    get_str(j, "mask", where, &n->mask, err, len))
 		return -1;
 	if (!n->tap || !*n->tap)
@@ -225,7 +237,7 @@ int net_from_json(const json_t *j, const char *where, struct net_config *n, char
 
 int rng_from_json(const json_t *j, const char *where, const char **src, char *err, size_t len)
 {
-	static const char *const known[] = { "src", NULL };
+	static const char *const known[] = {"src", NULL};
 
 	*src = NULL;
 	if (check_object(j, where, known, "device", err, len) ||
@@ -236,26 +248,27 @@ int rng_from_json(const json_t *j, const char *where, const char **src, char *er
 	return 0;
 }
 
-static const char *const serial_modes[] = { [SERIAL_TTY] = "Tty", [SERIAL_FILE] = "File",
-					    [SERIAL_NULL] = "Null", [SERIAL_OFF] = "Off" };
-static const char *const console_modes[] = { [CONSOLE_OFF] = "Off", [CONSOLE_NULL] = "Null",
-					     [CONSOLE_TTY] = "Tty", [CONSOLE_FILE] = "File",
-					     [CONSOLE_PTY] = "Pty" };
+static const char *const serial_modes[] = {
+	[SERIAL_TTY] = "Tty", [SERIAL_FILE] = "File", [SERIAL_NULL] = "Null", [SERIAL_OFF] = "Off"};
+static const char *const console_modes[] = {[CONSOLE_OFF] = "Off",
+					    [CONSOLE_NULL] = "Null",
+					    [CONSOLE_TTY] = "Tty",
+					    [CONSOLE_FILE] = "File",
+					    [CONSOLE_PTY] = "Pty"};
 
 /* ConsoleConfig {mode, file}: the index of mode in modes, and file (required with File). */
 static int output_from_json(const json_t *o, const char *where, const char *const *modes,
 			    unsigned int nmodes, unsigned int file_mode, int *mode,
 			    const char **file, char *err, size_t len)
 {
-	static const char *const known[] = { "mode", "file", "id", NULL };
+	static const char *const known[] = {"mode", "file", "id", NULL};
 	const char *m = NULL;
 	char list[64] = "";
 
 	if (!o || json_is_null(o))
 		return 0;
 	if (check_object(o, where, known, "device", err, len) ||
-	    get_str(o, "mode", where, &m, err, len) ||
-	    get_str(o, "file", where, file, err, len))
+	    get_str(o, "mode", where, &m, err, len) || get_str(o, "file", where, file, err, len))
 		return -1;
 	for (unsigned int i = 0; m && i < nmodes; i++)
 		if (!strcmp(m, modes[i])) {
@@ -273,13 +286,13 @@ static int output_from_json(const json_t *o, const char *where, const char *cons
 
 int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t len)
 {
-	static const char *const known[] = { "cpus", "memory", "payload", "disks", "net", "rng",
-					     "serial", "console", "dejavm", NULL };
-	static const char *const cpus_known[] = { "boot_vcpus", "max_vcpus", NULL };
-	static const char *const memory_known[] = { "size", NULL };
-	static const char *const payload_known[] = { "kernel", "cmdline", "initramfs", NULL };
-	static const char *const dejavm_known[] = { "deterministic", "record", "rtc_epoch",
-						    "exit_budget_ms", "spin_limit_ms", NULL };
+	static const char *const known[] = {"cpus", "memory", "payload", "disks",  "net",
+					    "rng",  "serial", "console", "dejavm", NULL};
+	static const char *const cpus_known[] = {"boot_vcpus", "max_vcpus", NULL};
+	static const char *const memory_known[] = {"size", NULL};
+	static const char *const payload_known[] = {"kernel", "cmdline", "initramfs", NULL};
+	static const char *const dejavm_known[] = {"deterministic",  "record",	      "rtc_epoch",
+						   "exit_budget_ms", "spin_limit_ms", NULL};
 	json_t *v;
 	int mode;
 
@@ -318,7 +331,8 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 
 		if (check_array(v, "disks", MAX_DISKS, err, len))
 			return -1;
-		json_array_foreach(v, i, d) {
+		json_array_foreach(v, i, d)
+		{
 			char where[40];
 
 			snprintf(where, sizeof(where), "disks[%zu]", i);
@@ -334,7 +348,8 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 
 		if (check_array(v, "net", MAX_NETS, err, len))
 			return -1;
-		json_array_foreach(v, i, n) {
+		json_array_foreach(v, i, n)
+		{
 			char where[40];
 			int k;
 
@@ -381,8 +396,9 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 		cfg->rtc_epoch = epoch;
 	}
 	if (cfg->deterministic && cfg->console == CONSOLE_PTY)
-		return bad(err, len, "console.mode: Pty: input arrives at any time, which "
-				     "deterministic mode cannot schedule");
+		return bad(err, len,
+			   "console.mode: Pty: input arrives at any time, which "
+			   "deterministic mode cannot schedule");
 	return 0;
 }
 
@@ -432,16 +448,16 @@ json_t *config_to_json(const struct vm_config *cfg)
 	payload = json_pack("{s:s, s:s}", "kernel", cfg->kernel ? cfg->kernel : "", "cmdline",
 			    cfg->cmdline ? cfg->cmdline : "");
 	set_str(payload, "initramfs", cfg->initramfs);
-	dejavm = json_pack("{s:b, s:I, s:i, s:i}", "deterministic", cfg->deterministic,
-			   "rtc_epoch", (json_int_t)cfg->rtc_epoch, "exit_budget_ms",
-			   cfg->exit_budget_ms, "spin_limit_ms", cfg->spin_limit_ms);
+	dejavm = json_pack("{s:b, s:I, s:i, s:i}", "deterministic", cfg->deterministic, "rtc_epoch",
+			   (json_int_t)cfg->rtc_epoch, "exit_budget_ms", cfg->exit_budget_ms,
+			   "spin_limit_ms", cfg->spin_limit_ms);
 	set_str(dejavm, "record", cfg->record_path);
-	j = json_pack("{s:{s:i, s:i}, s:{s:I}, s:o, s:o, s:o, s:o, s:o, s:o}", "cpus",
-		      "boot_vcpus", cfg->cpus, "max_vcpus", cfg->cpus, "memory", "size",
+	j = json_pack("{s:{s:i, s:i}, s:{s:I}, s:o, s:o, s:o, s:o, s:o, s:o}", "cpus", "boot_vcpus",
+		      cfg->cpus, "max_vcpus", cfg->cpus, "memory", "size",
 		      (json_int_t)cfg->mem_size, "payload", payload, "disks", disks, "net", nets,
-		      "serial", output_json(serial_modes[cfg->serial], cfg->serial_path),
-		      "console", output_json(console_modes[cfg->console], cfg->console_path),
-		      "dejavm", dejavm);
+		      "serial", output_json(serial_modes[cfg->serial], cfg->serial_path), "console",
+		      output_json(console_modes[cfg->console], cfg->console_path), "dejavm",
+		      dejavm);
 	if (cfg->rng_path)
 		json_object_set_new(j, "rng", json_pack("{s:s}", "src", cfg->rng_path));
 	return j;

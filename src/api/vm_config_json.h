@@ -17,8 +17,7 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 /* One DiskConfig / NetConfig (vm.add-disk, vm.add-net); where names it in messages. */
 int disk_from_json(const json_t *j, const char *where, struct disk_config *d, char *err,
 		   size_t len);
-int net_from_json(const json_t *j, const char *where, struct net_config *n, char *err,
-		  size_t len);
+int net_from_json(const json_t *j, const char *where, struct net_config *n, char *err, size_t len);
 /* RngConfig: its src. */
 int rng_from_json(const json_t *j, const char *where, const char **src, char *err, size_t len);
 /* The configuration as vm.info shows it (a new reference). */

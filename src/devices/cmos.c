@@ -43,23 +43,35 @@ static uint8_t to_bcd(const struct cmos *c, unsigned int v)
 static uint8_t cmos_value(struct cmos *c, uint8_t reg)
 {
 	time_t now = c->vm->det ? c->vm->cfg->rtc_epoch + (time_t)(c->vm->vtime_ns / 1000000000ULL)
-			       : time(NULL);
+				: time(NULL);
 	struct tm tm;
 
 	gmtime_r(&now, &tm);
 	switch (reg) {
-	case RTC_SECONDS: return to_bcd(c, tm.tm_sec);
-	case RTC_MINUTES: return to_bcd(c, tm.tm_min);
-	case RTC_HOURS: return to_bcd(c, tm.tm_hour);
-	case RTC_WEEKDAY: return to_bcd(c, tm.tm_wday + 1);
-	case RTC_DAY: return to_bcd(c, tm.tm_mday);
-	case RTC_MONTH: return to_bcd(c, tm.tm_mon + 1);
-	case RTC_YEAR: return to_bcd(c, tm.tm_year % 100);
-	case RTC_CENTURY: return to_bcd(c, (tm.tm_year + 1900) / 100);
-	case RTC_REG_A: return c->nvram[RTC_REG_A] & 0x7f; /* update never in progress */
-	case RTC_REG_C: return 0;
-	case RTC_REG_D: return RTC_D_VRT;
-	default: return c->nvram[reg];
+	case RTC_SECONDS:
+		return to_bcd(c, tm.tm_sec);
+	case RTC_MINUTES:
+		return to_bcd(c, tm.tm_min);
+	case RTC_HOURS:
+		return to_bcd(c, tm.tm_hour);
+	case RTC_WEEKDAY:
+		return to_bcd(c, tm.tm_wday + 1);
+	case RTC_DAY:
+		return to_bcd(c, tm.tm_mday);
+	case RTC_MONTH:
+		return to_bcd(c, tm.tm_mon + 1);
+	case RTC_YEAR:
+		return to_bcd(c, tm.tm_year % 100);
+	case RTC_CENTURY:
+		return to_bcd(c, (tm.tm_year + 1900) / 100);
+	case RTC_REG_A:
+		return c->nvram[RTC_REG_A] & 0x7f; /* update never in progress */
+	case RTC_REG_C:
+		return 0;
+	case RTC_REG_D:
+		return RTC_D_VRT;
+	default:
+		return c->nvram[reg];
 	}
 }
 
@@ -82,7 +94,7 @@ static void cmos_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		c->nvram[c->index] = data[0];
 }
 
-static const struct bus_ops cmos_ops = { .read = cmos_read, .write = cmos_write };
+static const struct bus_ops cmos_ops = {.read = cmos_read, .write = cmos_write};
 
 /* The clock is not state: it comes from the host, or from --rtc-epoch and the virtual clock. */
 #define CMOS_STATE(F) F(UINT, index) F(BIN, nvram)

@@ -257,8 +257,8 @@ static void elcr_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 	cascade(p);
 }
 
-static const struct bus_ops pic_ops = { .read = pic_read, .write = pic_write };
-static const struct bus_ops elcr_ops = { .read = elcr_read, .write = elcr_write };
+static const struct bus_ops pic_ops = {.read = pic_read, .write = pic_write};
+static const struct bus_ops elcr_ops = {.read = elcr_read, .write = elcr_write};
 
 struct pic *pic_new(void)
 {
@@ -276,9 +276,11 @@ struct pic *pic_new(void)
 
 /* What a chip's ports and lines have set (master and elcr_mask are what the chip is). */
 #define CHIP_STATE(F)                                                                              \
-	F(UINT, line) F(UINT, edge) F(UINT, imr) F(UINT, isr) F(UINT, elcr) F(UINT, base)          \
-	F(UINT, prio_add) F(UINT, next) F(BOOL, ic4) F(BOOL, single) F(BOOL, ltim) F(BOOL, aeoi)   \
-	F(BOOL, rotate_aeoi) F(BOOL, sfnm) F(BOOL, special_mask) F(BOOL, read_isr) F(BOOL, poll)
+	F(UINT, line)                                                                              \
+	F(UINT, edge) F(UINT, imr) F(UINT, isr) F(UINT, elcr) F(UINT, base) F(UINT, prio_add)      \
+		F(UINT, next) F(BOOL, ic4) F(BOOL, single) F(BOOL, ltim) F(BOOL, aeoi)             \
+			F(BOOL, rotate_aeoi) F(BOOL, sfnm) F(BOOL, special_mask) F(BOOL, read_isr) \
+				F(BOOL, poll)
 
 void pic_save(void *pic, struct msgpack_packer *pk)
 {
@@ -302,7 +304,8 @@ bool pic_load(void *pic, struct persist_in *in)
 		if (!persist_elem(in, "chips", i, 2, &ci) || !PERSIST_LOAD(&ci, c, CHIP_STATE))
 			return false;
 		if (c->next > NEXT_ICW4 || c->prio_add > 7 || (c->elcr & ~c->elcr_mask))
-			return persist_fail(&ci, NULL, "next %u, prio_add %u or elcr 0x%x out of range",
+			return persist_fail(&ci, NULL,
+					    "next %u, prio_add %u or elcr 0x%x out of range",
 					    c->next, c->prio_add, c->elcr);
 	}
 	return true;

@@ -319,8 +319,8 @@ static void port_b_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 	set_gate(&p->ch[2], data[0] & PORTB_GATE2, *p->clock_ns);
 }
 
-static const struct bus_ops pit_ops = { .read = pit_read, .write = pit_write };
-static const struct bus_ops port_b_ops = { .read = port_b_read, .write = port_b_write };
+static const struct bus_ops pit_ops = {.read = pit_read, .write = pit_write};
+static const struct bus_ops port_b_ops = {.read = port_b_read, .write = port_b_write};
 
 struct pit *pit_new(const uint64_t *clock_ns, pit_irq0_fn irq0, void *ctx)
 {
@@ -341,11 +341,12 @@ struct pit *pit_new(const uint64_t *clock_ns, pit_irq0_fn irq0, void *ctx)
 	return p;
 }
 
-#define CHANNEL_STATE(F)                                                                           \
-	F(UINT, ctrl) F(UINT, mode) F(UINT, count) F(BOOL, started) F(BOOL, running)              \
-	F(BOOL, gate) F(UINT, t0) F(UINT, base) F(UINT, edge) F(UINT, latched)                    \
-	F(UINT, latch_val) F(BOOL, status_latched) F(UINT, status) F(BOOL, read_msb)              \
-	F(BOOL, write_msb) F(UINT, write_lsb)
+#define CHANNEL_STATE(F)                                                                         \
+	F(UINT, ctrl)                                                                            \
+	F(UINT, mode) F(UINT, count) F(BOOL, started) F(BOOL, running) F(BOOL, gate) F(UINT, t0) \
+		F(UINT, base) F(UINT, edge) F(UINT, latched) F(UINT, latch_val)                  \
+			F(BOOL, status_latched) F(UINT, status) F(BOOL, read_msb)                \
+				F(BOOL, write_msb) F(UINT, write_lsb)
 
 void pit_save(void *pit, struct msgpack_packer *pk)
 {
@@ -369,11 +370,13 @@ bool pit_load(void *pit, struct persist_in *in)
 		struct pit_channel *c = &p->ch[i];
 		struct persist_in ci;
 
-		if (!persist_elem(in, "channels", i, 3, &ci) || !PERSIST_LOAD(&ci, c, CHANNEL_STATE))
+		if (!persist_elem(in, "channels", i, 3, &ci) ||
+		    !PERSIST_LOAD(&ci, c, CHANNEL_STATE))
 			return false;
 		if (c->mode > 5 || c->count > 65536 || c->latched > RW_WORD)
-			return persist_fail(&ci, NULL, "mode %u, count %u or latched %u out of range",
-					    c->mode, c->count, c->latched);
+			return persist_fail(&ci, NULL,
+					    "mode %u, count %u or latched %u out of range", c->mode,
+					    c->count, c->latched);
 	}
 	return true;
 }

@@ -143,15 +143,23 @@ static void serial_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 			s->rx_len--;
 		}
 		break;
-	case 1: v = (s->lcr & UART_LCR_DLAB) ? s->dlm : s->ier; break;
+	case 1:
+		v = (s->lcr & UART_LCR_DLAB) ? s->dlm : s->ier;
+		break;
 	case 2:
 		v = iir(s) | ((s->fcr & UART_FCR_EN) ? 0xc0 : 0);
 		if ((v & 0x0f) == UART_IIR_THRI)
 			s->thr_ipending = false; /* reading IIR acknowledges THRE */
 		break;
-	case 3: v = s->lcr; break;
-	case 4: v = s->mcr; break;
-	case 5: v = UART_LSR_THRE | UART_LSR_TEMT | (s->rx_len ? UART_LSR_DR : 0); break;
+	case 3:
+		v = s->lcr;
+		break;
+	case 4:
+		v = s->mcr;
+		break;
+	case 5:
+		v = UART_LSR_THRE | UART_LSR_TEMT | (s->rx_len ? UART_LSR_DR : 0);
+		break;
 	case 6:
 		if (s->mcr & UART_MCR_LOOP)
 			v = ((s->mcr & UART_MCR_OUT2) << 4) | ((s->mcr & UART_MCR_OUT1) << 4) |
@@ -159,7 +167,9 @@ static void serial_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 		else
 			v = 0xb0; /* DCD, DSR, CTS */
 		break;
-	case 7: v = s->scr; break;
+	case 7:
+		v = s->scr;
+		break;
 	}
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
@@ -196,21 +206,28 @@ static void serial_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 		if (v & UART_FCR_CLRR)
 			s->rx_len = 0;
 		break;
-	case 3: s->lcr = v; break;
-	case 4: s->mcr = v & 0x1f; break;
-	case 7: s->scr = v; break;
+	case 3:
+		s->lcr = v;
+		break;
+	case 4:
+		s->mcr = v & 0x1f;
+		break;
+	case 7:
+		s->scr = v;
+		break;
 	}
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
-static const struct bus_ops serial_ops = { .read = serial_read, .write = serial_write };
+static const struct bus_ops serial_ops = {.read = serial_read, .write = serial_write};
 
 /* What the guest can observe, and the line the trace has not had yet (snapshot: persist.h). */
-#define SERIAL_STATE(F)                                                                            \
-	F(UINT, ier) F(UINT, fcr) F(UINT, lcr) F(UINT, mcr) F(UINT, scr) F(UINT, dll)              \
-	F(UINT, dlm) F(BOOL, thr_ipending) F(BOOL, irq_level) F(BIN, rx) F(UINT, rx_head)          \
-	F(UINT, rx_len) F(BIN, line) F(UINT, line_len)
+#define SERIAL_STATE(F)                                                               \
+	F(UINT, ier)                                                                  \
+	F(UINT, fcr) F(UINT, lcr) F(UINT, mcr) F(UINT, scr) F(UINT, dll) F(UINT, dlm) \
+		F(BOOL, thr_ipending) F(BOOL, irq_level) F(BIN, rx) F(UINT, rx_head)  \
+			F(UINT, rx_len) F(BIN, line) F(UINT, line_len)
 
 /* The output so far reaches its file; the trace's line stays (it goes on after a restore). */
 static void serial_save(void *opaque, msgpack_packer *pk)
@@ -284,11 +301,15 @@ int serial_init(struct vm *vm)
 		s->out_fd = STDOUT_FILENO;
 		s->out_is_tty = isatty(STDOUT_FILENO);
 	} else if (cfg->serial == SERIAL_FILE) {
-		s->out_fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_CLOEXEC |
-					  (config_appends(cfg, OVERRIDE_SERIAL) ? O_APPEND : O_TRUNC), 0644);
+		s->out_fd =
+			open(cfg->serial_path,
+			     O_WRONLY | O_CREAT | O_CLOEXEC |
+				     (config_appends(cfg, OVERRIDE_SERIAL) ? O_APPEND : O_TRUNC),
+			     0644);
 		if (s->out_fd < 0) {
 			r = -errno;
-			log_err("--serial file=%s: cannot open: %s", cfg->serial_path, strerror(errno));
+			log_err("--serial file=%s: cannot open: %s", cfg->serial_path,
+				strerror(errno));
 			serial_free(s);
 			return r;
 		}

@@ -88,9 +88,9 @@ static bool testdev_load(void *opaque, struct persist_in *in)
 	return PERSIST_LOAD(in, (struct testdev *)opaque, TESTDEV_STATE);
 }
 
-static const struct bus_ops exit_ops = { .write = exit_write };
-static const struct bus_ops reg_ops = { .read = reg_read, .write = reg_write };
-static const struct bus_ops mmio_ops = { .read = mmio_read, .write = mmio_write };
+static const struct bus_ops exit_ops = {.write = exit_write};
+static const struct bus_ops reg_ops = {.read = reg_read, .write = reg_write};
+static const struct bus_ops mmio_ops = {.read = mmio_read, .write = mmio_write};
 
 int testdev_init(struct vm *vm)
 {

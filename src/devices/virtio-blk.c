@@ -44,28 +44,28 @@
 #include "../vm.h"
 
 #define SECTOR	       512
-#define SEG_MAX	       126	    /* data buffers per request we advertise */
-#define SIZE_MAX_BYTES 32768	    /* bytes per buffer we advertise (enforced): < 4 MiB in all */
+#define SEG_MAX	       126	  /* data buffers per request we advertise */
+#define SIZE_MAX_BYTES 32768	  /* bytes per buffer we advertise (enforced): < 4 MiB in all */
 #define MAX_REQ_BYTES  (4u << 20) /* bounce buffer per request */
-_Static_assert(SEG_MAX * SIZE_MAX_BYTES <= MAX_REQ_BYTES, "every request's data is recorded");
-#define MAX_DISCARD    64	    /* segments in one DISCARD / WRITE_ZEROES */
+_Static_assert(SEG_MAX *SIZE_MAX_BYTES <= MAX_REQ_BYTES, "every request's data is recorded");
+#define MAX_DISCARD 64 /* segments in one DISCARD / WRITE_ZEROES */
 
 struct virtio_blk {
 	struct virtio_dev vdev;
 	const struct disk_config *cfg;
-	int fd;		  /* -1: no backend (replay --feed) */
-	uint64_t size;	  /* bytes; capacity is size / 512 */
+	int fd;	       /* -1: no backend (replay --feed) */
+	uint64_t size; /* bytes; capacity is size / 512 */
 	struct io_uring ring;
 	bool ring_ok;
 	char id[VIRTIO_BLK_ID_BYTES];
 	uint8_t *bounce;
 	struct virtio_blk_config config;
-	struct virtio_ops ops; /* queue count and size differ per disk */
+	struct virtio_ops ops;	     /* queue count and size differ per disk */
 	unsigned long fail_nth, ios; /* $DEJAVM_TEST_BLK_EIO=N: the N-th backend I/O fails */
 	/* $DEJAVM_TEST_BLK_WRITES: planted bugs the trace must show, "late" or "flip" (below) */
 	enum { WRITES_OK, WRITES_LATE, WRITES_FLIP } test_writes;
 	struct virtio_thread io; /* normal mode: serves ioeventfd notifications */
-	struct blk_req *reqs;	     /* one batch: queue_size requests */
+	struct blk_req *reqs;	 /* one batch: queue_size requests */
 };
 
 /* $DEJAVM_TEST_BLK_EIO=N: true for the N-th backend I/O, which then fails with EIO. */
@@ -125,11 +125,11 @@ struct blk_req {
 	uint16_t head;
 	uint32_t type;
 	uint64_t sector, data_len, t0;
-	uint64_t off;  /* on the backend: where the I/O goes, as recorded */
-	uint64_t hash; /* of the sectors written, as the backend got them (iov_hash) */
-	void *flipped; /* $DEJAVM_TEST_BLK_WRITES=flip: what is written instead */
+	uint64_t off;	      /* on the backend: where the I/O goes, as recorded */
+	uint64_t hash;	      /* of the sectors written, as the backend got them (iov_hash) */
+	void *flipped;	      /* $DEJAVM_TEST_BLK_WRITES=flip: what is written instead */
 	uint8_t *status_byte; /* the chain's last device-writable byte; NULL: there is none */
-	uint32_t written; /* bytes put in device-writable buffers besides the status byte */
+	uint32_t written;     /* bytes put in device-writable buffers besides the status byte */
 	uint8_t status;
 	bool io; /* goes to the backend with the batch */
 	int res;
@@ -146,9 +146,10 @@ static bool within_limits(struct virtio_blk *b, const struct blk_req *r, int n)
 {
 	for (int k = 0; k < n; k++) {
 		if (r->iov[k].iov_len > SIZE_MAX_BYTES) {
-			log_warn("virtio-blk %s: request %u has a buffer of %zu bytes, more than the "
-				 "size_max of %u it was offered: IOERR",
-				 b->cfg->path, r->head, r->iov[k].iov_len, SIZE_MAX_BYTES);
+			log_warn(
+				"virtio-blk %s: request %u has a buffer of %zu bytes, more than the "
+				"size_max of %u it was offered: IOERR",
+				b->cfg->path, r->head, r->iov[k].iov_len, SIZE_MAX_BYTES);
 			return false;
 		}
 	}
@@ -176,7 +177,8 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 	r->status = VIRTIO_BLK_S_IOERR;
 	r->type = UINT32_MAX;
 	/* A request: the 16-byte header readable, the status byte the last writable one. */
-	if (c->in_bytes >= 1 && vq_chain_iov(c, &d->vm->mem, true, c->in_bytes - 1, 1, &last, 1) == 1)
+	if (c->in_bytes >= 1 &&
+	    vq_chain_iov(c, &d->vm->mem, true, c->in_bytes - 1, 1, &last, 1) == 1)
 		r->status_byte = last.iov_base;
 	if (!r->status_byte || c->out_bytes < sizeof(hdr) ||
 	    vq_chain_read(c, &d->vm->mem, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
@@ -199,7 +201,7 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 		r->data_len = c->out_bytes - sizeof(hdr);
 		if (!b->cfg->readonly && in_range(b, hdr.sector, r->data_len))
 			n = vq_chain_iov(c, &d->vm->mem, false, sizeof(hdr), r->data_len, r->iov,
-				      SEG_MAX + 2);
+					 SEG_MAX + 2);
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		n = 0;
@@ -244,7 +246,7 @@ static void flip_first_byte(struct blk_req *r)
 		memcpy(p + pos, r->iov[k].iov_base, r->iov[k].iov_len);
 	p[0] ^= 0xff;
 	r->flipped = p;
-	r->iov[0] = (struct iovec){ .iov_base = p, .iov_len = r->data_len };
+	r->iov[0] = (struct iovec){.iov_base = p, .iov_len = r->data_len};
 	r->niov = 1;
 }
 
@@ -332,10 +334,10 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 	uint64_t hash = 0;
 
 	if (r->io)
-		r->status = (r->type == VIRTIO_BLK_T_FLUSH ? r->res >= 0
-							   : r->res == (int)r->data_len)
-				    ? VIRTIO_BLK_S_OK
-				    : VIRTIO_BLK_S_IOERR;
+		r->status =
+			(r->type == VIRTIO_BLK_T_FLUSH ? r->res >= 0 : r->res == (int)r->data_len)
+				? VIRTIO_BLK_S_OK
+				: VIRTIO_BLK_S_IOERR;
 	if (r->io && r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK) {
 		/* What the disk gave the guest: recorded, and replaced in a --feed replay. */
 		if (virtio_dma_hooked(d)) { /* within_limits(): it fits the bounce buffer */
@@ -361,16 +363,18 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 	if (r->status_byte)
 		*r->status_byte = r->status;
 	if (r->status == VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_IN) {
-		atomic_fetch_add_explicit(&d->counters->read_bytes, r->data_len, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->counters->read_bytes, r->data_len,
+					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&d->counters->read_ops, 1, memory_order_relaxed);
 	} else if (r->status == VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_OUT) {
-		atomic_fetch_add_explicit(&d->counters->write_bytes, r->data_len, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->counters->write_bytes, r->data_len,
+					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&d->counters->write_ops, 1, memory_order_relaxed);
 	}
 	if (d->vm->trace)
-		trace_io_done(d->vm->trace, d->pci.slot, q, r->head, r->type,
-			      r->io ? r->off : 0, r->status == VIRTIO_BLK_S_OK ? r->data_len : 0,
-			      r->status, d->vm->det ? 0 : monotonic_ns() - r->t0, hash);
+		trace_io_done(d->vm->trace, d->pci.slot, q, r->head, r->type, r->io ? r->off : 0,
+			      r->status == VIRTIO_BLK_S_OK ? r->data_len : 0, r->status,
+			      d->vm->det ? 0 : monotonic_ns() - r->t0, hash);
 	DEJAVM_PROBE(req_complete, d->pci.slot, q, r->head, r->status);
 	virtio_used(d, q, r->head, r->written + (r->status_byte != NULL));
 }
@@ -391,7 +395,7 @@ static unsigned int serve_queue(struct virtio_dev *d, unsigned int q)
 		complete(b, q, &b->reqs[i]);
 	if (nr)
 		virtio_interrupt(d, q); /* one look at the guest's wishes per batch */
-	if (nr == b->cfg->queue_size) /* a full batch: look again */
+	if (nr == b->cfg->queue_size)	/* a full batch: look again */
 		nr += serve_queue(d, q);
 	return nr;
 }
@@ -415,13 +419,14 @@ static void *blk_io_thread(void *arg)
 	uint64_t n;
 
 	for (unsigned int q = 0; q < nq; q++)
-		p[q] = (struct pollfd){ .fd = d->notify_fd[q], .events = POLLIN };
-	p[nq] = (struct pollfd){ .fd = b->io.stop_fd, .events = POLLIN };
+		p[q] = (struct pollfd){.fd = d->notify_fd[q], .events = POLLIN};
+	p[nq] = (struct pollfd){.fd = b->io.stop_fd, .events = POLLIN};
 	for (;;) {
 		if (poll(p, nq + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_err("virtio-blk %s: I/O thread: poll: %s", b->cfg->path, strerror(errno));
+			log_err("virtio-blk %s: I/O thread: poll: %s", b->cfg->path,
+				strerror(errno));
 			return NULL;
 		}
 		if (p[nq].revents)
@@ -610,7 +615,7 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 	if (getenv("DEJAVM_TEST_BLK_WRITES")) {
 		const char *w = getenv("DEJAVM_TEST_BLK_WRITES");
 
-		b->test_writes = !strcmp(w, "late") ? WRITES_LATE
+		b->test_writes = !strcmp(w, "late")   ? WRITES_LATE
 				 : !strcmp(w, "flip") ? WRITES_FLIP
 						      : WRITES_OK;
 		log_warn("test switch DEJAVM_TEST_BLK_WRITES=%s: %s", w,
@@ -648,9 +653,8 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 	ops->num_queues = cfg->num_queues;
 	ops->queue_max = cfg->queue_size;
 	ops->features = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_SIZE_MAX |
-			1ULL << VIRTIO_BLK_F_BLK_SIZE |
-			1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_RING_F_EVENT_IDX |
-			1ULL << VIRTIO_RING_F_INDIRECT_DESC;
+			1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
+			1ULL << VIRTIO_RING_F_EVENT_IDX | 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
 	if (cfg->readonly)
 		ops->features |= 1ULL << VIRTIO_BLK_F_RO;
 	else

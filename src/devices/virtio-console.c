@@ -30,7 +30,8 @@
 struct virtio_console {
 	struct virtio_dev vdev;
 	int fd; /* output, -1: discard */
-	/* --console pty: the master (in and out) and a slave kept open, so the master never hangs up */
+	/* --console pty: the master (in and out) and a slave kept open, so the master never hangs
+	 * up */
 	int pty_fd, pty_slave_fd;
 	struct virtio_thread input;
 	/* input read from the pty that no receive buffer has taken yet (room for a restored
@@ -65,9 +66,9 @@ static bool deliver_input(struct virtio_console *c)
 static void *console_input_thread(void *arg)
 {
 	struct virtio_console *c = arg;
-	struct pollfd p[3] = { { .fd = c->input.stop_fd, .events = POLLIN },
-			       { .fd = c->input.wake_fd, .events = POLLIN },
-			       { .fd = c->pty_fd, .events = POLLIN } };
+	struct pollfd p[3] = {{.fd = c->input.stop_fd, .events = POLLIN},
+			      {.fd = c->input.wake_fd, .events = POLLIN},
+			      {.fd = c->pty_fd, .events = POLLIN}};
 	bool drained = true;
 	uint64_t n;
 
@@ -89,8 +90,9 @@ static void *console_input_thread(void *arg)
 			c->in_off = 0;
 			c->in_len = r > 0 ? (size_t)r : 0;
 			if (c->in_len && !virtio_queue_ready(&c->vdev, RX_QUEUE))
-				log_info("virtio-console: %zu bytes of input wait for a receive buffer",
-					 c->in_len);
+				log_info(
+					"virtio-console: %zu bytes of input wait for a receive buffer",
+					c->in_len);
 		}
 		drained = deliver_input(c);
 		pthread_mutex_unlock(&c->vdev.lock);
@@ -232,8 +234,10 @@ int virtio_console_init(struct vm *vm)
 			return r;
 	}
 	if (cfg->console == CONSOLE_FILE) {
-		c->fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_CLOEXEC |
-				 (config_appends(cfg, OVERRIDE_CONSOLE) ? O_APPEND : O_TRUNC), 0644);
+		c->fd = open(cfg->console_path,
+			     O_WRONLY | O_CREAT | O_CLOEXEC |
+				     (config_appends(cfg, OVERRIDE_CONSOLE) ? O_APPEND : O_TRUNC),
+			     0644);
 		if (c->fd < 0) {
 			int err = -errno;
 

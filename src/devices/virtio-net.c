@@ -60,11 +60,11 @@
 #define NET_MAX_FRAME  65550 /* bytes after the header, in either direction */
 #define NET_QUEUE_SIZE 256
 /* io_done events: op 0 a frame received, 1 a frame sent; status 0 done, 1 malformed chain */
-#define NET_OP_RX 0
-#define NET_OP_TX 1
-#define NET_MAX_WARN   10 /* malformed chains logged per device; the rest at debug level */
-#define DET_WAITS      4  /* deterministic mode: HLT exits that wait for the tap after a send */
-#define DET_WAIT_MS    20
+#define NET_OP_RX    0
+#define NET_OP_TX    1
+#define NET_MAX_WARN 10 /* malformed chains logged per device; the rest at debug level */
+#define DET_WAITS    4	/* deterministic mode: HLT exits that wait for the tap after a send */
+#define DET_WAIT_MS  20
 
 struct virtio_net {
 	struct virtio_dev vdev;
@@ -107,7 +107,7 @@ static void tap_send(struct virtio_net *n)
 	int niov = vq_chain_iov(c, &n->vdev.vm->mem, false, NET_HDR_LEN, c->out_bytes - NET_HDR_LEN,
 				iov + 1, IOV_MAX - 1);
 
-	iov[0] = (struct iovec){ .iov_base = (void *)hdr, .iov_len = NET_HDR_LEN };
+	iov[0] = (struct iovec){.iov_base = (void *)hdr, .iov_len = NET_HDR_LEN};
 	if (niov < 0)
 		log_debug("virtio-net %s: a frame in more than %d buffers: dropped", n->cfg->tap,
 			  IOV_MAX - 1);
@@ -140,8 +140,8 @@ static unsigned int serve_tx(struct virtio_net *n)
 		if (ok && n->tap >= 0)
 			tap_send(n); /* replay: what the guest sends goes nowhere */
 		if (ok) {
-			atomic_fetch_add_explicit(&d->counters->tx_bytes, c->out_bytes - NET_HDR_LEN,
-						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&d->counters->tx_bytes,
+						  c->out_bytes - NET_HDR_LEN, memory_order_relaxed);
 			atomic_fetch_add_explicit(&d->counters->tx_frames, 1, memory_order_relaxed);
 		}
 		if (d->vm->trace)
@@ -258,8 +258,9 @@ static void serve_rx(struct virtio_net *n)
 			atomic_fetch_add_explicit(&d->counters->rx_frames, 1, memory_order_relaxed);
 		}
 		if (d->vm->trace)
-			trace_io_done(d->vm->trace, d->pci.slot, NET_RXQ, d->chain.head, NET_OP_RX, 0,
-				      written > NET_HDR_LEN ? written - NET_HDR_LEN : 0, !written, 0,
+			trace_io_done(d->vm->trace, d->pci.slot, NET_RXQ, d->chain.head, NET_OP_RX,
+				      0, written > NET_HDR_LEN ? written - NET_HDR_LEN : 0,
+				      !written, 0,
 				      written > NET_HDR_LEN
 					      ? vq_chain_hash(&d->chain, &d->vm->mem, true,
 							      NET_HDR_LEN, written - NET_HDR_LEN)
@@ -291,7 +292,7 @@ static void net_hlt(void *arg)
 
 	pthread_mutex_lock(&d->lock);
 	if (n->tap >= 0 && n->det_waits && !n->frame_len && virtio_queue_ready(d, NET_RXQ)) {
-		struct pollfd p = { .fd = n->tap, .events = POLLIN };
+		struct pollfd p = {.fd = n->tap, .events = POLLIN};
 
 		n->det_waits--;
 		if (poll(&p, 1, DET_WAIT_MS) < 0 && errno != EINTR)
@@ -322,11 +323,11 @@ static void *net_thread(void *arg)
 	struct virtio_net *n = arg;
 	struct virtio_dev *d = &n->vdev;
 	struct pollfd p[5] = {
-		{ .fd = n->tap },
-		{ .fd = d->notify_fd[NET_RXQ], .events = POLLIN },
-		{ .fd = d->notify_fd[NET_TXQ], .events = POLLIN },
-		{ .fd = n->io.wake_fd, .events = POLLIN },
-		{ .fd = n->io.stop_fd, .events = POLLIN },
+		{.fd = n->tap},
+		{.fd = d->notify_fd[NET_RXQ], .events = POLLIN},
+		{.fd = d->notify_fd[NET_TXQ], .events = POLLIN},
+		{.fd = n->io.wake_fd, .events = POLLIN},
+		{.fd = n->io.stop_fd, .events = POLLIN},
 	};
 	uint64_t v;
 

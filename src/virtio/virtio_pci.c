@@ -26,18 +26,18 @@
 #include "../trace.h"
 #include "../vm.h"
 
-#define NOTIFY_MULT	4
-#define VIRTIO_VENDOR	0x1af4
-#define VIRTIO_PCI_ID	0x1040 /* + device type: a modern-only device */
-#define ISR_QUEUE	0x1
-#define ISR_CONFIG	0x2
+#define NOTIFY_MULT   4
+#define VIRTIO_VENDOR 0x1af4
+#define VIRTIO_PCI_ID 0x1040 /* + device type: a modern-only device */
+#define ISR_QUEUE     0x1
+#define ISR_CONFIG    0x2
 
 /*
  * INTx lines, level-triggered: in normal mode IOAPIC pins 16-19 (GSIs no ISA device uses; the
  * MP table says so); in deterministic mode, which has only the PIC, ISA IRQs a PC leaves to PCI
  * (their ELCR bits are set, see vm.c).
  */
-static const uint8_t isa_lines[] = { 10, 11, 9, 5 };
+static const uint8_t isa_lines[] = {10, 11, 9, 5};
 
 static void update_irq(struct virtio_dev *d)
 {
@@ -105,29 +105,46 @@ static uint64_t common_read(struct virtio_dev *d, uint64_t off)
 	struct vq *q = selected(d);
 
 	switch (off) {
-	case VIRTIO_PCI_COMMON_DFSELECT: return d->dfselect;
+	case VIRTIO_PCI_COMMON_DFSELECT:
+		return d->dfselect;
 	case VIRTIO_PCI_COMMON_DF:
 		return d->dfselect < 2 ? (uint32_t)(device_features(d) >> (32 * d->dfselect)) : 0;
-	case VIRTIO_PCI_COMMON_GFSELECT: return d->gfselect;
+	case VIRTIO_PCI_COMMON_GFSELECT:
+		return d->gfselect;
 	case VIRTIO_PCI_COMMON_GF:
 		return d->gfselect < 2 ? (uint32_t)(d->driver_features >> (32 * d->gfselect)) : 0;
-	case VIRTIO_PCI_COMMON_MSIX: return d->config_vector;
-	case VIRTIO_PCI_COMMON_NUMQ: return d->ops->num_queues;
-	case VIRTIO_PCI_COMMON_STATUS: return d->status;
-	case VIRTIO_PCI_COMMON_CFGGENERATION: return d->config_generation;
-	case VIRTIO_PCI_COMMON_Q_SELECT: return d->queue_select;
-	case VIRTIO_PCI_COMMON_Q_SIZE: return q ? q->size : 0;
+	case VIRTIO_PCI_COMMON_MSIX:
+		return d->config_vector;
+	case VIRTIO_PCI_COMMON_NUMQ:
+		return d->ops->num_queues;
+	case VIRTIO_PCI_COMMON_STATUS:
+		return d->status;
+	case VIRTIO_PCI_COMMON_CFGGENERATION:
+		return d->config_generation;
+	case VIRTIO_PCI_COMMON_Q_SELECT:
+		return d->queue_select;
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+		return q ? q->size : 0;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
 		return q ? d->queue_vector[d->queue_select] : VIRTIO_MSI_NO_VECTOR;
-	case VIRTIO_PCI_COMMON_Q_ENABLE: return q ? d->vq_enabled[d->queue_select] : 0;
-	case VIRTIO_PCI_COMMON_Q_NOFF: return q ? d->queue_select : 0;
-	case VIRTIO_PCI_COMMON_Q_DESCLO: return q ? (uint32_t)q->desc_gpa : 0;
-	case VIRTIO_PCI_COMMON_Q_DESCHI: return q ? q->desc_gpa >> 32 : 0;
-	case VIRTIO_PCI_COMMON_Q_AVAILLO: return q ? (uint32_t)q->avail_gpa : 0;
-	case VIRTIO_PCI_COMMON_Q_AVAILHI: return q ? q->avail_gpa >> 32 : 0;
-	case VIRTIO_PCI_COMMON_Q_USEDLO: return q ? (uint32_t)q->used_gpa : 0;
-	case VIRTIO_PCI_COMMON_Q_USEDHI: return q ? q->used_gpa >> 32 : 0;
-	default: return 0;
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+		return q ? d->vq_enabled[d->queue_select] : 0;
+	case VIRTIO_PCI_COMMON_Q_NOFF:
+		return q ? d->queue_select : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCLO:
+		return q ? (uint32_t)q->desc_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCHI:
+		return q ? q->desc_gpa >> 32 : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO:
+		return q ? (uint32_t)q->avail_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILHI:
+		return q ? q->avail_gpa >> 32 : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDLO:
+		return q ? (uint32_t)q->used_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDHI:
+		return q ? q->used_gpa >> 32 : 0;
+	default:
+		return 0;
 	}
 }
 
@@ -173,20 +190,31 @@ static void common_write(struct virtio_dev *d, uint64_t off, uint32_t val)
 	bool live = q && d->vq_enabled[d->queue_select]; /* an enabled queue's layout is fixed */
 
 	switch (off) {
-	case VIRTIO_PCI_COMMON_DFSELECT: d->dfselect = val; break;
-	case VIRTIO_PCI_COMMON_GFSELECT: d->gfselect = val; break;
+	case VIRTIO_PCI_COMMON_DFSELECT:
+		d->dfselect = val;
+		break;
+	case VIRTIO_PCI_COMMON_GFSELECT:
+		d->gfselect = val;
+		break;
 	case VIRTIO_PCI_COMMON_GF:
 		if (d->gfselect < 2 && !(d->status & VIRTIO_CONFIG_S_FEATURES_OK))
 			set_half(&d->driver_features, d->gfselect, val);
 		break;
-	case VIRTIO_PCI_COMMON_STATUS: set_status(d, val); break;
-	/* A vector the table does not have reads back as NO_VECTOR: the driver checks (4.1.5.1.2). */
-	case VIRTIO_PCI_COMMON_MSIX: d->config_vector = msix_vector(d, val); break;
+	case VIRTIO_PCI_COMMON_STATUS:
+		set_status(d, val);
+		break;
+	/* A vector the table does not have reads back as NO_VECTOR: the driver checks (4.1.5.1.2).
+	 */
+	case VIRTIO_PCI_COMMON_MSIX:
+		d->config_vector = msix_vector(d, val);
+		break;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
 		if (q)
 			d->queue_vector[d->queue_select] = msix_vector(d, val);
 		break;
-	case VIRTIO_PCI_COMMON_Q_SELECT: d->queue_select = val; break;
+	case VIRTIO_PCI_COMMON_Q_SELECT:
+		d->queue_select = val;
+		break;
 	case VIRTIO_PCI_COMMON_Q_SIZE:
 		/* A power of two no bigger than the maximum; anything else is kept out. */
 		if (q && !live && val && val <= d->ops->queue_max && !(val & (val - 1)))
@@ -251,8 +279,7 @@ static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, u
 	memcpy(data, &v, len < 8 ? len : 8);
 }
 
-static void bar_write_locked(struct virtio_dev *d, uint64_t off, const uint8_t *data,
-			     uint32_t len)
+static void bar_write_locked(struct virtio_dev *d, uint64_t off, const uint8_t *data, uint32_t len)
 {
 	if (off < VIRTIO_PCI_ISR_OFF) {
 		common_write(d, off, le_get(data, len));
@@ -298,13 +325,14 @@ static void bar_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t 
 	pthread_mutex_unlock(&d->lock);
 }
 
-static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_write };
+static const struct bus_ops bar_ops = {.read = bar_read, .write = bar_write};
 
 static int ioeventfd(struct virtio_dev *d, unsigned int q, uint64_t bar, bool assign)
 {
-	struct kvm_ioeventfd e = { .addr = bar + VIRTIO_PCI_NOTIFY_OFF + NOTIFY_MULT * q, .len = 2,
-				   .fd = d->notify_fd[q],
-				   .flags = assign ? 0 : 1u << kvm_ioeventfd_flag_nr_deassign };
+	struct kvm_ioeventfd e = {.addr = bar + VIRTIO_PCI_NOTIFY_OFF + NOTIFY_MULT * q,
+				  .len = 2,
+				  .fd = d->notify_fd[q],
+				  .flags = assign ? 0 : 1u << kvm_ioeventfd_flag_nr_deassign};
 
 	return ioctl(d->vm->vm_fd, KVM_IOEVENTFD, &e) ? -errno : 0;
 }
@@ -328,7 +356,8 @@ int virtio_notify_eventfd(struct virtio_dev *d, unsigned int q)
 bool virtio_queue_ready(const struct virtio_dev *d, unsigned int q)
 {
 	return q < d->ops->num_queues && d->vq_enabled[q] &&
-	       (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	       (d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	       !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 void virtio_rearm(struct virtio_dev *d, unsigned int q)
@@ -350,7 +379,8 @@ static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_
 		bus_unregister(&d->vm->mmio_bus, old_addr, d);
 	d->bar_addr = 0;
 	if (new_addr) {
-		if (bus_register(&d->vm->mmio_bus, new_addr, VIRTIO_PCI_BAR_SIZE, &bar_ops, d, d->ops->name))
+		if (bus_register(&d->vm->mmio_bus, new_addr, VIRTIO_PCI_BAR_SIZE, &bar_ops, d,
+				 d->ops->name))
 			log_warn("%s: BAR 0 moved onto another device at 0x%" PRIx64
 				 ": not decoded",
 				 d->ops->name, new_addr);
@@ -375,13 +405,15 @@ static void cfg_write(void *opaque, uint32_t off, uint32_t val, unsigned int len
 	pthread_mutex_unlock(&d->lock);
 }
 
-static const struct pci_device_ops pci_ops = { .bar_moved = bar_moved, .cfg_write = cfg_write };
+static const struct pci_device_ops pci_ops = {.bar_moved = bar_moved, .cfg_write = cfg_write};
 
 static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t len)
 {
-	struct virtio_pci_notify_cap c = { .cap = { .cap_len = sizeof(struct virtio_pci_cap),
-						     .cfg_type = type, .bar = 0, .offset = off,
-						     .length = len } };
+	struct virtio_pci_notify_cap c = {.cap = {.cap_len = sizeof(struct virtio_pci_cap),
+						  .cfg_type = type,
+						  .bar = 0,
+						  .offset = off,
+						  .length = len}};
 
 	if (type == VIRTIO_PCI_CAP_NOTIFY_CFG) {
 		c.cap.cap_len = sizeof(c);
@@ -454,21 +486,23 @@ void virtio_thread_stop(struct virtio_thread *t)
 }
 
 /* The driver's side of the transport, and each queue's, as a snapshot holds them. */
-#define TRANSPORT_STATE(F)                                                                         \
-	F(UINT, dfselect) F(UINT, gfselect) F(UINT, driver_features) F(UINT, status)              \
-	F(UINT, config_generation) F(UINT, isr) F(UINT, queue_select) F(UINT, config_vector)      \
-	F(BIN, queue_vector) F(BIN, vq_enabled) F(BOOL, irq_level)
-#define VQ_STATE(F)                                                                                \
-	F(UINT, size) F(UINT, desc_gpa) F(UINT, avail_gpa) F(UINT, used_gpa) F(BOOL, event_idx)   \
-	F(BOOL, indirect) F(UINT, last_avail) F(UINT, used_idx) F(UINT, signalled_used)           \
-	F(BOOL, signalled_valid) F(BOOL, broken) F(BIN, error)
-#define COUNTERS(X)                                                                                \
-	X(read_bytes) X(write_bytes) X(read_ops) X(write_ops) X(rx_bytes) X(rx_frames) X(tx_bytes) \
-	X(tx_frames)
+#define TRANSPORT_STATE(F)                                                                     \
+	F(UINT, dfselect)                                                                      \
+	F(UINT, gfselect) F(UINT, driver_features) F(UINT, status) F(UINT, config_generation)  \
+		F(UINT, isr) F(UINT, queue_select) F(UINT, config_vector) F(BIN, queue_vector) \
+			F(BIN, vq_enabled) F(BOOL, irq_level)
+#define VQ_STATE(F)                                                                             \
+	F(UINT, size)                                                                           \
+	F(UINT, desc_gpa) F(UINT, avail_gpa) F(UINT, used_gpa) F(BOOL, event_idx)               \
+		F(BOOL, indirect) F(UINT, last_avail) F(UINT, used_idx) F(UINT, signalled_used) \
+			F(BOOL, signalled_valid) F(BOOL, broken) F(BIN, error)
+#define COUNTERS(X)   \
+	X(read_bytes) \
+	X(write_bytes) X(read_ops) X(write_ops) X(rx_bytes) X(rx_frames) X(tx_bytes) X(tx_frames)
 #define COUNTER_COUNT_(name) +1
-#define COUNTER_PUT_(name) persist_u64(pk, #name, atomic_load(&d->counters->name));
-#define COUNTER_GET_(name)                                                                         \
-	if (ok && (ok = persist_get_u64(&sub, #name, UINT64_MAX, &v)))                             \
+#define COUNTER_PUT_(name)   persist_u64(pk, #name, atomic_load(&d->counters->name));
+#define COUNTER_GET_(name)                                             \
+	if (ok && (ok = persist_get_u64(&sub, #name, UINT64_MAX, &v))) \
 		atomic_store(&d->counters->name, v);
 
 static void virtio_save(void *opaque, struct msgpack_packer *pk)
@@ -503,7 +537,8 @@ static bool transport_check(struct virtio_dev *d, struct persist_in *in)
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		uint16_t v = d->queue_vector[q];
 
-		if (*(uint8_t *)&d->vq_enabled[q] > 1 || (q >= d->ops->num_queues && d->vq_enabled[q]))
+		if (*(uint8_t *)&d->vq_enabled[q] > 1 ||
+		    (q >= d->ops->num_queues && d->vq_enabled[q]))
 			return persist_fail(in, "vq_enabled", "queue %u: not a flag", q);
 		if (v != VIRTIO_MSI_NO_VECTOR && v >= d->msix.nr)
 			return persist_fail(in, "queue_vector", "queue %u: vector %u of %u", q, v,
@@ -576,11 +611,16 @@ static bool virtio_load(void *opaque, struct persist_in *in)
 static const char *device_kind(uint16_t device_id)
 {
 	switch (device_id) {
-	case VIRTIO_ID_NET: return "net";
-	case VIRTIO_ID_BLOCK: return "disk";
-	case VIRTIO_ID_CONSOLE: return "console";
-	case VIRTIO_ID_RNG: return "rng";
-	default: return "virtio";
+	case VIRTIO_ID_NET:
+		return "net";
+	case VIRTIO_ID_BLOCK:
+		return "disk";
+	case VIRTIO_ID_CONSOLE:
+		return "console";
+	case VIRTIO_ID_RNG:
+		return "rng";
+	default:
+		return "virtio";
 	}
 }
 
@@ -604,13 +644,14 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 	d->pci.opaque = d;
 	if (pci_bar_init(&d->pci, 0, VIRTIO_PCI_BAR_SIZE, PCI_BAR_MEM64 | PCI_BAR_PREFETCH))
 		return -EINVAL;
-	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF, sizeof(struct virtio_pci_common_cfg));
+	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF,
+		sizeof(struct virtio_pci_common_cfg));
 	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 4);
 	if (ops->config_size)
 		add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF, ops->config_size);
 	add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
-	if (!vm->det && msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0, VIRTIO_PCI_MSIX_OFF,
-				  VIRTIO_PCI_PBA_OFF))
+	if (!vm->det && msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0,
+				  VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF))
 		return -EINVAL;
 	if (vm_on_destroy(vm, virtio_dev_free, d))
 		return -ENOSPC;

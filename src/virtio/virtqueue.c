@@ -73,16 +73,15 @@ static bool size_ok(uint16_t size)
 }
 
 /* Host view of a ring; NULL if the size is bad, gpa misaligned or the ring not in RAM. */
-static uint8_t *ring_hva(const struct vq *q, const struct guest_mem *m, uint64_t gpa,
-			 uint64_t len, uint64_t align)
+static uint8_t *ring_hva(const struct vq *q, const struct guest_mem *m, uint64_t gpa, uint64_t len,
+			 uint64_t align)
 {
 	if (!size_ok(q->size) || (gpa & (align - 1)))
 		return NULL;
 	return gpa_to_hva(m, gpa, len);
 }
 
-__attribute__((format(printf, 3, 4))) static int msg(char *err, size_t errlen, const char *fmt,
-						     ...)
+__attribute__((format(printf, 3, 4))) static int msg(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -114,9 +113,9 @@ int vq_check_layout(const struct vq *q, const struct guest_mem *m, char *err, si
 		const char *name;
 		uint64_t gpa, len, align;
 	} r[] = {
-		{ "descriptor table", q->desc_gpa, 16 * (uint64_t)q->size, 16 },
-		{ "avail ring", q->avail_gpa, AVAIL_BYTES(q->size), 2 },
-		{ "used ring", q->used_gpa, USED_BYTES(q->size), 4 },
+		{"descriptor table", q->desc_gpa, 16 * (uint64_t)q->size, 16},
+		{"avail ring", q->avail_gpa, AVAIL_BYTES(q->size), 2},
+		{"used ring", q->used_gpa, USED_BYTES(q->size), 4},
 	};
 
 	if (!size_ok(q->size))
@@ -148,8 +147,7 @@ static int add_buf(struct vq *q, const struct guest_mem *m, struct vq_chain *c,
 	/* Zero-length buffers are legal and count, but their address must still be RAM. */
 	if (!gpa_to_hva(m, d->addr, d->len))
 		return fail(q,
-			    "%s %u: address 0x%" PRIx64 " length %" PRIu32
-			    " outside guest memory",
+			    "%s %u: address 0x%" PRIx64 " length %" PRIu32 " outside guest memory",
 			    what, i, d->addr, d->len);
 	/* Devices parse "request, then room for the reply": order is part of the ABI. */
 	if (!write && c->n > c->n_out)
@@ -160,7 +158,7 @@ static int add_buf(struct vq *q, const struct guest_mem *m, struct vq_chain *c,
 		return fail(q, "%s %u: total device-%s length %" PRIu64 " exceeds 4 GiB - 1", what,
 			    i, write ? "writable" : "readable", *total);
 	c->n_out += !write;
-	c->bufs[c->n++] = (struct vq_buf){ .gpa = d->addr, .len = d->len, .write = write };
+	c->bufs[c->n++] = (struct vq_buf){.gpa = d->addr, .len = d->len, .write = write};
 	return 0;
 }
 
@@ -178,8 +176,9 @@ static int walk_indirect(struct vq *q, const struct guest_mem *m, struct vq_chai
 	if (d->flags & VIRTQ_DESC_F_NEXT)
 		return fail(q, "descriptor %u: both INDIRECT and NEXT set", i);
 	if (!d->len || d->len % 16)
-		return fail(q, "descriptor %u: indirect table length %" PRIu32
-			       " not a non-zero multiple of 16",
+		return fail(q,
+			    "descriptor %u: indirect table length %" PRIu32
+			    " not a non-zero multiple of 16",
 			    i, d->len);
 	if (entries > VQ_MAX_SIZE)
 		return fail(q, "descriptor %u: indirect table of %u entries, more than %u", i,
@@ -241,8 +240,7 @@ static int walk(struct vq *q, const struct guest_mem *m, const uint8_t *desc, ui
 	}
 }
 
-int vq_pop(struct vq *q, const struct guest_mem *m, struct vq_chain *c, char *err,
-	   size_t errlen)
+int vq_pop(struct vq *q, const struct guest_mem *m, struct vq_chain *c, char *err, size_t errlen)
 {
 	uint8_t *desc, *avail;
 	uint16_t avail_idx, pending, head;
@@ -372,8 +370,8 @@ static size_t copy(const struct vq_chain *c, const struct guest_mem *m, unsigned
 	return done;
 }
 
-size_t vq_chain_read(const struct vq_chain *c, const struct guest_mem *m, uint64_t off,
-		     void *dst, size_t len)
+size_t vq_chain_read(const struct vq_chain *c, const struct guest_mem *m, uint64_t off, void *dst,
+		     size_t len)
 {
 	return copy(c, m, 0, c->n_out, off, dst, len, false);
 }
@@ -408,8 +406,8 @@ uint64_t iov_hash(const struct iovec *iov, unsigned int n)
 	return hashed ? XXH3_64bits_digest(&st) : 0;
 }
 
-int vq_chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable,
-		 uint64_t start, uint64_t len, struct iovec *iov, unsigned int max)
+int vq_chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable, uint64_t start,
+		 uint64_t len, struct iovec *iov, unsigned int max)
 {
 	uint64_t pos = 0;
 	int n = 0;

@@ -18,11 +18,11 @@
 
 #define VQ_MAX_SIZE 1024
 
-#define VIRTQ_DESC_F_NEXT	    1
-#define VIRTQ_DESC_F_WRITE	    2
-#define VIRTQ_DESC_F_INDIRECT	    4
+#define VIRTQ_DESC_F_NEXT	   1
+#define VIRTQ_DESC_F_WRITE	   2
+#define VIRTQ_DESC_F_INDIRECT	   4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
-#define VIRTQ_USED_F_NO_NOTIFY	    1
+#define VIRTQ_USED_F_NO_NOTIFY	   1
 
 /*
  * The transport zeroes this when the driver (re)enables or resets the queue, then fills in
@@ -51,10 +51,10 @@ struct vq_buf {
 };
 
 struct vq_chain {
-	uint16_t head;		/* the id to give back to vq_push() */
-	unsigned int n, n_out;	/* buffers in total; the first n_out are device-readable */
-	uint64_t out_bytes;	/* < 4 GiB */
-	uint64_t in_bytes;	/* < 4 GiB, so it fits the used ring's len */
+	uint16_t head;	       /* the id to give back to vq_push() */
+	unsigned int n, n_out; /* buffers in total; the first n_out are device-readable */
+	uint64_t out_bytes;    /* < 4 GiB */
+	uint64_t in_bytes;     /* < 4 GiB, so it fits the used ring's len */
 	struct vq_buf bufs[VQ_MAX_SIZE];
 };
 
@@ -67,8 +67,7 @@ int vq_check_layout(const struct vq *q, const struct guest_mem *m, char *err, si
  * A broken queue stays broken, with its first message, until the transport resets it;
  * last_avail is not advanced past the bad chain.
  */
-int vq_pop(struct vq *q, const struct guest_mem *m, struct vq_chain *c, char *err,
-	   size_t errlen);
+int vq_pop(struct vq *q, const struct guest_mem *m, struct vq_chain *c, char *err, size_t errlen);
 
 /*
  * Publishes head with written bytes in the used ring. -1 if the used ring is not usable (the
@@ -90,8 +89,8 @@ int vq_set_notify(struct vq *q, const struct guest_mem *m, bool enable);
  * Copy from the device-readable part / into the device-writable part of a chain, starting
  * off bytes into that part. Return the bytes copied (short at the end of the part).
  */
-size_t vq_chain_read(const struct vq_chain *c, const struct guest_mem *m, uint64_t off,
-		     void *dst, size_t len);
+size_t vq_chain_read(const struct vq_chain *c, const struct guest_mem *m, uint64_t off, void *dst,
+		     size_t len);
 size_t vq_chain_write(const struct vq_chain *c, const struct guest_mem *m, uint64_t off,
 		      const void *src, size_t len);
 
@@ -101,8 +100,8 @@ struct iovec;
  * pointing into guest memory (vq_pop() checked every buffer), so that a backend reads or writes
  * the guest's buffers directly. Returns the count, or -1 if it needs more than max.
  */
-int vq_chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable,
-		 uint64_t start, uint64_t len, struct iovec *iov, unsigned int max);
+int vq_chain_iov(const struct vq_chain *c, const struct guest_mem *m, bool writable, uint64_t start,
+		 uint64_t len, struct iovec *iov, unsigned int max);
 /*
  * XXH3-64 of bytes [start, start+len) of the chain's device-writable (or readable) part: what a
  * request moved, as the trace's io_done holds it (short at the end of the part; 0: no bytes).

@@ -28,11 +28,11 @@
 #include "virtio/virtio_pci.h"
 #include "vm.h"
 
-#define QD	   32
-#define RING_GPA   0x100000ULL
-#define HDR_GPA	   0x200000ULL
-#define DATA_GPA   0x400000ULL /* QD buffers of up to 1 MiB */
-#define BAR	   PCI_WIN_MMIO32_BASE
+#define QD	 32
+#define RING_GPA 0x100000ULL
+#define HDR_GPA	 0x200000ULL
+#define DATA_GPA 0x400000ULL /* QD buffers of up to 1 MiB */
+#define BAR	 PCI_WIN_MMIO32_BASE
 
 static double now(void)
 {
@@ -75,14 +75,15 @@ static void device_batch(struct vm *vm, const uint64_t *sector, uint32_t len, ui
 	for (unsigned int i = 0; i < QD; i++) {
 		struct virtio_blk_outhdr *h = gpa_to_hva(&vm->mem, HDR_GPA + 32 * i, 32);
 
-		*h = (struct virtio_blk_outhdr){ VIRTIO_BLK_T_IN, 0, sector[i] };
+		*h = (struct virtio_blk_outhdr){VIRTIO_BLK_T_IN, 0, sector[i]};
 		((uint8_t *)h)[16] = 0xff; /* the status byte: the device must overwrite it */
-		desc[3 * i] = (struct vring_desc){ HDR_GPA + 32 * i, 16, VRING_DESC_F_NEXT, 3 * i + 1 };
-		desc[3 * i + 1] = (struct vring_desc){ DATA_GPA + (uint64_t)i * (1 << 20), len,
-						       VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
-						       3 * i + 2 };
-		desc[3 * i + 2] = (struct vring_desc){ HDR_GPA + 32 * i + 16, 1, VRING_DESC_F_WRITE,
-						       0 };
+		desc[3 * i] =
+			(struct vring_desc){HDR_GPA + 32 * i, 16, VRING_DESC_F_NEXT, 3 * i + 1};
+		desc[3 * i + 1] =
+			(struct vring_desc){DATA_GPA + (uint64_t)i * (1 << 20), len,
+					    VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 3 * i + 2};
+		desc[3 * i + 2] =
+			(struct vring_desc){HDR_GPA + 32 * i + 16, 1, VRING_DESC_F_WRITE, 0};
 		avail[2 + (*idx + i) % 128] = 3 * i;
 	}
 	*idx += QD;
@@ -93,7 +94,8 @@ static void device_batch(struct vm *vm, const uint64_t *sector, uint32_t len, ui
 		const uint8_t *status = gpa_to_hva(&vm->mem, HDR_GPA + 32 * i + 16, 1);
 
 		if (__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) != *idx || *status) {
-			fprintf(stderr, "blk_bench: device request %u: used idx %u (want %u), status %u\n",
+			fprintf(stderr,
+				"blk_bench: device request %u: used idx %u (want %u), status %u\n",
 				i, used[1], *idx, *status);
 			exit(1);
 		}
@@ -119,8 +121,8 @@ static void peer_batch(struct io_uring *ring, int fd, uint8_t *buf, const uint64
 	}
 }
 
-static void run(const char *what, struct vm *vm, int fd, uint64_t nsect, uint32_t len,
-		bool random, double secs)
+static void run(const char *what, struct vm *vm, int fd, uint64_t nsect, uint32_t len, bool random,
+		double secs)
 {
 	static uint8_t peer_buf[QD << 20];
 	uint64_t sector[QD], pos = 0, dev_bytes = 0, peer_bytes = 0;
@@ -173,8 +175,8 @@ int main(int argc, char **argv)
 	}
 	config_init(&cfg);
 	cfg.mem_size = 64ULL << 20;
-	cfg.disks[0] = (struct disk_config){ .path = argv[1], .num_queues = 1, .queue_size = 128,
-					     .readonly = true };
+	cfg.disks[0] = (struct disk_config){
+		.path = argv[1], .num_queues = 1, .queue_size = 128, .readonly = true};
 	cfg.nr_disks = cfg.nr_virtio = 1;
 	memset(&vm, 0, sizeof(vm));
 	vm.cfg = &cfg;

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	if (trace_close(t))
 		return 1;
 	t1 = now();
-	printf("%lu events in %.3f s: %.2f M events/s (encode + zstd + write)\n", n / 4 * 4, t1 - t0,
-	       n / 4 * 4 / (t1 - t0) / 1e6);
+	printf("%lu events in %.3f s: %.2f M events/s (encode + zstd + write)\n", n / 4 * 4,
+	       t1 - t0, n / 4 * 4 / (t1 - t0) / 1e6);
 	return 0;
 }

@@ -19,55 +19,55 @@
 typedef unsigned long size_t;
 typedef long ssize_t;
 
-#define SYS_read 0
-#define SYS_write 1
-#define SYS_open 2
-#define SYS_close 3
-#define SYS_fcntl 72
-#define SYS_dup2 33
-#define SYS_exit 60
-#define SYS_mkdir 83
-#define SYS_mount 165
-#define SYS_reboot 169
-#define SYS_getdents64 217
-#define SYS_pread64 17
-#define SYS_pwrite64 18
-#define SYS_fsync 74
+#define SYS_read	  0
+#define SYS_write	  1
+#define SYS_open	  2
+#define SYS_close	  3
+#define SYS_fcntl	  72
+#define SYS_dup2	  33
+#define SYS_exit	  60
+#define SYS_mkdir	  83
+#define SYS_mount	  165
+#define SYS_reboot	  169
+#define SYS_getdents64	  217
+#define SYS_pread64	  17
+#define SYS_pwrite64	  18
+#define SYS_fsync	  74
 #define SYS_clock_gettime 228
-#define SYS_lseek 8
-#define SYS_ioctl 16
-#define SYS_socket 41
-#define SYS_sendto 44
-#define SYS_recvfrom 45
-#define SYS_setsockopt 54
+#define SYS_lseek	  8
+#define SYS_ioctl	  16
+#define SYS_socket	  41
+#define SYS_sendto	  44
+#define SYS_recvfrom	  45
+#define SYS_setsockopt	  54
 
-#define O_RDONLY 0
-#define O_RDWR 2
-#define O_NOCTTY 0400
-#define O_DIRECT 040000
+#define O_RDONLY    0
+#define O_RDWR	    2
+#define O_NOCTTY    0400
+#define O_DIRECT    040000
 #define O_DIRECTORY 0200000
-#define O_CLOEXEC 02000000
-#define F_GETFD 1
-#define EBUSY 16
-#define EEXIST 17
-#define EINTR 4
-#define EAGAIN 11
+#define O_CLOEXEC   02000000
+#define F_GETFD	    1
+#define EBUSY	    16
+#define EEXIST	    17
+#define EINTR	    4
+#define EAGAIN	    11
 
-#define AF_INET 2
-#define SOCK_DGRAM 2
-#define SOCK_RAW 3
-#define IPPROTO_ICMP 1
-#define SOL_SOCKET 1
-#define SO_RCVTIMEO 20
-#define SIOCGIFFLAGS 0x8913
-#define SIOCSIFFLAGS 0x8914
-#define SIOCSIFADDR 0x8916
+#define AF_INET	       2
+#define SOCK_DGRAM     2
+#define SOCK_RAW       3
+#define IPPROTO_ICMP   1
+#define SOL_SOCKET     1
+#define SO_RCVTIMEO    20
+#define SIOCGIFFLAGS   0x8913
+#define SIOCSIFFLAGS   0x8914
+#define SIOCSIFADDR    0x8916
 #define SIOCSIFNETMASK 0x891c
-#define SIOCGIFHWADDR 0x8927
-#define IFF_UP 0x1
+#define SIOCGIFHWADDR  0x8927
+#define IFF_UP	       0x1
 
-#define LINUX_REBOOT_MAGIC1 0xfee1deadUL
-#define LINUX_REBOOT_MAGIC2 672274793UL
+#define LINUX_REBOOT_MAGIC1	 0xfee1deadUL
+#define LINUX_REBOOT_MAGIC2	 672274793UL
 #define LINUX_REBOOT_CMD_RESTART 0x01234567UL
 
 static long syscall6(long n, long a, long b, long c, long d, long e, long f)
@@ -84,14 +84,12 @@ static long syscall6(long n, long a, long b, long c, long d, long e, long f)
 	return ret;
 }
 
-#define sys0(n) syscall6(n, 0, 0, 0, 0, 0, 0)
-#define sys1(n, a) syscall6(n, (long)(a), 0, 0, 0, 0, 0)
-#define sys2(n, a, b) syscall6(n, (long)(a), (long)(b), 0, 0, 0, 0)
-#define sys3(n, a, b, c) syscall6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define sys4(n, a, b, c, d) \
-	syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
-#define sys5(n, a, b, c, d, e) \
-	syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+#define sys0(n)		       syscall6(n, 0, 0, 0, 0, 0, 0)
+#define sys1(n, a)	       syscall6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys2(n, a, b)	       syscall6(n, (long)(a), (long)(b), 0, 0, 0, 0)
+#define sys3(n, a, b, c)       syscall6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d)    syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define sys5(n, a, b, c, d, e) syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
 
 /* gcc may emit calls to these even with -ffreestanding. */
 void *memset(void *d, int c, size_t n)
@@ -370,7 +368,7 @@ static void put_hex(const unsigned char *p, size_t n)
 	static const char digits[] = "0123456789abcdef";
 
 	for (size_t i = 0; i < n; i++) {
-		char c[2] = { digits[p[i] >> 4], digits[p[i] & 15] };
+		char c[2] = {digits[p[i] >> 4], digits[p[i] & 15]};
 
 		put(c, 2);
 	}
@@ -413,9 +411,11 @@ static void check_devices(void)
 		if ((r = show_bytes("/dev/vda", 4096, 16, "vda: sector 8")))
 			error("read", "/dev/vda", r);
 		fd = sys3(SYS_open, "/dev/vda", O_RDWR | O_CLOEXEC, 0);
-		r = fd < 0 ? fd : syscall6(SYS_pwrite64, fd, (long)msg, sizeof(msg) - 1, 16 * 512, 0, 0);
+		r = fd < 0 ? fd
+			   : syscall6(SYS_pwrite64, fd, (long)msg, sizeof(msg) - 1, 16 * 512, 0, 0);
 		if (r >= 0)
-			r = sys1(SYS_fsync, fd); /* through to the device: VIRTIO_BLK_T_OUT + FLUSH */
+			r = sys1(SYS_fsync,
+				 fd); /* through to the device: VIRTIO_BLK_T_OUT + FLUSH */
 		if (fd >= 0)
 			sys1(SYS_close, fd);
 		if (r < 0)
@@ -423,7 +423,8 @@ static void check_devices(void)
 		else
 			say("vda: wrote sector 16");
 	}
-	/* Which interrupts the devices use: MSI-X vectors ("PCI-MSI ... virtio0-requests") or INTx. */
+	/* Which interrupts the devices use: MSI-X vectors ("PCI-MSI ... virtio0-requests") or INTx.
+	 */
 	show_lines("/proc/interrupts", "interrupts", 16, "virtio");
 	/* ENOENT / ENODEV: no hardware RNG, which is fine */
 	if ((r = show_bytes("/dev/hwrng", 0, 16, "hwrng")) && r != -2 && r != -19)
@@ -506,8 +507,8 @@ static void parse_args(const char *buf, size_t size)
 			if (!net_have_ip)
 				say("init: bad dejavm.ip= (want A.B.C.D/NN)");
 		} else if (has_prefix(s, w, "dejavm.blkbench=")) {
-			for (p = s + 16; p < w && *p >= '0' && *p <= '9' && blkbench_reads < 1000000;
-			     p++)
+			for (p = s + 16;
+			     p < w && *p >= '0' && *p <= '9' && blkbench_reads < 1000000; p++)
 				blkbench_reads = blkbench_reads * 10 + (unsigned long)(*p - '0');
 		} else if (has_prefix(s, w, "dejavm.ping=")) {
 			p = parse_ipv4(s + 12, net_peer);
@@ -623,8 +624,8 @@ static unsigned short icmp_checksum(const unsigned char *p, size_t n)
 }
 
 #define PING_COUNT 3
-#define PING_ID 0xd17a
-#define PING_DATA 56
+#define PING_ID	   0xd17a
+#define PING_DATA  56
 
 /*
  * Three ICMP echo requests to net_peer over a raw socket, each waiting up to ~3 s (SO_RCVTIMEO)
@@ -634,7 +635,7 @@ static unsigned short icmp_checksum(const unsigned char *p, size_t n)
 static void net_ping(void)
 {
 	static unsigned char pkt[8 + PING_DATA], buf[1024];
-	struct timeval_ tv = { 3, 0 };
+	struct timeval_ tv = {3, 0};
 	struct sockaddr_in_ to;
 	int replies = 0;
 	long fd = sys3(SYS_socket, AF_INET, SOCK_RAW, IPPROTO_ICMP), r;
@@ -667,7 +668,8 @@ static void net_ping(void)
 			error("sendto", "icmp", r);
 			continue;
 		}
-		/* Other ICMP (a late reply to an earlier request...) may come first: a few tries. */
+		/* Other ICMP (a late reply to an earlier request...) may come first: a few tries.
+		 */
 		for (int tries = 0; tries < 4; tries++) {
 			size_t ihl;
 
@@ -725,7 +727,7 @@ struct timespec_ {
 
 static unsigned long now_ns(void)
 {
-	struct timespec_ t = { 0, 0 };
+	struct timespec_ t = {0, 0};
 
 	sys2(SYS_clock_gettime, 1 /* CLOCK_MONOTONIC */, &t);
 	return (unsigned long)t.sec * 1000000000UL + (unsigned long)t.nsec;
@@ -819,8 +821,7 @@ __attribute__((noreturn, used)) void init_main(void)
 		blkbench();
 
 	say("dejavm-guest: rebooting");
-	r = sys4(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
-		 LINUX_REBOOT_CMD_RESTART, 0);
+	r = sys4(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART, 0);
 	error("reboot", 0, r);
 	/* init exiting panics the kernel; panic=-1 then reboots at once. */
 	for (;;)

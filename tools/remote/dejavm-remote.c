@@ -21,25 +21,26 @@ static const struct command {
 	enum { NO_ARG, CONFIG_FILE, KEY_VALUES, URL } arg;
 	const char *help;
 } commands[] = {
-	{ "ping", "GET", "vmm.ping", NO_ARG, "the VMM's version and pid" },
-	{ "shutdown-vmm", "PUT", "vmm.shutdown", NO_ARG, "stop the VM if it runs, and the VMM" },
-	{ "create", "PUT", "vm.create", CONFIG_FILE, "[FILE|-]  create the VM from a VmConfig JSON" },
-	{ "boot", "PUT", "vm.boot", NO_ARG, "boot the created VM" },
-	{ "info", "GET", "vm.info", NO_ARG, "configuration, state and device tree" },
-	{ "counters", "GET", "vm.counters", NO_ARG, "each device's counters" },
-	{ "pause", "PUT", "vm.pause", NO_ARG, "pause the vCPUs" },
-	{ "resume", "PUT", "vm.resume", NO_ARG, "resume them" },
-	{ "reboot", "PUT", "vm.reboot", NO_ARG, "tear the VM down and boot it again" },
-	{ "shutdown", "PUT", "vm.shutdown", NO_ARG, "shut the VM down (it can boot again)" },
-	{ "delete", "PUT", "vm.delete", NO_ARG, "shut down and forget the VM" },
-	{ "add-disk", "PUT", "vm.add-disk", KEY_VALUES,
-	  "path=FILE[,readonly=on][,direct=on][,num_queues=N][,queue_size=N][,id=ID][,serial=S]" },
-	{ "add-net", "PUT", "vm.add-net", KEY_VALUES, "tap=NAME[,mac=MAC][,ip=A.B.C.D,mask=M][,id=ID]" },
-	{ "add-rng", "PUT", "vm.add-rng", KEY_VALUES, "src=PATH" },
-	{ "snapshot", "PUT", "vm.snapshot", URL,
-	  "file:///DIR  snapshot the paused VM into DIR (destination_url)" },
-	{ "restore", "PUT", "vm.restore", KEY_VALUES,
-	  "source_url=file:///DIR[,prefault=on]  a VM from a snapshot, paused" },
+	{"ping", "GET", "vmm.ping", NO_ARG, "the VMM's version and pid"},
+	{"shutdown-vmm", "PUT", "vmm.shutdown", NO_ARG, "stop the VM if it runs, and the VMM"},
+	{"create", "PUT", "vm.create", CONFIG_FILE, "[FILE|-]  create the VM from a VmConfig JSON"},
+	{"boot", "PUT", "vm.boot", NO_ARG, "boot the created VM"},
+	{"info", "GET", "vm.info", NO_ARG, "configuration, state and device tree"},
+	{"counters", "GET", "vm.counters", NO_ARG, "each device's counters"},
+	{"pause", "PUT", "vm.pause", NO_ARG, "pause the vCPUs"},
+	{"resume", "PUT", "vm.resume", NO_ARG, "resume them"},
+	{"reboot", "PUT", "vm.reboot", NO_ARG, "tear the VM down and boot it again"},
+	{"shutdown", "PUT", "vm.shutdown", NO_ARG, "shut the VM down (it can boot again)"},
+	{"delete", "PUT", "vm.delete", NO_ARG, "shut down and forget the VM"},
+	{"add-disk", "PUT", "vm.add-disk", KEY_VALUES,
+	 "path=FILE[,readonly=on][,direct=on][,num_queues=N][,queue_size=N][,id=ID][,serial=S]"},
+	{"add-net", "PUT", "vm.add-net", KEY_VALUES,
+	 "tap=NAME[,mac=MAC][,ip=A.B.C.D,mask=M][,id=ID]"},
+	{"add-rng", "PUT", "vm.add-rng", KEY_VALUES, "src=PATH"},
+	{"snapshot", "PUT", "vm.snapshot", URL,
+	 "file:///DIR  snapshot the paused VM into DIR (destination_url)"},
+	{"restore", "PUT", "vm.restore", KEY_VALUES,
+	 "source_url=file:///DIR[,prefault=on]  a VM from a snapshot, paused"},
 };
 
 static void usage(FILE *f)
@@ -49,16 +50,17 @@ static void usage(FILE *f)
 		   "cloud-hypervisor. Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\nExit status: 0 on success (the server's JSON, if any, is printed), 1 when the\n"
-		   "server answered with an error (its messages go to stderr) or could not be\n"
-		   "reached, 2 on a bad command line.\n");
+	fprintf(f,
+		"\nExit status: 0 on success (the server's JSON, if any, is printed), 1 when the\n"
+		"server answered with an error (its messages go to stderr) or could not be\n"
+		"reached, 2 on a bad command line.\n");
 }
 
 /* Keys whose values are on/off (ch-remote's toggles) and integers; the rest are strings. */
 static bool is_toggle(const char *k)
 {
-	static const char *const keys[] = { "readonly", "direct", "iommu", "vhost_user", "prefault",
-					    NULL };
+	static const char *const keys[] = {"readonly",	 "direct",   "iommu",
+					   "vhost_user", "prefault", NULL};
 
 	for (const char *const *p = keys; *p; p++)
 		if (!strcmp(*p, k))
@@ -89,8 +91,8 @@ static char *kv_to_json(const char *cmd, const char *arg)
 		if (is_toggle(kv)) {
 			if (strcmp(eq, "on") && strcmp(eq, "off") && strcmp(eq, "true") &&
 			    strcmp(eq, "false")) {
-				fprintf(stderr, "dejavm-remote: %s: %s=%s: expected on or off\n", cmd,
-					kv, eq);
+				fprintf(stderr, "dejavm-remote: %s: %s=%s: expected on or off\n",
+					cmd, kv, eq);
 				goto out;
 			}
 			v = json_boolean(!strcmp(eq, "on") || !strcmp(eq, "true"));
@@ -100,8 +102,8 @@ static char *kv_to_json(const char *cmd, const char *arg)
 			errno = 0;
 			n = strtoll(eq, &end, 10);
 			if (errno || end == eq || *end || n < 0) {
-				fprintf(stderr, "dejavm-remote: %s: %s=%s: expected a number\n", cmd, kv,
-					eq);
+				fprintf(stderr, "dejavm-remote: %s: %s=%s: expected a number\n",
+					cmd, kv, eq);
 				goto out;
 			}
 			v = json_integer(n);
@@ -187,7 +189,7 @@ int main(int argc, char **argv)
 {
 	const char *socket = NULL, *cmd_name = NULL, *arg = NULL;
 	const struct command *cmd = NULL;
-	struct response resp = { 0 };
+	struct response resp = {0};
 	struct curl_slist *headers = NULL;
 	char url[128], *body = NULL;
 	long status = 0;
@@ -207,7 +209,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dejavm-remote: --api-socket needs a PATH\n");
 			return 2;
 		} else if (!strncmp(argv[i], "--", 2)) {
-			fprintf(stderr, "dejavm-remote: unknown option '%s' (try --help)\n", argv[i]);
+			fprintf(stderr, "dejavm-remote: unknown option '%s' (try --help)\n",
+				argv[i]);
 			return 2;
 		} else if (!cmd_name) {
 			cmd_name = argv[i];

@@ -24,8 +24,8 @@ static void usage(FILE *f)
 
 /* ---- schema ---- */
 
-static const char *const kind_names[] = { "uint", "int", "bin", "str", "map",
-					   "port", "gpa", "size", "write", "pred", "reg" };
+static const char *const kind_names[] = {"uint", "int",	 "bin",	  "str",  "map", "port",
+					 "gpa",	 "size", "write", "pred", "reg"};
 
 /* Markdown table cells: a '|' would end the cell. */
 static void md_cell(const char *s)
@@ -66,7 +66,8 @@ int cmd_schema(int argc, char **argv)
 			for (unsigned int j = 0; j < d->nfields; j++)
 				printf("  [%u] %-10s %-4s %s%s\n", TRACE_HEADER_FIELDS + j,
 				       d->fields[j].name, kind_names[d->fields[j].kind],
-				       j >= d->required ? "(appended: absent in older traces) " : "",
+				       j >= d->required ? "(appended: absent in older traces) "
+							: "",
 				       d->fields[j].doc);
 		}
 		return EXIT_OK;
@@ -128,7 +129,7 @@ static uint64_t hdr_u64(const msgpack_object *h, const char *path)
 
 static void json_kv_obj(struct out *o, const char *key, const msgpack_object *v, bool comma)
 {
-	static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
+	static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
 
 	if (comma)
 		out_c(o, ',');
@@ -167,9 +168,9 @@ static void info_json(const struct trace_reader *r, const uint64_t *by_type, con
 {
 	const struct trace_status *st = trace_reader_status(r);
 	const msgpack_object *h = trace_reader_header(r);
-	static const char *const keys[] = { "version", "minor",	  "dejavm_version", "build_id",
-					    "host",    "config", "cmdline",	    "images",
-					    "restored" };
+	static const char *const keys[] = {"version",  "minor",	 "dejavm_version",
+					   "build_id", "host",	 "config",
+					   "cmdline",  "images", "restored"};
 	const char *const *probs;
 	struct out o;
 	size_t np;
@@ -249,21 +250,23 @@ static void info_json(const struct trace_reader *r, const uint64_t *by_type, con
 			out_c(&o, ',');
 		out_json_str(&o, probs[i], strlen(probs[i]));
 	}
-	out_printf(&o, "],\"reproducible\":%s,\"host_chosen_landmarks\":%" PRIu64
-		       ",\"host_chosen_seqs\":[",
+	out_printf(&o,
+		   "],\"reproducible\":%s,\"host_chosen_landmarks\":%" PRIu64
+		   ",\"host_chosen_seqs\":[",
 		   is_deterministic(h) && !hp->n ? "true" : "false", hp->n);
 	for (uint64_t i = 0; i < hp->n && i < 8; i++)
 		out_printf(&o, "%s%" PRIu64, i ? "," : "", hp->seq[i]);
 	out_s(&o, "],\"checkpoints\":[");
 	for (size_t i = 0; i < ck->n; i++)
-		out_printf(&o, "%s{\"seq\":%" PRIu64 ",\"vtime_ns\":%" PRIu64 ",\"bytes\":%" PRIu64
-			       ",\"offset\":%" PRIu64 "}",
+		out_printf(&o,
+			   "%s{\"seq\":%" PRIu64 ",\"vtime_ns\":%" PRIu64 ",\"bytes\":%" PRIu64
+			   ",\"offset\":%" PRIu64 "}",
 			   i ? "," : "", ck->c[i].seq, ck->c[i].vtime_ns, ck->c[i].size,
 			   ck->c[i].offset);
 	out_s(&o, "],\"end\":");
 	if (end) {
-		static const char *const ek[] = { "status", "reason", "events", "lost",
-						  "stall_ns", "exits", "nondeterministic" };
+		static const char *const ek[] = {"status",   "reason", "events",	  "lost",
+						 "stall_ns", "exits",  "nondeterministic"};
 		size_t n = end->via.array.size - TRACE_HEADER_FIELDS; /* the reader checked it */
 
 		out_c(&o, '{');
@@ -381,8 +384,8 @@ static void info_text(const struct trace_reader *r, const uint64_t *by_type, con
 	for (size_t i = 0; i < ck->n; i++) {
 		human_bytes(ck->c[i].size, a, sizeof(a));
 		printf("%s%3zu at seq %" PRIu64 ", virtual time %.3f ms, %s\n",
-		       i ? "            " : "checkpoints ", i, ck->c[i].seq, ck->c[i].vtime_ns / 1e6,
-		       a);
+		       i ? "            " : "checkpoints ", i, ck->c[i].seq,
+		       ck->c[i].vtime_ns / 1e6, a);
 	}
 	if (st->complete)
 		printf("status      complete\n");
@@ -451,11 +454,11 @@ static msgpack_object *copy_end(const struct trace_ev *ev, msgpack_zone *z)
 
 int cmd_info(int argc, char **argv)
 {
-	uint64_t by_type[TRACE_TYPE_MAX + 1] = { 0 };
-	bool streams[256] = { false }, json = false;
+	uint64_t by_type[TRACE_TYPE_MAX + 1] = {0};
+	bool streams[256] = {false}, json = false;
 	const struct trace_frame_info *frames;
 	const msgpack_object *end = NULL;
-	struct host_points hp = { { 0 }, 0 };
+	struct host_points hp = {{0}, 0};
 	struct ckpt_list ck;
 	const char *path = NULL;
 	struct trace_reader *r;
@@ -537,8 +540,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{ "info", cmd_info }, { "dump", cmd_dump },	{ "stats", cmd_stats },
-		{ "diff", cmd_diff }, { "export", cmd_export }, { "schema", cmd_schema },
+		{"info", cmd_info}, {"dump", cmd_dump},	    {"stats", cmd_stats},
+		{"diff", cmd_diff}, {"export", cmd_export}, {"schema", cmd_schema},
 	};
 
 	if (argc < 2) {

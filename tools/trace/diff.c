@@ -98,7 +98,7 @@ int cmd_diff(int argc, char **argv)
 	const char *pa = NULL, *pb = NULL, *v;
 	uint64_t context = 3, count = 0;
 	struct trace_reader *ra, *rb;
-	struct ring ring = { 0 };
+	struct ring ring = {0};
 	struct trace_ev ea, eb;
 	struct progress pg;
 	struct out line;

@@ -93,7 +93,7 @@ static int dump_usage(FILE *f, int ret)
 
 int cmd_dump(int argc, char **argv)
 {
-	struct filter f = { .to = UINT64_MAX, .limit = UINT64_MAX };
+	struct filter f = {.to = UINT64_MAX, .limit = UINT64_MAX};
 	const char *path = NULL, *v;
 	struct trace_reader *r;
 	struct progress pg;
@@ -293,7 +293,7 @@ static void export_event(struct exporter *x, const struct trace_ev *ev)
 	case TRACE_exit:
 		close_exit(x, ev->stream, ev->ts);
 		x->pend[ev->stream] =
-			(struct pending_exit){ true, ev->ts, f[0].via.u64, f[1].via.u64 };
+			(struct pending_exit){true, ev->ts, f[0].via.u64, f[1].via.u64};
 		return;
 	case TRACE_pio:
 	case TRACE_mmio:
@@ -419,7 +419,7 @@ int cmd_export(int argc, char **argv)
 	x->first = true;
 	h = trace_reader_header(r);
 	out_s(&x->o, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"format\":\"dejavm-trace\"");
-	const char *keys[] = { "dejavm_version", "cmdline", "config.kernel" };
+	const char *keys[] = {"dejavm_version", "cmdline", "config.kernel"};
 	for (size_t i = 0; i < 3; i++) {
 		const char *s;
 		size_t n;

@@ -22,8 +22,8 @@ struct cmap {
 static struct counts *cmap_get(struct cmap *m, uint64_t key)
 {
 	if (2 * (m->n + 1) > m->cap) {
-		struct cmap big = { calloc(m->cap ? 2 * m->cap : 64, sizeof(struct counts)),
-				    m->cap ? 2 * m->cap : 64, 0 };
+		struct cmap big = {calloc(m->cap ? 2 * m->cap : 64, sizeof(struct counts)),
+				   m->cap ? 2 * m->cap : 64, 0};
 
 		if (!big.slots) {
 			fprintf(stderr, "dejavm-trace: out of memory\n");
@@ -40,7 +40,7 @@ static struct counts *cmap_get(struct cmap *m, uint64_t key)
 	while (m->slots[i].used && m->slots[i].key != key)
 		i = (i + 1) & (m->cap - 1);
 	if (!m->slots[i].used) {
-		m->slots[i] = (struct counts){ key, 0, 0, true };
+		m->slots[i] = (struct counts){key, 0, 0, true};
 		m->n++;
 	}
 	return &m->slots[i];

@@ -5,8 +5,8 @@
  */
 #include "rt.h"
 
-extern uint64_t rt_start_info_paddr;		/* start.S, saved EBX */
-extern const uint64_t rt_isr_stubs[256];	/* start.S */
+extern uint64_t rt_start_info_paddr;	 /* start.S, saved EBX */
+extern const uint64_t rt_isr_stubs[256]; /* start.S */
 
 const struct hvm_start_info *rt_start_info;
 
@@ -103,14 +103,17 @@ int rt_vprintf(const char *fmt, va_list ap)
 		switch (*fmt) {
 		case 'd':
 		case 'i': {
-			long long v = lng ? va_arg(ap, long) : va_arg(ap, int);	/* long == long long */
-			unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+			long long v =
+				lng ? va_arg(ap, long) : va_arg(ap, int); /* long == long long */
+			unsigned long long u =
+				v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 			out += put_num(u, 10, width, pad, v < 0);
 			break;
 		}
 		case 'u':
 		case 'x': {
-			unsigned long long v = lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
+			unsigned long long v =
+				lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
 			out += put_num(v, *fmt == 'x' ? 16 : 10, width, pad, 0);
 			break;
 		}
@@ -199,7 +202,7 @@ unsigned long rt_arg_ulong(const char *cmdline, const char *key, unsigned long d
 			v += 2;
 		}
 		if (v == end)
-			return def;	/* empty value */
+			return def; /* empty value */
 		unsigned long r = 0;
 		for (; v < end; v++) {
 			unsigned d;
@@ -210,10 +213,10 @@ unsigned long rt_arg_ulong(const char *cmdline, const char *key, unsigned long d
 			else if (base == 16 && *v >= 'A' && *v <= 'F')
 				d = (unsigned)(*v - 'A' + 10);
 			else
-				return def;	/* malformed value */
+				return def; /* malformed value */
 			r = r * base + d;
 		}
-		return r;	/* first match wins */
+		return r; /* first match wins */
 	}
 	return def;
 }
@@ -238,7 +241,7 @@ static void set_gate(int v)
 	idt[v] = (struct idt_gate){
 		.off_lo = (uint16_t)a,
 		.sel = 0x08,
-		.attr = 0x8e,	/* present, DPL0, 64-bit interrupt gate */
+		.attr = 0x8e, /* present, DPL0, 64-bit interrupt gate */
 		.off_mid = (uint16_t)(a >> 16),
 		.off_hi = (uint32_t)(a >> 32),
 	};
@@ -255,7 +258,8 @@ void rt_idt_set(int vector, void (*handler)(struct rt_frame *))
 static void default_handler(struct rt_frame *f)
 {
 	if (f->vector < 32) {
-		rt_printf("guest: exception %lu at RIP=0x%lx err=0x%lx", f->vector, f->rip, f->error_code);
+		rt_printf("guest: exception %lu at RIP=0x%lx err=0x%lx", f->vector, f->rip,
+			  f->error_code);
 		if (f->vector == 14) {
 			uint64_t cr2;
 			__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
@@ -280,7 +284,7 @@ static void idt_init(void)
 	struct __attribute__((packed)) {
 		uint16_t limit;
 		uint64_t base;
-	} idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+	} idtr = {sizeof(idt) - 1, (uint64_t)(uintptr_t)idt};
 
 	/* Only the exception vectors get gates now (each one costs emulated
 	 * instructions); other vectors are not present until rt_idt_set(), so a
@@ -298,7 +302,8 @@ __attribute__((noreturn)) void rt_start(void)
 
 	rt_progress(RT_PROGRESS_MAIN);
 	idt_init();
-	const struct hvm_start_info *si = (const struct hvm_start_info *)(uintptr_t)rt_start_info_paddr;
+	const struct hvm_start_info *si =
+		(const struct hvm_start_info *)(uintptr_t)rt_start_info_paddr;
 	if (si && si->magic == HVM_START_MAGIC) {
 		rt_start_info = si;
 		if (si->cmdline_paddr)

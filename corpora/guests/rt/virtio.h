@@ -8,15 +8,29 @@
 
 #include "rt.h"
 
-#define VQ_SIZE	    8
-#define VQ_RING	    0x200000UL /* desc (16*8) at +0, avail at +0x1000, used at +0x2000 */
-#define VQ_BUF	    0x210000UL /* 64 KiB of buffers */
-#define VQ_RAM_END  0x4000000UL /* the default 64 MiB */
+#define VQ_SIZE	   8
+#define VQ_RING	   0x200000UL  /* desc (16*8) at +0, avail at +0x1000, used at +0x2000 */
+#define VQ_BUF	   0x210000UL  /* 64 KiB of buffers */
+#define VQ_RAM_END 0x4000000UL /* the default 64 MiB */
 
 /* virtio_pci_common_cfg offsets (BAR 0 + 0), ISR at +0x1000, device config at +0x2000 */
-enum { VC_DFSEL = 0, VC_DF = 4, VC_GFSEL = 8, VC_GF = 12, VC_NUMQ = 18, VC_STATUS = 20,
-       VC_QSEL = 22, VC_QSZ = 24, VC_QEN = 28, VC_QDESC = 32, VC_QAVAIL = 40, VC_QUSED = 48,
-       VC_ISR = 0x1000, VC_DEVCFG = 0x2000, VC_NOTIFY = 0x3000 };
+enum {
+	VC_DFSEL = 0,
+	VC_DF = 4,
+	VC_GFSEL = 8,
+	VC_GF = 12,
+	VC_NUMQ = 18,
+	VC_STATUS = 20,
+	VC_QSEL = 22,
+	VC_QSZ = 24,
+	VC_QEN = 28,
+	VC_QDESC = 32,
+	VC_QAVAIL = 40,
+	VC_QUSED = 48,
+	VC_ISR = 0x1000,
+	VC_DEVCFG = 0x2000,
+	VC_NOTIFY = 0x3000
+};
 enum { VS_ACK = 1, VS_DRIVER = 2, VS_DRIVER_OK = 4, VS_FEATURES_OK = 8, VS_NEEDS_RESET = 0x40 };
 enum { VD_NEXT = 1, VD_WRITE = 2, VD_INDIRECT = 4 };
 
@@ -31,12 +45,30 @@ static struct vdesc *const vdesc = (struct vdesc *)VQ_RING;
 static volatile uint16_t *const vavail = (volatile uint16_t *)(VQ_RING + 0x1000);
 static volatile uint16_t *const vused = (volatile uint16_t *)(VQ_RING + 0x2000);
 
-static inline void vw8(unsigned int off, uint8_t v) { *(volatile uint8_t *)(vbar + off) = v; }
-static inline void vw16(unsigned int off, uint16_t v) { *(volatile uint16_t *)(vbar + off) = v; }
-static inline void vw32(unsigned int off, uint32_t v) { *(volatile uint32_t *)(vbar + off) = v; }
-static inline uint8_t vr8(unsigned int off) { return *(volatile uint8_t *)(vbar + off); }
-static inline uint16_t vr16(unsigned int off) { return *(volatile uint16_t *)(vbar + off); }
-static inline uint32_t vr32(unsigned int off) { return *(volatile uint32_t *)(vbar + off); }
+static inline void vw8(unsigned int off, uint8_t v)
+{
+	*(volatile uint8_t *)(vbar + off) = v;
+}
+static inline void vw16(unsigned int off, uint16_t v)
+{
+	*(volatile uint16_t *)(vbar + off) = v;
+}
+static inline void vw32(unsigned int off, uint32_t v)
+{
+	*(volatile uint32_t *)(vbar + off) = v;
+}
+static inline uint8_t vr8(unsigned int off)
+{
+	return *(volatile uint8_t *)(vbar + off);
+}
+static inline uint16_t vr16(unsigned int off)
+{
+	return *(volatile uint16_t *)(vbar + off);
+}
+static inline uint32_t vr32(unsigned int off)
+{
+	return *(volatile uint32_t *)(vbar + off);
+}
 
 static inline void vw64(unsigned int off, uint64_t v)
 {
