@@ -45,11 +45,18 @@ static int fail(char *err, size_t len, const char *fmt, ...)
 /* ---- the VM-state map ---- */
 
 /* What the exit counters hold that a trace's end event and --stats go on from. */
-#define STATS_STATE(F)                                                                \
-	F(BIN, by_reason)                                                             \
-	F(UINT, pio_in) F(UINT, pio_out) F(UINT, mmio_read) F(UINT, mmio_write)       \
-		F(UINT, pio_unhandled) F(UINT, mmio_unhandled) F(UINT, pio_coalesced) \
-			F(UINT, mmio_coalesced) F(UINT, landmarks) F(UINT, nondeterministic)
+#define STATS_STATE(F)          \
+	F(BIN, by_reason)       \
+	F(UINT, pio_in)         \
+	F(UINT, pio_out)        \
+	F(UINT, mmio_read)      \
+	F(UINT, mmio_write)     \
+	F(UINT, pio_unhandled)  \
+	F(UINT, mmio_unhandled) \
+	F(UINT, pio_coalesced)  \
+	F(UINT, mmio_coalesced) \
+	F(UINT, landmarks)      \
+	F(UINT, nondeterministic)
 
 /* KVM's own devices in normal mode: both PICs, the IOAPIC, the PIT, and the kvmclock. */
 static const struct irqchip_part {

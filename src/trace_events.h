@@ -131,13 +131,24 @@
 	F(BIN, pages, "guest-physical addresses (8 bytes each, LE) of the pages one pass writes")                \
 	F(UINT, mem_hash, "FNV-1a 64 of those pages' bytes at the landmark, in order")
 
-#define TRACE_FIELDS_regs(F)                                                                      \
-	F(REG, rax, "rax")                                                                        \
-	F(REG, rbx, "rbx") F(REG, rcx, "rcx") F(REG, rdx, "rdx") F(REG, rsi, "rsi")               \
-		F(REG, rdi, "rdi") F(REG, rsp, "rsp") F(REG, rbp, "rbp") F(REG, r8, "r8")         \
-			F(REG, r9, "r9") F(REG, r10, "r10") F(REG, r11, "r11") F(REG, r12, "r12") \
-				F(REG, r13, "r13") F(REG, r14, "r14") F(REG, r15, "r15")          \
-					F(REG, rflags, "rflags")
+#define TRACE_FIELDS_regs(F) \
+	F(REG, rax, "rax")   \
+	F(REG, rbx, "rbx")   \
+	F(REG, rcx, "rcx")   \
+	F(REG, rdx, "rdx")   \
+	F(REG, rsi, "rsi")   \
+	F(REG, rdi, "rdi")   \
+	F(REG, rsp, "rsp")   \
+	F(REG, rbp, "rbp")   \
+	F(REG, r8, "r8")     \
+	F(REG, r9, "r9")     \
+	F(REG, r10, "r10")   \
+	F(REG, r11, "r11")   \
+	F(REG, r12, "r12")   \
+	F(REG, r13, "r13")   \
+	F(REG, r14, "r14")   \
+	F(REG, r15, "r15")   \
+	F(REG, rflags, "rflags")
 
 #define TRACE_FIELDS_msi(F)                    \
 	F(UINT, dev, "PCI slot of the device") \

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 packages=(
-	# build
-	gcc meson ninja-build pkg-config
+	# build (clang-format: tools/test.sh checks the sources' format)
+	gcc meson ninja-build pkg-config clang-format
 	libzstd-dev libmsgpack-dev liburing-dev libxxhash-dev libssl-dev check
 	# the REST API (server, JSON) and dejavm-remote; curl for its tests
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl

@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 
 tools/deps.sh
 
+echo "== the C sources follow .clang-format" >&2
+# A file that would change fails the run here, before anything is built.
+find src replay bpf tools tests corpora -name '*.[ch]' -print0 |
+	xargs -0 clang-format --dry-run -Werror
+
 echo "== tiny Linux guest (cached after the first build)" >&2
 DEJAVM_LINUX_DIR=$(tools/guest-kernel/build.sh --print-dir | tail -n 1)
 export DEJAVM_LINUX_DIR DEJAVM_REQUIRE_LINUX=1

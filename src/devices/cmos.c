@@ -97,7 +97,9 @@ static void cmos_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 static const struct bus_ops cmos_ops = {.read = cmos_read, .write = cmos_write};
 
 /* The clock is not state: it comes from the host, or from --rtc-epoch and the virtual clock. */
-#define CMOS_STATE(F) F(UINT, index) F(BIN, nvram)
+#define CMOS_STATE(F)  \
+	F(UINT, index) \
+	F(BIN, nvram)
 
 static void cmos_save(void *opaque, msgpack_packer *pk)
 {

@@ -275,12 +275,24 @@ struct pic *pic_new(void)
 }
 
 /* What a chip's ports and lines have set (master and elcr_mask are what the chip is). */
-#define CHIP_STATE(F)                                                                              \
-	F(UINT, line)                                                                              \
-	F(UINT, edge) F(UINT, imr) F(UINT, isr) F(UINT, elcr) F(UINT, base) F(UINT, prio_add)      \
-		F(UINT, next) F(BOOL, ic4) F(BOOL, single) F(BOOL, ltim) F(BOOL, aeoi)             \
-			F(BOOL, rotate_aeoi) F(BOOL, sfnm) F(BOOL, special_mask) F(BOOL, read_isr) \
-				F(BOOL, poll)
+#define CHIP_STATE(F)         \
+	F(UINT, line)         \
+	F(UINT, edge)         \
+	F(UINT, imr)          \
+	F(UINT, isr)          \
+	F(UINT, elcr)         \
+	F(UINT, base)         \
+	F(UINT, prio_add)     \
+	F(UINT, next)         \
+	F(BOOL, ic4)          \
+	F(BOOL, single)       \
+	F(BOOL, ltim)         \
+	F(BOOL, aeoi)         \
+	F(BOOL, rotate_aeoi)  \
+	F(BOOL, sfnm)         \
+	F(BOOL, special_mask) \
+	F(BOOL, read_isr)     \
+	F(BOOL, poll)
 
 void pic_save(void *pic, struct msgpack_packer *pk)
 {

@@ -341,12 +341,23 @@ struct pit *pit_new(const uint64_t *clock_ns, pit_irq0_fn irq0, void *ctx)
 	return p;
 }
 
-#define CHANNEL_STATE(F)                                                                         \
-	F(UINT, ctrl)                                                                            \
-	F(UINT, mode) F(UINT, count) F(BOOL, started) F(BOOL, running) F(BOOL, gate) F(UINT, t0) \
-		F(UINT, base) F(UINT, edge) F(UINT, latched) F(UINT, latch_val)                  \
-			F(BOOL, status_latched) F(UINT, status) F(BOOL, read_msb)                \
-				F(BOOL, write_msb) F(UINT, write_lsb)
+#define CHANNEL_STATE(F)        \
+	F(UINT, ctrl)           \
+	F(UINT, mode)           \
+	F(UINT, count)          \
+	F(BOOL, started)        \
+	F(BOOL, running)        \
+	F(BOOL, gate)           \
+	F(UINT, t0)             \
+	F(UINT, base)           \
+	F(UINT, edge)           \
+	F(UINT, latched)        \
+	F(UINT, latch_val)      \
+	F(BOOL, status_latched) \
+	F(UINT, status)         \
+	F(BOOL, read_msb)       \
+	F(BOOL, write_msb)      \
+	F(UINT, write_lsb)
 
 void pit_save(void *pit, struct msgpack_packer *pk)
 {

@@ -223,11 +223,21 @@ static void serial_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 static const struct bus_ops serial_ops = {.read = serial_read, .write = serial_write};
 
 /* What the guest can observe, and the line the trace has not had yet (snapshot: persist.h). */
-#define SERIAL_STATE(F)                                                               \
-	F(UINT, ier)                                                                  \
-	F(UINT, fcr) F(UINT, lcr) F(UINT, mcr) F(UINT, scr) F(UINT, dll) F(UINT, dlm) \
-		F(BOOL, thr_ipending) F(BOOL, irq_level) F(BIN, rx) F(UINT, rx_head)  \
-			F(UINT, rx_len) F(BIN, line) F(UINT, line_len)
+#define SERIAL_STATE(F)       \
+	F(UINT, ier)          \
+	F(UINT, fcr)          \
+	F(UINT, lcr)          \
+	F(UINT, mcr)          \
+	F(UINT, scr)          \
+	F(UINT, dll)          \
+	F(UINT, dlm)          \
+	F(BOOL, thr_ipending) \
+	F(BOOL, irq_level)    \
+	F(BIN, rx)            \
+	F(UINT, rx_head)      \
+	F(UINT, rx_len)       \
+	F(BIN, line)          \
+	F(UINT, line_len)
 
 /* The output so far reaches its file; the trace's line stays (it goes on after a restore). */
 static void serial_save(void *opaque, msgpack_packer *pk)

@@ -76,7 +76,10 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		t->mmio_reg64 = v;
 }
 
-#define TESTDEV_STATE(F) F(UINT, pio_reg) F(UINT, mmio_reg32) F(UINT, mmio_reg64)
+#define TESTDEV_STATE(F)    \
+	F(UINT, pio_reg)    \
+	F(UINT, mmio_reg32) \
+	F(UINT, mmio_reg64)
 
 static void testdev_save(void *opaque, msgpack_packer *pk)
 {

@@ -453,7 +453,10 @@ static int tap_open(struct virtio_net *n)
 }
 
 /* The frame that waits for a receive buffer, and where receiving stands. */
-#define NET_STATE(F) F(BOOL, rx_stalled) F(UINT, warned) F(UINT, det_waits)
+#define NET_STATE(F)        \
+	F(BOOL, rx_stalled) \
+	F(UINT, warned)     \
+	F(UINT, det_waits)
 
 static void net_save(struct virtio_dev *d, struct msgpack_packer *pk)
 {

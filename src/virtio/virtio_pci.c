@@ -486,19 +486,40 @@ void virtio_thread_stop(struct virtio_thread *t)
 }
 
 /* The driver's side of the transport, and each queue's, as a snapshot holds them. */
-#define TRANSPORT_STATE(F)                                                                     \
-	F(UINT, dfselect)                                                                      \
-	F(UINT, gfselect) F(UINT, driver_features) F(UINT, status) F(UINT, config_generation)  \
-		F(UINT, isr) F(UINT, queue_select) F(UINT, config_vector) F(BIN, queue_vector) \
-			F(BIN, vq_enabled) F(BOOL, irq_level)
-#define VQ_STATE(F)                                                                             \
-	F(UINT, size)                                                                           \
-	F(UINT, desc_gpa) F(UINT, avail_gpa) F(UINT, used_gpa) F(BOOL, event_idx)               \
-		F(BOOL, indirect) F(UINT, last_avail) F(UINT, used_idx) F(UINT, signalled_used) \
-			F(BOOL, signalled_valid) F(BOOL, broken) F(BIN, error)
-#define COUNTERS(X)   \
-	X(read_bytes) \
-	X(write_bytes) X(read_ops) X(write_ops) X(rx_bytes) X(rx_frames) X(tx_bytes) X(tx_frames)
+#define TRANSPORT_STATE(F)         \
+	F(UINT, dfselect)          \
+	F(UINT, gfselect)          \
+	F(UINT, driver_features)   \
+	F(UINT, status)            \
+	F(UINT, config_generation) \
+	F(UINT, isr)               \
+	F(UINT, queue_select)      \
+	F(UINT, config_vector)     \
+	F(BIN, queue_vector)       \
+	F(BIN, vq_enabled)         \
+	F(BOOL, irq_level)
+#define VQ_STATE(F)              \
+	F(UINT, size)            \
+	F(UINT, desc_gpa)        \
+	F(UINT, avail_gpa)       \
+	F(UINT, used_gpa)        \
+	F(BOOL, event_idx)       \
+	F(BOOL, indirect)        \
+	F(UINT, last_avail)      \
+	F(UINT, used_idx)        \
+	F(UINT, signalled_used)  \
+	F(BOOL, signalled_valid) \
+	F(BOOL, broken)          \
+	F(BIN, error)
+#define COUNTERS(X)    \
+	X(read_bytes)  \
+	X(write_bytes) \
+	X(read_ops)    \
+	X(write_ops)   \
+	X(rx_bytes)    \
+	X(rx_frames)   \
+	X(tx_bytes)    \
+	X(tx_frames)
 #define COUNTER_COUNT_(name) +1
 #define COUNTER_PUT_(name)   persist_u64(pk, #name, atomic_load(&d->counters->name));
 #define COUNTER_GET_(name)                                             \
