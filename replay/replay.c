@@ -31,6 +31,7 @@
 #include "log.h"
 #include "out.h"
 #include "sha256.h"
+#include "sandbox.h"
 #include "snapshot.h"
 #include "trace.h"
 #include "trace_reader.h"
@@ -1142,6 +1143,7 @@ static void usage(FILE *f)
 	      "                         once, each checking that it ends in the state the next\n"
 	      "                         checkpoint holds; the first divergence in trace order is\n"
 	      "                         reported\n"
+	      "  --seccomp true|false|log  system-call filters per thread (default true)\n"
 	      "  --exit-budget MS       look for a loop that only waits in a vCPU that ran MS ms\n"
 	      "                         without an exit (default 100; the recording's budget\n"
 	      "                         does not matter)\n"
@@ -1160,7 +1162,8 @@ enum {
 	OPT_SERIAL,
 	OPT_EXIT_BUDGET,
 	OPT_FROM,
-	OPT_JOBS
+	OPT_JOBS,
+	OPT_SECCOMP
 };
 
 #define MAX_JOBS 64
@@ -1168,6 +1171,7 @@ enum {
 struct replay_opts {
 	const char *trace, *report, *kernel, *initramfs, *serial;
 	bool live, force, from_set;
+	enum seccomp_mode seccomp;
 	unsigned int exit_budget_ms, jobs;
 	uint64_t from;
 	int verbosity;
@@ -1186,6 +1190,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 		{"exit-budget", required_argument, NULL, OPT_EXIT_BUDGET},
 		{"from", required_argument, NULL, OPT_FROM},
 		{"jobs", required_argument, NULL, OPT_JOBS},
+		{"seccomp", required_argument, NULL, OPT_SECCOMP},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -1196,6 +1201,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
 	o->jobs = 1;
+	o->seccomp = SECCOMP_ON;
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -1234,6 +1240,12 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 			o->exit_budget_ms = ms;
 			break;
 		}
+		case OPT_SECCOMP:
+			if (seccomp_parse_mode(optarg, &o->seccomp)) {
+				say("--seccomp: '%s': expected true, false or log", optarg);
+				return -1;
+			}
+			break;
 		case OPT_FROM:
 		case OPT_JOBS: {
 			unsigned long long v;
@@ -1976,6 +1988,9 @@ int replay_main(int argc, char **argv)
 		return EXIT_USAGE;
 	vm_block_signals(&sigs); /* before any thread exists */
 	log_max_level = o.verbosity >= 2 ? LOG_DEBUG : o.verbosity == 1 ? LOG_INFO : LOG_WARN;
+	seccomp_set_mode(o.seccomp); /* a trace is input: its guest runs filtered (sandbox.h) */
+	if (seccomp_install(SECCOMP_MAIN, "main"))
+		return EXIT_VMM_ERROR;
 	rp.path = o.trace;
 	rp.feed = !o.live;
 	parse_test_mutation(&rp);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sandbox.h"
+
 void config_init(struct vm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -18,6 +20,7 @@ void config_init(struct vm_config *cfg)
 	cfg->rtc_epoch = DEFAULT_RTC_EPOCH;
 	cfg->exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
 	cfg->spin_limit_ms = DEFAULT_SPIN_LIMIT_MS;
+	cfg->seccomp = SECCOMP_ON;
 }
 
 void config_device_id(const struct vm_config *cfg, const char *kind, unsigned int order,
@@ -380,6 +383,9 @@ static void usage(FILE *f)
 	      "  --api-socket PATH      serve cloud-hypervisor's REST API (/api/v1/...) on a unix\n"
 	      "                         socket (also path=PATH); without --kernel the VMM waits\n"
 	      "                         for vm.create and vm.boot, and stays after the VM ends\n"
+	      "  --seccomp true|false|log\n"
+	      "                         system-call filters per thread (default true: a denied\n"
+	      "                         call stops the VMM with a report; log: the kernel logs it)\n"
 	      "  -v, --verbose          more VMM messages (repeat for debug)\n"
 	      "  --version              print the version and exit\n"
 	      "  -h, --help             print this help and exit\n"
@@ -410,7 +416,8 @@ enum {
 	OPT_NET,
 	OPT_API_SOCKET,
 	OPT_CHECKPOINT_EVERY,
-	OPT_RESTORE
+	OPT_RESTORE,
+	OPT_SECCOMP
 };
 
 /* --checkpoint-every N[ms|events]: N virtual milliseconds (the default unit) or N events. */
@@ -491,6 +498,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{"api-socket", required_argument, NULL, OPT_API_SOCKET},
 		{"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
 		{"restore", required_argument, NULL, OPT_RESTORE},
+		{"seccomp", required_argument, NULL, OPT_SECCOMP},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"help", no_argument, NULL, 'h'},
@@ -708,6 +716,14 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				return CLI_USAGE;
 			break;
 		}
+		case OPT_SECCOMP:
+			if (seccomp_parse_mode(optarg, &cfg->seccomp)) {
+				fprintf(err,
+					"dejavm: --seccomp: '%s': expected true, false or log\n",
+					optarg);
+				return CLI_USAGE;
+			}
+			break;
 		case 'v':
 			cfg->verbosity++;
 			break;

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sandbox.h"
+
 struct kvm_cpuid2;
 
 enum serial_mode { SERIAL_TTY, SERIAL_FILE, SERIAL_NULL, SERIAL_OFF };
@@ -86,6 +88,7 @@ struct vm_config {
 	const char *restore_dir; /* --restore source_url=file://DIR: start from this snapshot */
 	unsigned int restore_overrides; /* with --restore: what the command line sets (below) */
 	const char *api_socket;		/* --api-socket PATH: the REST API (api.h) */
+	enum seccomp_mode seccomp;	/* --seccomp true|false|log (sandbox.h) */
 	bool rebooted; /* a boot after the first (vm.reboot): output files are appended to */
 };
 

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "log.h"
 #include "replay.h"
+#include "sandbox.h"
 #include "vmm.h"
 
 int main(int argc, char **argv)
@@ -35,6 +36,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dejavm: --log-file %s: cannot open: %m\n", cfg.log_file);
 		return EXIT_USAGE;
 	}
+	/* From here on the process may only make the calls its threads need (sandbox.h). */
+	seccomp_set_mode(cfg.seccomp);
+	if (seccomp_install(SECCOMP_MAIN, "main"))
+		return EXIT_VMM_ERROR;
 	if (vmm_init(&vmm, cfg.api_socket != NULL)) {
 		log_err("eventfd: %m");
 		return EXIT_VMM_ERROR;

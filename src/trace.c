@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "probes.h"
+#include "sandbox.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -369,6 +370,9 @@ static void flush_partial(struct tracer *t, bool wait)
 static void *writer_thread(void *arg)
 {
 	struct tracer *t = arg;
+
+	if (seccomp_install(SECCOMP_WRITER, "trace-writer"))
+		report(t, "its system-call filter cannot be installed (see the log)");
 
 	for (;;) {
 		struct chunk *c;

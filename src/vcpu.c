@@ -17,6 +17,7 @@
 #include "log.h"
 #include "persist.h"
 #include "probes.h"
+#include "sandbox.h"
 #include "trace.h"
 #include "vm.h"
 
@@ -945,8 +946,16 @@ static void *vcpu_thread(void *arg)
 	const struct vm_replay_hooks *replay = vm->replay;
 	sigset_t set;
 	uint64_t one = 1;
+	char name[16];
 
 	current_vcpu = v;
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	if (seccomp_install(SECCOMP_VCPU, name)) {
+		vm_request_stop(vm, EXIT_VMM_ERROR, "vCPU %u: its system-call filter: see the log",
+				v->id);
+		goto out;
+	}
+	seccomp_test_trigger();
 	if (vm->trace)
 		trace_attach_thread(vm->trace, v->id);
 	/* Registers come with every exit: the recorder and the fixed-point search need them. */
@@ -1020,6 +1029,7 @@ static void *vcpu_thread(void *arg)
 		DEJAVM_PROBE(exit_handled, v->id, v->run->exit_reason, DEJAVM_EXIT_ADDR(v->run));
 	}
 	drain_coalesced(v); /* writes posted after the last exit still count */
+out:
 	if (write(vm->done_fd, &one, sizeof(one)) < 0)
 		log_warn("vCPU %u: cannot signal its end: %s", v->id, strerror(errno));
 	return NULL;

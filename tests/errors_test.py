@@ -68,6 +68,7 @@ CASES = [
                                                           "source_url=http://example/snap"]),
     (["--restore", "source_url=file:///x", "--memory", "size=64M"], 2,
      ["--memory cannot be given with --restore"]),
+    (["--seccomp", "maybe"], 2, ["--seccomp", "'maybe'", "true, false or log"]),
     (["--bogus"], 2, ["unknown option '--bogus'"]),
     (["extra-argument"], 2, ["unexpected argument 'extra-argument'"]),
 ]

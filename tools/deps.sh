@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build (clang-format: tools/test.sh checks the sources' format)
 	gcc meson ninja-build pkg-config clang-format
-	libzstd-dev libmsgpack-dev liburing-dev libxxhash-dev libssl-dev check
+	libzstd-dev libmsgpack-dev liburing-dev libxxhash-dev libssl-dev libseccomp-dev check
 	# the REST API (server, JSON) and dejavm-remote; curl for its tests
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
 	# bpf/ (optional feature)

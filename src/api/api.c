@@ -14,6 +14,7 @@
 
 #include "../log.h"
 #include "../pci.h"
+#include "../sandbox.h"
 #include "../trace.h"
 #include "../vmm.h"
 #include "vm_config_json.h"
@@ -410,9 +411,9 @@ struct waiting {
 static void *run_waiting(void *arg)
 {
 	struct waiting *w = arg;
-
 	struct api *a = w->api;
 
+	seccomp_install(SECCOMP_API, "api-action"); /* (on top of its server thread's) */
 	w->route->fn(a->vmm, w->rq, w->rq->done);
 	MHD_resume_connection(w->c); /* handle() is called again and sends rq->done */
 	free(w);
@@ -522,6 +523,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
 {
+	static __thread bool filtered; /* libmicrohttpd's threads: before any VM data */
 	struct api *a = cls;
 	struct request *rq = *con_cls;
 	struct reply r = {0};
@@ -529,6 +531,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	const struct route *route;
 
 	(void)version;
+	if (!filtered && seccomp_install(SECCOMP_API, "api")) {
+		/* (the filter itself failed: answered here, nothing else done on this thread) */
+		error_reply(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
+			    "the API thread's system-call filter: see the VMM's log");
+		return send_reply(c, &r, NULL);
+	}
+	filtered = true;
 	if (!rq) { /* the headers are in: the body (if any) follows */
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)

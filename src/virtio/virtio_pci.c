@@ -23,6 +23,7 @@
 #include "../log.h"
 #include "../persist.h"
 #include "../probes.h"
+#include "../sandbox.h"
 #include "../trace.h"
 #include "../vm.h"
 
@@ -438,17 +439,33 @@ static void thread_stop_cb(void *t)
 	virtio_thread_stop(t);
 }
 
+/* A device thread filters its system calls before it serves the device (sandbox.h). */
+static void *device_thread(void *arg)
+{
+	struct virtio_thread *t = arg;
+
+	if (seccomp_install(SECCOMP_DEVICE, t->name)) {
+		vm_request_stop(t->vm, EXIT_VMM_ERROR,
+				"%s: its thread's system-call filter: see the log", t->name);
+		return NULL;
+	}
+	return t->fn(t->arg);
+}
+
 int virtio_thread_start(struct vm *vm, struct virtio_thread *t, const char *name,
 			void *(*fn)(void *), void *arg)
 {
 	int r;
 
 	t->name = name;
+	t->vm = vm;
+	t->fn = fn;
+	t->arg = arg;
 	t->stop_fd = eventfd(0, EFD_CLOEXEC);
 	t->wake_fd = eventfd(0, EFD_CLOEXEC);
 	r = t->stop_fd < 0 || t->wake_fd < 0 ? -errno : vm_on_stop(vm, thread_stop_cb, t);
 	if (!r)
-		r = -pthread_create(&t->thread, NULL, fn, arg);
+		r = -pthread_create(&t->thread, NULL, device_thread, t);
 	if (r) {
 		if (t->stop_fd >= 0)
 			close(t->stop_fd);

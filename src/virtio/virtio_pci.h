@@ -91,6 +91,9 @@ struct virtio_thread {
 	int stop_fd, wake_fd; /* eventfds */
 	bool started;
 	const char *name; /* for messages */
+	struct vm *vm;
+	void *(*fn)(void *); /* what the thread runs, once filtered (sandbox.h) */
+	void *arg;
 };
 
 /* Creates the eventfds, arranges the stop and starts fn(arg). Returns 0 or -errno. */
