@@ -711,12 +711,24 @@ static void at_landmark(struct vcpu *v, const struct landmark *lm)
 		guest_failure(v, why);
 }
 
-static uint64_t now_ns(void)
+/*
+ * How long the guest has run on this vCPU: the thread's CPU time (KVM_RUN's guest time counts
+ * as the thread's), less the VMM's own work on kicks (searches, landmarks). Not host time: a
+ * loaded host that runs the vCPU a sixth of the time, or a VMM stopped for a while, must not
+ * bring the --spin-limit sooner in the guest's progress, or the same recording would get a
+ * host-chosen landmark on one machine and none on another.
+ */
+static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t guest_run_ns(const struct vcpu *v)
+{
+	return thread_cpu_ns() - v->kick_cpu_ns;
 }
 
 static void count_kick(struct exit_stats *st, const struct fp_result *fp)
@@ -741,7 +753,7 @@ static void count_kick(struct exit_stats *st, const struct fp_result *fp)
  */
 static const char *give_up_waiting(struct vcpu *v, const struct fp_result *fp)
 {
-	uint64_t now = now_ns(), limit = v->vm->cfg->spin_limit_ms * 1000000ULL;
+	uint64_t now = guest_run_ns(v), limit = v->vm->cfg->spin_limit_ms * 1000000ULL;
 	bool same_loop;
 
 	if (v->loop.exits != v->guest_exits) { /* the first kick since an exit */
@@ -780,10 +792,10 @@ static bool seek_given_up(struct vcpu *v)
 	struct fp_result here = {.kind = FP_CYCLE, .regs = v->run->s.regs.regs};
 	struct landmark lm;
 
-	if (now_ns() - v->seek_ns < SEEK_LIMIT * v->vm->cfg->spin_limit_ms * 1000000ULL)
+	if (guest_run_ns(v) - v->seek_ns < SEEK_LIMIT * v->vm->cfg->spin_limit_ms * 1000000ULL)
 		return false;
 	log_warn("vCPU %u: not at the recorded host-chosen landmark at RIP 0x%llx after %.0f s",
-		 v->id, (unsigned long long)v->seek.rip, (now_ns() - v->seek_ns) / 1e9);
+		 v->id, (unsigned long long)v->seek.rip, (guest_run_ns(v) - v->seek_ns) / 1e9);
 	set_debug(v, VCPU_DEBUG_OFF, 0);
 	here.nr_pages = v->seek.nr_pages;
 	memcpy(here.pages, v->seek.pages, sizeof(here.pages));
@@ -796,7 +808,7 @@ static bool seek_given_up(struct vcpu *v)
  * Deterministic mode: the watchdog kicked the vCPU out of KVM_RUN after --exit-budget without an
  * exit. Returns true when the search ran into a real exit, which the caller then handles.
  */
-static bool watchdog_kick(struct vcpu *v)
+static bool watchdog_search(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 	struct fp_result fp;
@@ -827,7 +839,8 @@ static bool watchdog_kick(struct vcpu *v)
 			 "waits should HLT or read the timer (Linux: boot with lpj=N); one that "
 			 "computes this long without an exit needs a larger --spin-limit",
 			 v->id, why,
-			 (now_ns() - v->loop.stretch_ns) / 1e9 + vm->cfg->exit_budget_ms / 1e3,
+			 (guest_run_ns(v) - v->loop.stretch_ns) / 1e9 +
+				 vm->cfg->exit_budget_ms / 1e3,
 			 (unsigned long long)fp.regs.rip);
 		v->loop.exits = UINT64_MAX; /* a new stretch from here */
 		fixpoint_pass_pages(v, &fp);
@@ -841,6 +854,16 @@ static bool watchdog_kick(struct vcpu *v)
 	if (v->seeking && !atomic_load(&vm->stopping))
 		arm_landmark_breakpoint(v); /* the search used single-steps instead */
 	return false;
+}
+
+/* The kick's own work is not the guest's running time (guest_run_ns). */
+static bool watchdog_kick(struct vcpu *v)
+{
+	uint64_t t0 = thread_cpu_ns();
+	bool exited = watchdog_search(v);
+
+	v->kick_cpu_ns += thread_cpu_ns() - t0;
+	return exited;
 }
 
 /*
@@ -912,8 +935,6 @@ void vcpu_complete_io(struct vcpu *v)
 void vcpu_park(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
-	uint64_t t0 = now_ns(), paused;
-
 	vcpu_complete_io(v); /* a snapshot may be taken meanwhile */
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_parked++;
@@ -922,9 +943,6 @@ void vcpu_park(struct vcpu *v)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	vm->nr_parked--;
 	pthread_mutex_unlock(&vm->pause_lock);
-	paused = now_ns() - t0;
-	v->loop.stretch_ns += paused;
-	v->seek_ns += paused;
 }
 
 /* $DEJAVM_TEST_PAUSE_AFTER: the VM pauses here, as vm.pause would; vm_run() tells the VMM. */
@@ -987,7 +1005,7 @@ static void *vcpu_thread(void *arg)
 		if (replay && replay->landmark_next && !v->seeking && !v->irq_stepping &&
 		    replay->landmark_next(replay->ctx, v, &v->seek)) {
 			v->seeking = true;
-			v->seek_ns = now_ns();
+			v->seek_ns = guest_run_ns(v);
 			arm_landmark_breakpoint(v);
 		}
 		v->io_pending = false; /* this KVM_RUN completes it */

@@ -32,7 +32,7 @@ struct vcpu {
 	void *fp_scratch;     /* fixpoint.c's, allocated at the first search */
 	/* Kicks since the last exit (exits: guest_exits then) and the loop they found lately. */
 	struct {
-		uint64_t exits, stretch_ns; /* host time of the stretch's first kick */
+		uint64_t exits, stretch_ns; /* guest_run_ns() at the stretch's first kick */
 		uint64_t rip, since_ns;	    /* the loop (FP_CYCLE), first seen then */
 		uint32_t len;
 		unsigned int kicks;
@@ -40,7 +40,8 @@ struct vcpu {
 	/* Replay: running to the recorded landmark seek (a hardware breakpoint on its RIP). */
 	bool seeking, stepping_over;
 	struct landmark seek;
-	uint64_t seek_ns; /* host time the seek began */
+	uint64_t seek_ns;     /* guest_run_ns() when the seek began */
+	uint64_t kick_cpu_ns; /* the vCPU thread's CPU time spent on kicks (searches) */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id);

@@ -52,18 +52,41 @@ static bool setup_terminal_input(void)
 	return true;
 }
 
-/*
- * Deterministic mode: a vCPU that made no exit for a whole --exit-budget is kicked out of
- * KVM_RUN, to look for a loop that only waits for time (vcpu.c). Called when poll() times out.
- */
-static void exit_budget_watchdog(struct vm *vm, uint64_t *seen)
+/* A vCPU thread's CPU time: its guest's running time, and the VMM's on its exits. */
+static uint64_t vcpu_cpu_ns(struct vcpu *v)
 {
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		uint64_t n = atomic_load_explicit(&vm->vcpus[i].exits, memory_order_relaxed);
+	struct timespec ts;
+	clockid_t clock;
 
-		if (n == seen[i] && !atomic_load(&vm->stopping) && !atomic_load(&vm->pause_req))
-			vcpu_kick(&vm->vcpus[i]);
-		seen[i] = n;
+	if (!atomic_load(&v->started) || pthread_getcpuclockid(v->thread, &clock) ||
+	    clock_gettime(clock, &ts))
+		return 0;
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Deterministic mode: a vCPU that ran for a whole --exit-budget without an exit is kicked out
+ * of KVM_RUN, to look for a loop that only waits for time (vcpu.c). Its thread's CPU time, not
+ * the host's clock: on a loaded host a vCPU that barely ran is not kicked (a kick in the middle
+ * of a computation is wasted work). Called every half budget.
+ */
+static void exit_budget_watchdog(struct vm *vm, uint64_t *exits_seen, uint64_t *ran_since)
+{
+	uint64_t budget = vm->cfg->exit_budget_ms * 1000000ULL;
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		uint64_t n = atomic_load_explicit(&v->exits, memory_order_relaxed);
+		uint64_t cpu = vcpu_cpu_ns(v);
+
+		if (n != exits_seen[i]) {
+			exits_seen[i] = n;
+			ran_since[i] = cpu;
+		} else if (cpu - ran_since[i] >= budget && !atomic_load(&vm->stopping) &&
+			   !atomic_load(&vm->pause_req)) {
+			vcpu_kick(v);
+			ran_since[i] = cpu;
+		}
 	}
 }
 
@@ -85,8 +108,8 @@ int vm_run(struct vm *vm)
 	bool input =
 		vm->serial && vm->cfg->serial == SERIAL_TTY && !vm->det && setup_terminal_input();
 	/* A replay has the watchdog too: it finds a guest waiting where the recording did not. */
-	int timeout_ms = vm->det ? (int)vm->cfg->exit_budget_ms : -1;
-	uint64_t exits_seen[MAX_CPUS] = {0};
+	int timeout_ms = vm->det ? (int)(vm->cfg->exit_budget_ms + 1) / 2 : -1;
+	uint64_t exits_seen[MAX_CPUS] = {0}, ran_since[MAX_CPUS] = {0};
 	unsigned int running = 0;
 	uint64_t t0;
 	int sfd;
@@ -128,7 +151,7 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		if (n == 0) {
-			exit_budget_watchdog(vm, exits_seen);
+			exit_budget_watchdog(vm, exits_seen, ran_since);
 			continue;
 		}
 		if (pfd[0].revents & POLLIN) {

@@ -6,7 +6,8 @@ byte for byte, as an idle host with the default budget.
 For every test guest (hello, timer, timer spin=1, pio-storm, mmio-storm, virtio-blk-io,
 virtio-bad): one recording with the default --exit-budget, then three with --exit-budget 1
 while a busy process runs on every core; all four must be identical and say they are
-reproducible. (The tiny-Linux boots get the same test in replay_test.py --linux and
+reproducible. A VMM the host stops (SIGSTOP) for longer than --spin-limit while its guest
+computes gets no host-chosen landmark either. (The tiny-Linux boots get the same test in replay_test.py --linux and
 virtio_linux.py, with a 30 ms budget.)
 
 Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_GUEST_DIR.
@@ -14,6 +15,9 @@ Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_GUEST_DIR.
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import time
 import unittest
 
 from dejavm_test import BIN, CpuHog, guest, info, run, run_tests, scratch_dir
@@ -67,6 +71,37 @@ class Determinism(unittest.TestCase):
         # the spinning guest really was kicked: at every tick, in every recording
         self.assertGreaterEqual(kicks["timer-spin"], 9, kicks)
         print("kicks with --exit-budget 1, three recordings each: %s" % kicks)
+
+    def test_a_vmm_the_host_stops_gets_no_host_chosen_landmark(self):
+        """--spin-limit counts the vCPU's own running time, not the host's clock: a guest that
+        computes for about a second without an exit, recorded while the host stops the VMM for
+        longer than the limit (SIGSTOP, as a loaded host that does not run it would), gives the
+        same trace as an undisturbed recording, with no host-chosen landmark."""
+        args = ["--deterministic", "--kernel", guest("hello"), "--cmdline", "compute=600000",
+                "--spin-limit", "3000", "--exit-budget", "20"]
+        serial = os.path.join(TMP, "compute.out")  # (the same path: the headers hold it)
+        args += ["--serial", "file=" + serial]
+        ref = os.path.join(TMP, "compute-ref.trace")
+        p = run([BIN, "--record", ref] + args)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        stopped = os.path.join(TMP, "compute-stopped.trace")
+        open(serial, "w").close()
+        vmm = subprocess.Popen([BIN, "--record", stopped] + args,
+                               stderr=subprocess.PIPE, text=True)
+        for _ in range(3000):
+            if b"computing" in open(serial, "rb").read() or vmm.poll() is not None:
+                break
+            time.sleep(0.01)
+        os.kill(vmm.pid, signal.SIGSTOP)
+        time.sleep(4)
+        os.kill(vmm.pid, signal.SIGCONT)
+        err = vmm.communicate(timeout=300)[1]
+        self.assertEqual(vmm.returncode, 0, err)
+        self.assertIn(b"hello: computed 600000", open(serial, "rb").read())
+        self.assertNotIn("host-chosen", err)
+        self.assertTrue(info(stopped)["reproducible"], err)
+        self.assertEqual(open(stopped, "rb").read(), open(ref, "rb").read(),
+                         "dejavm-trace diff %s %s" % (ref, stopped))
 
 
 if __name__ == "__main__":
