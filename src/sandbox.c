@@ -58,7 +58,7 @@ static const char main_only[] =
 #if defined(__SANITIZE_ADDRESS__)
 /* AddressSanitizer's own: LeakSanitizer stops the world at exit with ptrace from a clone. */
 static const char sanitizer[] =
-	"ptrace wait4 openat readlink getdents64 getdents getrlimit setrlimit clone "
+	"ptrace wait4 open openat readlink getdents64 getdents getrlimit setrlimit clone "
 	"prlimit64 getppid kill process_vm_readv sched_getparam";
 #endif
 
