@@ -40,9 +40,13 @@
  */
 static const uint8_t isa_lines[] = {10, 11, 9, 5};
 
+/*
+ * virtio 4.1.4.5.1: without MSI-X, STATUS.Interrupt is the OR of the ISR bits and the INTx pin
+ * follows PCI's rules (Interrupt Disable); pci_intx_update() applies them.
+ */
 static void update_irq(struct virtio_dev *d)
 {
-	bool level = d->isr != 0 && !msix_enabled(&d->msix);
+	bool level = pci_intx_update(&d->pci, d->isr != 0 && !msix_enabled(&d->msix));
 
 	if (level != d->irq_level) {
 		d->irq_level = level;
@@ -406,7 +410,19 @@ static void cfg_write(void *opaque, uint32_t off, uint32_t val, unsigned int len
 	pthread_mutex_unlock(&d->lock);
 }
 
-static const struct pci_device_ops pci_ops = {.bar_moved = bar_moved, .cfg_write = cfg_write};
+/* COMMAND: Interrupt Disable masks or unmasks the INTx pin. */
+static void command_changed(void *opaque, uint16_t old_command)
+{
+	struct virtio_dev *d = opaque;
+
+	(void)old_command;
+	pthread_mutex_lock(&d->lock);
+	update_irq(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static const struct pci_device_ops pci_ops = {
+	.bar_moved = bar_moved, .cfg_write = cfg_write, .command_changed = command_changed};
 
 static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t len)
 {
@@ -630,6 +646,9 @@ static bool virtio_load(void *opaque, struct persist_in *in)
 		ok = persist_elem(in, "vq", q, d->ops->num_queues, &sub) &&
 		     PERSIST_LOAD(&sub, &d->vq[q], VQ_STATE);
 	ok = ok && (!d->msix.nr || msix_load(&d->msix, in, "msix")) && transport_check(d, in);
+	if (ok) /* STATUS.Interrupt follows from the ISR and MSI-X as loaded (irq_level is the pin)
+		 */
+		pci_intx_update(&d->pci, d->isr != 0 && !msix_enabled(&d->msix));
 	if (ok && persist_sub(in, "counters", &sub)) {
 		uint64_t v;
 
@@ -680,6 +699,7 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 			VIRTIO_VENDOR, ops->device_id, 1);
 	d->pci.ops = &pci_ops;
 	d->pci.opaque = d;
+	d->pci.machine_version = vm->cfg->machine_version;
 	if (pci_bar_init(&d->pci, 0, VIRTIO_PCI_BAR_SIZE, PCI_BAR_MEM64 | PCI_BAR_PREFETCH))
 		return -EINVAL;
 	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF,
