@@ -61,6 +61,24 @@ class GuestCase(unittest.TestCase):
         return p.stdout, record
 
 
+class BusMaster(GuestCase):
+    """virtio-bus-master: nothing read or written while BME is clear, done once it is set."""
+
+    def test_virtio_rng(self):
+        self.run_guest("virtio-bus-master", 6, RNG)
+        self.run_guest("virtio-bus-master", 6, RNG, det=True, record="bme-rng.trace")
+
+    def test_virtio_blk(self):
+        # normal mode: the notification goes to the disk's I/O thread through an ioeventfd
+        self.run_guest("virtio-bus-master", 6, disk())
+        self.run_guest("virtio-bus-master", 6, disk(), det=True)
+
+    def test_version_1_ignores_bus_master_enable(self):
+        self.run_guest("virtio-bus-master", 6, RNG, v1=True)
+        self.run_guest("virtio-bus-master", 6, disk(), v1=True)
+        self.run_guest("virtio-bus-master", 6, RNG, det=True, v1=True, record="bme-v1.trace")
+
+
 class Intx(GuestCase):
     """pci-intx: STATUS.Interrupt shows the interrupt, Interrupt Disable masks the line."""
 
@@ -79,4 +97,4 @@ class Intx(GuestCase):
 
 
 if __name__ == "__main__":
-    run_tests([Intx], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"])
+    run_tests([BusMaster, Intx], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"])

@@ -362,13 +362,37 @@ bool virtio_queue_ready(const struct virtio_dev *d, unsigned int q)
 {
 	return q < d->ops->num_queues && d->vq_enabled[q] &&
 	       (d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	       !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	       !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && pci_bus_master(&d->pci);
 }
 
 void virtio_rearm(struct virtio_dev *d, unsigned int q)
 {
-	if (!d->vq[q].broken && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+	if (!d->vq[q].broken && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+	    pci_bus_master(&d->pci))
 		vq_set_notify(&d->vq[q], &d->vm->mem, true);
+}
+
+/*
+ * Every ready queue is looked at once, as if notified: after a restore in normal mode (a
+ * notification the device thread had not read when the snapshot was taken went with the
+ * eventfd, and the driver will not send it again), and when Bus Master Enable is set again.
+ */
+static void kick_queues(struct virtio_dev *d)
+{
+	const uint64_t one = 1;
+
+	for (unsigned int q = 0; q < d->ops->num_queues; q++) {
+		if (!virtio_queue_ready(d, q))
+			continue;
+		if (d->notify_fd[q] >= 0) {
+			if (write(d->notify_fd[q], &one, sizeof(one)) != sizeof(one))
+				log_warn("%s: cannot kick queue %u: %s", d->ops->name, q,
+					 strerror(errno));
+		} else if (d->ops->notify) {
+			d->ops->notify(d, q);
+			virtio_rearm(d, q);
+		}
+	}
 }
 
 static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_t new_addr)
@@ -410,14 +434,20 @@ static void cfg_write(void *opaque, uint32_t off, uint32_t val, unsigned int len
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* COMMAND: Interrupt Disable masks or unmasks the INTx pin. */
+/*
+ * COMMAND: Interrupt Disable masks or unmasks the INTx pin. While Bus Master Enable is clear
+ * the queues are not ready (virtio_queue_ready), so a notification moves nothing in memory; as
+ * a real device latches it, the queues are looked at when BME is set again.
+ */
 static void command_changed(void *opaque, uint16_t old_command)
 {
 	struct virtio_dev *d = opaque;
 
-	(void)old_command;
 	pthread_mutex_lock(&d->lock);
 	update_irq(d);
+	if (d->pci.machine_version >= MACHINE_VERSION_PCI30 &&
+	    !(old_command & PCI_COMMAND_MASTER) && pci_bus_master(&d->pci))
+		kick_queues(d);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -605,28 +635,6 @@ static bool transport_check(struct virtio_dev *d, struct persist_in *in)
 		return persist_fail(in, "config_vector", "vector %u of %u", d->config_vector,
 				    d->msix.nr);
 	return true;
-}
-
-/*
- * Normal mode: a notification the device thread had not read when the snapshot was taken is
- * gone with the eventfd, and the driver will not send it again: every queue is looked at once.
- */
-static void kick_queues(struct virtio_dev *d)
-{
-	const uint64_t one = 1;
-
-	for (unsigned int q = 0; q < d->ops->num_queues; q++) {
-		if (!virtio_queue_ready(d, q))
-			continue;
-		if (d->notify_fd[q] >= 0) {
-			if (write(d->notify_fd[q], &one, sizeof(one)) != sizeof(one))
-				log_warn("%s: cannot kick queue %u: %s", d->ops->name, q,
-					 strerror(errno));
-		} else if (d->ops->notify) {
-			d->ops->notify(d, q);
-			virtio_rearm(d, q);
-		}
-	}
 }
 
 static bool virtio_load(void *opaque, struct persist_in *in)
