@@ -79,6 +79,17 @@ class BusMaster(GuestCase):
         self.run_guest("virtio-bus-master", 6, RNG, det=True, v1=True, record="bme-v1.trace")
 
 
+class Msix(GuestCase):
+    """pci-msix (normal mode: deterministic mode has no MSI-X): masks, Enable, pending bits."""
+
+    def test_masks_enable_and_bus_master(self):
+        self.run_guest("pci-msix", 13, RNG)
+
+    def test_version_1(self):
+        # the same but for Bus Master Enable, which version 1 ignored
+        self.run_guest("pci-msix", 13, RNG, v1=True)
+
+
 class Intx(GuestCase):
     """pci-intx: STATUS.Interrupt shows the interrupt, Interrupt Disable masks the line."""
 
@@ -97,4 +108,4 @@ class Intx(GuestCase):
 
 
 if __name__ == "__main__":
-    run_tests([BusMaster, Intx], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"])
+    run_tests([BusMaster, Intx, Msix], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"])
