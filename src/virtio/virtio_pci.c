@@ -249,6 +249,61 @@ static void common_write(struct virtio_dev *d, uint64_t off, uint32_t val)
 	}
 }
 
+/* The width of the common-configuration field at off (virtio 4.1.4.3), 0: none starts there. */
+static unsigned int common_width(uint64_t off)
+{
+	switch (off) {
+	case VIRTIO_PCI_COMMON_STATUS:
+	case VIRTIO_PCI_COMMON_CFGGENERATION:
+		return 1;
+	case VIRTIO_PCI_COMMON_MSIX:
+	case VIRTIO_PCI_COMMON_NUMQ:
+	case VIRTIO_PCI_COMMON_Q_SELECT:
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+	case VIRTIO_PCI_COMMON_Q_NOFF:
+		return 2;
+	case VIRTIO_PCI_COMMON_DFSELECT:
+	case VIRTIO_PCI_COMMON_DF:
+	case VIRTIO_PCI_COMMON_GFSELECT:
+	case VIRTIO_PCI_COMMON_GF:
+	case VIRTIO_PCI_COMMON_Q_DESCLO:
+	case VIRTIO_PCI_COMMON_Q_DESCHI:
+	case VIRTIO_PCI_COMMON_Q_AVAILLO:
+	case VIRTIO_PCI_COMMON_Q_AVAILHI:
+	case VIRTIO_PCI_COMMON_Q_USEDLO:
+	case VIRTIO_PCI_COMMON_Q_USEDHI:
+		return 4;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * virtio 4.1.3.1: each field is accessed at its own width; the 64-bit ones, queue_desc,
+ * queue_driver and queue_device, as two 32-bit halves or whole, in one 8-byte access (the Rust
+ * virtio-drivers crate makes those). Any other access reaches no field: a write changes
+ * nothing and a read gives 0, and the first one is reported (a driver bug worth seeing).
+ */
+static bool common_access(struct virtio_dev *d, uint64_t off, uint32_t len, bool write)
+{
+	bool wide = off == VIRTIO_PCI_COMMON_Q_DESCLO || off == VIRTIO_PCI_COMMON_Q_AVAILLO ||
+		    off == VIRTIO_PCI_COMMON_Q_USEDLO;
+
+	if (common_width(off) == len || (wide && len == 8))
+		return true;
+	if (off >= sizeof(struct virtio_pci_common_cfg))
+		return false; /* past the structure: no field at all */
+	if (!d->width_reported)
+		log_warn("%s at 00:%02x.0: common configuration offset %" PRIu64
+			 " %s with %u bytes: no field of that width starts there; ignored (virtio "
+			 "4.1.3.1, reported once)",
+			 d->ops->name, d->pci.slot, off, write ? "written" : "read", len);
+	d->width_reported = true;
+	return false;
+}
+
 static uint64_t le_get(const uint8_t *data, uint32_t len)
 {
 	uint64_t v = 0;
@@ -263,7 +318,8 @@ static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, u
 
 	memset(data, 0, len);
 	if (off < VIRTIO_PCI_ISR_OFF) {
-		v = common_read(d, off);
+		if (common_access(d, off, len, false))
+			v = common_read(d, off) | (len == 8 ? common_read(d, off + 4) << 32 : 0);
 	} else if (off == VIRTIO_PCI_ISR_OFF) {
 		v = d->isr; /* reading acknowledges: the line drops */
 		d->isr = 0;
@@ -287,7 +343,13 @@ static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, u
 static void bar_write_locked(struct virtio_dev *d, uint64_t off, const uint8_t *data, uint32_t len)
 {
 	if (off < VIRTIO_PCI_ISR_OFF) {
-		common_write(d, off, le_get(data, len));
+		uint64_t v = le_get(data, len);
+
+		if (!common_access(d, off, len, true))
+			return;
+		common_write(d, off, v); /* the low half of a 64-bit field first, as Linux does */
+		if (len == 8)
+			common_write(d, off + 4, v >> 32);
 	} else if (off >= VIRTIO_PCI_DEVICE_OFF && off < VIRTIO_PCI_NOTIFY_OFF) {
 		off -= VIRTIO_PCI_DEVICE_OFF;
 		if (d->ops->config_write && off < d->ops->config_size &&

@@ -78,6 +78,7 @@ struct virtio_dev {
 	bool vq_enabled[VIRTIO_MAX_QUEUES];
 	struct vq_chain chain; /* scratch for the device's vq_pop() */
 	const char *id;	       /* set before virtio_pci_add: the user's id, NULL: "_disk0"... */
+	bool width_reported;   /* an access of a width virtio forbids was logged */
 	struct vm_counters *counters; /* vm.counters: set by virtio_pci_add */
 };
 
