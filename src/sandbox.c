@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -136,6 +137,13 @@ void seccomp_set_mode(enum seccomp_mode m)
 	struct sigaction sa = {.sa_sigaction = denied, .sa_flags = SA_SIGINFO};
 
 	mode = m;
+	if (m == SECCOMP_OFF)
+		return;
+	/*
+	 * State glibc loads on first use, loaded now while every call is allowed: gmtime_r (the
+	 * RTC, on a vCPU) reads /etc/localtime the first time, and a vCPU may not open files.
+	 */
+	tzset();
 	if (m != SECCOMP_ON)
 		return;
 	for (int nr = 0; nr < NR_NAMES; nr++)
