@@ -105,6 +105,19 @@ class WideAccess(GuestCase):
         self.run_guest("virtio-wide-access", 16, RNG, v1=True)
 
 
+class PciCfgWindow(GuestCase):
+    """virtio-pci-cfg: the VIRTIO_PCI_CAP_PCI_CFG capability reaches BAR 0 from config space."""
+
+    def test_window(self):
+        self.run_guest("virtio-pci-cfg", 19, RNG)
+        self.run_guest("virtio-pci-cfg", 19, RNG, det=True, record="pci-cfg.trace")
+
+    def test_version_1_has_no_such_capability(self):
+        # a capability list Linux walks: what version 1 showed it stays as it was
+        self.run_guest("virtio-pci-cfg", 1, RNG, v1=True)
+        self.run_guest("virtio-pci-cfg", 1, RNG, det=True, v1=True)
+
+
 class Intx(GuestCase):
     """pci-intx: STATUS.Interrupt shows the interrupt, Interrupt Disable masks the line."""
 
@@ -123,4 +136,4 @@ class Intx(GuestCase):
 
 
 if __name__ == "__main__":
-    run_tests([BusMaster, Intx, Msix, WideAccess], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"])
+    run_tests([BusMaster, Intx, Msix, WideAccess, PciCfgWindow], ["DEJAVM_BIN", "DEJAVM_TRACE_BIN", "DEJAVM_GUEST_DIR"])

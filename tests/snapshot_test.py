@@ -143,6 +143,10 @@ class Guests(unittest.TestCase):
         # STATUS.Interrupt is the device's state in config space: restored with the rest
         self.check_guest("pci-intx", "pic=0", extra=["--rng", "src=/dev/urandom"])
 
+    def test_virtio_pci_cfg(self):
+        # the PCI_CFG window's registers are config space too
+        self.check_guest("virtio-pci-cfg", extra=["--rng", "src=/dev/urandom"])
+
     def test_disk_writes_land_as_in_a_run_never_paused(self):
         plain = disk_image("blk-plain.img")
         args = ["--cmdline", "", "--disk", "path=%s,serial=snapdisk" % plain]

@@ -484,16 +484,88 @@ static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_
 				 d->ops->name, strerror(errno), q);
 }
 
-/* Config space is written by the vCPU's 0xCFC accesses: the MSI-X enable and mask bits. */
+/* Whether [off, off + len) lies in the structure at [start, start + size) of BAR 0. */
+static bool within(uint32_t off, uint32_t len, uint32_t start, uint32_t size)
+{
+	return off >= start && off - start < size && len <= size - (off - start);
+}
+
+static uint32_t cfg_le32(const struct virtio_dev *d, unsigned int off)
+{
+	const uint8_t *b = d->pci.cfg + off;
+
+	return b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/*
+ * The BAR access the VIRTIO_PCI_CAP_PCI_CFG window stands for (virtio 4.1.4.9): cap.length
+ * bytes at cap.offset of BAR cap.bar, from or into pci_cfg_data. Only what the spec lets a
+ * driver use reaches the BAR: BAR 0 (the one the other capabilities name), a length of 1, 2 or
+ * 4, an offset that is a multiple of it, inside one of the virtio structures (not the MSI-X
+ * table); any other window leaves pci_cfg_data as it is. Returns whether it was made.
+ */
+static bool cfg_window(struct virtio_dev *d, bool write)
+{
+	unsigned int cap = d->cfg_cap;
+	uint32_t off = cfg_le32(d, cap + offsetof(struct virtio_pci_cap, offset));
+	uint32_t len = cfg_le32(d, cap + offsetof(struct virtio_pci_cap, length));
+	uint8_t *data = d->pci.cfg + cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+
+	if (d->pci.cfg[cap + offsetof(struct virtio_pci_cap, bar)] != 0 ||
+	    (len != 1 && len != 2 && len != 4) || off % len)
+		return false;
+	if (!within(off, len, VIRTIO_PCI_COMMON_OFF, sizeof(struct virtio_pci_common_cfg)) &&
+	    !within(off, len, VIRTIO_PCI_ISR_OFF, VIRTIO_PCI_ISR_LEN) &&
+	    !within(off, len, VIRTIO_PCI_DEVICE_OFF, d->ops->config_size) &&
+	    !within(off, len, VIRTIO_PCI_NOTIFY_OFF, NOTIFY_MULT * d->ops->num_queues))
+		return false;
+	if (write)
+		bar_write_locked(d, off, data, len);
+	else
+		bar_read_locked(d, off, data, len);
+	return true;
+}
+
+/* Whether a config access at [off, off + len) touches pci_cfg_data. */
+static bool on_cfg_data(const struct virtio_dev *d, uint32_t off, unsigned int len)
+{
+	uint32_t data = d->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+
+	return d->cfg_cap && off < data + 4 && off + len > data;
+}
+
+/*
+ * Config space is written by the vCPU's 0xCFC accesses: the MSI-X enable and mask bits, and
+ * the PCI_CFG window (a write to pci_cfg_data is a write to the BAR).
+ */
 static void cfg_write(void *opaque, uint32_t off, uint32_t val, unsigned int len)
 {
 	struct virtio_dev *d = opaque;
 
 	(void)val;
 	pthread_mutex_lock(&d->lock);
+	if (on_cfg_data(d, off, len))
+		cfg_window(d, true);
 	msix_cfg_write(&d->msix, off, len);
 	update_irq(d); /* INTx is off while MSI-X is enabled */
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* A read of pci_cfg_data is a read of the BAR, whose bytes it then holds. */
+static uint32_t cfg_read(void *opaque, uint32_t off, uint32_t val, unsigned int len)
+{
+	struct virtio_dev *d = opaque;
+
+	if (!on_cfg_data(d, off, len))
+		return val;
+	pthread_mutex_lock(&d->lock);
+	if (cfg_window(d, false)) {
+		val = 0;
+		for (unsigned int i = 0; i < len; i++)
+			val |= (uint32_t)d->pci.cfg[off + i] << (8 * i);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return val;
 }
 
 /*
@@ -513,8 +585,10 @@ static void command_changed(void *opaque, uint16_t old_command)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static const struct pci_device_ops pci_ops = {
-	.bar_moved = bar_moved, .cfg_write = cfg_write, .command_changed = command_changed};
+static const struct pci_device_ops pci_ops = {.bar_moved = bar_moved,
+					      .cfg_write = cfg_write,
+					      .cfg_read = cfg_read,
+					      .command_changed = command_changed};
 
 static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t len)
 {
@@ -529,6 +603,26 @@ static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t l
 		c.notify_off_multiplier = NOTIFY_MULT;
 	}
 	pci_cap_add(&d->pci, PCI_CAP_ID_VNDR, &c, c.cap.cap_len);
+}
+
+/*
+ * VIRTIO_PCI_CAP_PCI_CFG (virtio 4.1.4.9): BAR access through config space alone, for firmware
+ * that has not mapped the BAR. The driver writes cap.bar, cap.offset, cap.length and
+ * pci_cfg_data; the rest is read-only. Its state is in config space, saved with it.
+ */
+static int add_cfg_cap(struct virtio_dev *d)
+{
+	struct virtio_pci_cfg_cap c = {
+		.cap = {.cap_len = sizeof(c), .cfg_type = VIRTIO_PCI_CAP_PCI_CFG}};
+	unsigned int cap = pci_cap_add(&d->pci, PCI_CAP_ID_VNDR, &c, sizeof(c));
+
+	if (!cap)
+		return -ENOSPC;
+	d->cfg_cap = cap;
+	d->pci.wmask[cap + offsetof(struct virtio_pci_cap, bar)] = 0xff;
+	memset(d->pci.wmask + cap + offsetof(struct virtio_pci_cap, offset), 0xff, 8);
+	memset(d->pci.wmask + cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data), 0xff, 4);
+	return 0;
 }
 
 /* With the VM: the queues' ioeventfds and the MSI-X vectors' irqfds. */
@@ -774,13 +868,16 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 		return -EINVAL;
 	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF,
 		sizeof(struct virtio_pci_common_cfg));
-	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 4);
+	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, VIRTIO_PCI_ISR_LEN);
 	if (ops->config_size)
 		add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF, ops->config_size);
 	add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
 	if (!vm->det && msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0,
 				  VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF))
 		return -EINVAL;
+	/* Last in the list, where Linux, which walks it, finds nothing it did not see before. */
+	if (d->pci.machine_version >= MACHINE_VERSION_PCI30 && add_cfg_cap(d))
+		return -ENOSPC;
 	if (vm_on_destroy(vm, virtio_dev_free, d))
 		return -ENOSPC;
 	device_reset(d);
