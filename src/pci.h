@@ -143,8 +143,8 @@ int pci_bus_add(struct pci_bus *pb, struct pci_device *d);
 /*
  * A function's config space in a snapshot, under key: all 256 bytes. Loading checks that every
  * bit the guest cannot write equals this device's (else the snapshot is of another device or
- * build), but for STATUS.Interrupt (the device's state: it sets it again, pci_intx_update),
- * takes the rest, and moves the BARs that the guest had moved (bar_moved).
+ * build), but for STATUS.Interrupt from machine version 2 (the device's state: it sets it
+ * again, pci_intx_update), takes the rest, and moves the BARs that the guest had moved (bar_moved).
  */
 void pci_device_save(const struct pci_device *d, struct msgpack_packer *pk, const char *key);
 bool pci_device_load(struct pci_device *d, struct persist_in *in, const char *key);

@@ -810,8 +810,8 @@ static bool virtio_load(void *opaque, struct persist_in *in)
 		ok = persist_elem(in, "vq", q, d->ops->num_queues, &sub) &&
 		     PERSIST_LOAD(&sub, &d->vq[q], VQ_STATE);
 	ok = ok && (!d->msix.nr || msix_load(&d->msix, in, "msix")) && transport_check(d, in);
-	if (ok) /* STATUS.Interrupt follows from the ISR and MSI-X as loaded (irq_level is the pin)
-		 */
+	/* STATUS.Interrupt follows from the ISR and MSI-X as loaded (irq_level is the pin's) */
+	if (ok)
 		pci_intx_update(&d->pci, d->isr != 0 && !msix_enabled(&d->msix));
 	if (ok && persist_sub(in, "counters", &sub)) {
 		uint64_t v;
@@ -875,7 +875,7 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 	if (!vm->det && msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0,
 				  VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF))
 		return -EINVAL;
-	/* Last in the list, where Linux, which walks it, finds nothing it did not see before. */
+	/* Last in the list: every capability before it stays where version 1 has it. */
 	if (d->pci.machine_version >= MACHINE_VERSION_PCI30 && add_cfg_cap(d))
 		return -ENOSPC;
 	if (vm_on_destroy(vm, virtio_dev_free, d))
