@@ -1412,6 +1412,19 @@ static int config_from_header(struct replayer *rp, const struct replay_opts *o,
 	if (hdr_u64(rp->r, "config.rtc_epoch", &v))
 		cfg->rtc_epoch = v;
 	hdr_u64(rp->r, "config.ns_per_exit", &ns_per_exit);
+	/* The hardware the guest saw: a trace from before machine versions saw version 1. */
+	cfg->machine_version = MACHINE_VERSION_MIN;
+	if (trace_obj_get(trace_reader_header(rp->r), "config.machine_version")) {
+		if (!hdr_u64(rp->r, "config.machine_version", &v) || v < MACHINE_VERSION_MIN ||
+		    v > MACHINE_VERSION_CURRENT) {
+			say("%s: config.machine_version is not a machine version this build has "
+			    "(%d to %d): a newer dejavm recorded it",
+			    rp->path, MACHINE_VERSION_MIN, MACHINE_VERSION_CURRENT);
+			bad = true;
+		} else {
+			cfg->machine_version = v;
+		}
+	}
 	det = trace_obj_get(trace_reader_header(rp->r), "config.deterministic");
 	rp->det = det && det->type == MSGPACK_OBJECT_BOOLEAN && det->via.boolean;
 	if (cfg->cpus != 1) {

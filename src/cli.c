@@ -21,6 +21,7 @@ void config_init(struct vm_config *cfg)
 	cfg->exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
 	cfg->spin_limit_ms = DEFAULT_SPIN_LIMIT_MS;
 	cfg->seccomp = SECCOMP_ON;
+	cfg->machine_version = MACHINE_VERSION_CURRENT;
 }
 
 void config_device_id(const struct vm_config *cfg, const char *kind, unsigned int order,
@@ -384,6 +385,10 @@ static void usage(FILE *f)
 	      "  --api-socket PATH      serve cloud-hypervisor's REST API (/api/v1/...) on a unix\n"
 	      "                         socket (also path=PATH); without --kernel the VMM waits\n"
 	      "                         for vm.create and vm.boot, and stays after the VM ends\n"
+	      "  --machine-version N    the virtual hardware of an older dejavm, for guests that\n"
+	      "                         rely on it: 1 (before PCI 3.0's bus-master and INTx\n"
+	      "                         rules), 2 (default); replays and restores take the\n"
+	      "                         recorded one\n"
 	      "  --seccomp true|false|log\n"
 	      "                         system-call filters per thread (default true: a denied\n"
 	      "                         call stops the VMM with a report; log: the kernel logs it)\n"
@@ -418,7 +423,8 @@ enum {
 	OPT_API_SOCKET,
 	OPT_CHECKPOINT_EVERY,
 	OPT_RESTORE,
-	OPT_SECCOMP
+	OPT_SECCOMP,
+	OPT_MACHINE_VERSION
 };
 
 /* --checkpoint-every N[ms|events]: N virtual milliseconds (the default unit) or N events. */
@@ -474,6 +480,7 @@ static const struct {
 	{OPT_RNG, "--rng"},
 	{OPT_RTC_EPOCH, "--rtc-epoch"},
 	{OPT_DETERMINISTIC, "--deterministic"},
+	{OPT_MACHINE_VERSION, "--machine-version"},
 };
 
 enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
@@ -500,6 +507,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 		{"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
 		{"restore", required_argument, NULL, OPT_RESTORE},
 		{"seccomp", required_argument, NULL, OPT_SECCOMP},
+		{"machine-version", required_argument, NULL, OPT_MACHINE_VERSION},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"help", no_argument, NULL, 'h'},
@@ -725,6 +733,21 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 				return CLI_USAGE;
 			}
 			break;
+		case OPT_MACHINE_VERSION: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-' ||
+			    v < MACHINE_VERSION_MIN || v > MACHINE_VERSION_CURRENT) {
+				fprintf(err, "dejavm: --machine-version: '%s': expected %d to %d\n",
+					optarg, MACHINE_VERSION_MIN, MACHINE_VERSION_CURRENT);
+				return CLI_USAGE;
+			}
+			cfg->machine_version = v;
+			break;
+		}
 		case 'v':
 			cfg->verbosity++;
 			break;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "machine.h"
 #include "sandbox.h"
 
 struct kvm_cpuid2;
@@ -65,9 +66,10 @@ struct vm_config {
 	const char *log_file;
 	int verbosity;
 	enum stats_format stats;
-	const char *record_path; /* --record FILE */
-	bool deterministic;	 /* --deterministic: see determ.h */
-	int64_t rtc_epoch;	 /* --rtc-epoch: the guest's wall clock at boot (deterministic) */
+	const char *record_path;      /* --record FILE */
+	bool deterministic;	      /* --deterministic: see determ.h */
+	unsigned int machine_version; /* what the guest sees of the hardware (machine.h) */
+	int64_t rtc_epoch; /* --rtc-epoch: the guest's wall clock at boot (deterministic) */
 	unsigned int exit_budget_ms;	/* --exit-budget: look for a wait loop after this long */
 	unsigned int spin_limit_ms;	/* --spin-limit: time at a host-chosen point after this */
 	const struct kvm_cpuid2 *cpuid; /* replay: the recorded CPUID table, as is */

@@ -66,7 +66,7 @@ void config_pack(msgpack_packer *pk, const struct vm_config *cfg, bool disk_iden
 {
 	/* "net" and "checkpoint_every_*" only when there are: traces without them stay as they were
 	 */
-	msgpack_pack_map(pk, 17 + (cfg->nr_nets > 0) + (cfg->checkpoint_every > 0));
+	msgpack_pack_map(pk, 18 + (cfg->nr_nets > 0) + (cfg->checkpoint_every > 0));
 	persist_str(pk, "kernel", cfg->kernel);
 	persist_str(pk, "initramfs", cfg->initramfs);
 	persist_str(pk, "cmdline", cfg->cmdline);
@@ -81,6 +81,8 @@ void config_pack(msgpack_packer *pk, const struct vm_config *cfg, bool disk_iden
 		msgpack_pack_false(pk);
 	persist_u64(pk, "rtc_epoch", cfg->rtc_epoch);
 	persist_u64(pk, "ns_per_exit", cfg->deterministic ? DET_NS_PER_EXIT : 0);
+	/* absent from what dejavm wrote before machine versions: they are version 1 */
+	persist_u64(pk, "machine_version", cfg->machine_version);
 	persist_str(pk, "rng", cfg->rng_path);
 	persist_key(pk, "disks");
 	msgpack_pack_array(pk, cfg->nr_disks);
@@ -316,6 +318,8 @@ int config_unpack(const msgpack_object *map, struct vm_config *cfg, struct confi
 	    get_u64(&u, map, w, "ns_per_exit", 0, UINT32_MAX, UINT64_MAX) != DET_NS_PER_EXIT)
 		problem(&u, w, "ns_per_exit", "not this build's %d virtual ns per exit",
 			DET_NS_PER_EXIT);
+	cfg->machine_version = get_u64(&u, map, w, "machine_version", MACHINE_VERSION_MIN,
+				       MACHINE_VERSION_CURRENT, MACHINE_VERSION_MIN);
 	cfg->checkpoint_every = get_u64(&u, map, w, "checkpoint_every_ms", 1, UINT32_MAX, 0);
 	if (!cfg->checkpoint_every) {
 		cfg->checkpoint_every =

@@ -96,7 +96,19 @@ static int route(struct msix *m, unsigned int vec)
 static void deliver(struct msix *m, unsigned int vec)
 {
 	const uint64_t one = 1;
-	int r = m->routed[vec] ? 0 : route(m, vec);
+	int r;
+
+	/*
+	 * A message is a memory write, which a function may not make while Bus Master Enable is
+	 * clear: it goes nowhere, as on QEMU (the bus-master address space is empty), and is
+	 * not left pending either (a kexec'd kernel must not get its predecessor's interrupts).
+	 */
+	if (!pci_bus_master(m->pci)) {
+		log_debug("00:%02x.0 MSI-X vector %u: Bus Master Enable is clear: not sent",
+			  m->pci->slot, vec);
+		return;
+	}
+	r = m->routed[vec] ? 0 : route(m, vec);
 
 	if (m->vm->trace)
 		trace_msi(m->vm->trace, m->pci->slot, vec, m->table[vec].data);
@@ -118,9 +130,15 @@ void msix_signal(struct msix *m, unsigned int vec)
 		deliver(m, vec);
 }
 
-/* After a mask bit was cleared: what was held back goes out now. */
+/*
+ * After a mask bit was cleared, or MSI-X enabled: what was held back goes out now. Not while
+ * MSI-X is disabled: the function must not send messages then, and its pending bits stay as
+ * they are until it is enabled again (PCI 3.0 6.8.2.3).
+ */
 static void flush_pending(struct msix *m)
 {
+	if (!msix_enabled(m))
+		return;
 	for (unsigned int vec = 0; vec < m->nr; vec++) {
 		if ((m->pending & 1u << vec) && !masked(m, vec)) {
 			m->pending &= ~(1u << vec);

@@ -4,7 +4,9 @@
  * in one of the device's memory BARs), delivered by KVM: each vector is an eventfd bound to a
  * GSI (KVM_IRQFD) whose route (KVM_SET_GSI_ROUTING) is the guest's address/data pair. Signalling
  * a vector is then one write(2), from the vCPU or a device's I/O thread, without an exit.
- * Masking is kept here: a masked vector's signal sets its pending bit and fires on unmask.
+ * Masking is kept here: a masked vector's signal sets its pending bit and fires on unmask, if
+ * MSI-X is enabled then (else when it is). Nothing is sent while the function's Bus Master
+ * Enable is clear (pci_bus_master): the message is lost, as on QEMU.
  * The caller serializes all calls for one function (the device's lock).
  */
 #ifndef DEJAVM_MSIX_H

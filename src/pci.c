@@ -55,6 +55,7 @@ void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uin
 	d->wmask[PCI_LATENCY_TIMER] = 0xff;
 	d->wmask[PCI_INTERRUPT_LINE] = 0xff;
 	d->cap_next = PCI_CAP_START;
+	d->machine_version = MACHINE_VERSION_CURRENT;
 }
 
 static bool bar_in_use(const struct pci_device *d, unsigned int bar)
@@ -119,6 +120,27 @@ void pci_set_irq_pin(struct pci_device *d, uint8_t pin, uint8_t line)
 	d->cfg[PCI_INTERRUPT_LINE] = line;
 }
 
+static bool pci30(const struct pci_device *d)
+{
+	return d->machine_version >= MACHINE_VERSION_PCI30;
+}
+
+bool pci_bus_master(const struct pci_device *d)
+{
+	return !pci30(d) || (get_le(d->cfg, PCI_COMMAND, 2) & PCI_COMMAND_MASTER);
+}
+
+bool pci_intx_update(struct pci_device *d, bool pending)
+{
+	if (!pci30(d))
+		return pending;
+	if (pending)
+		d->cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+	else
+		d->cfg[PCI_STATUS] &= ~PCI_STATUS_INTERRUPT;
+	return pending && !(get_le(d->cfg, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE);
+}
+
 /* Where BAR i decodes according to config space right now; 0: nowhere. */
 static uint64_t bar_decoded(const struct pci_device *d, unsigned int i)
 {
@@ -163,15 +185,21 @@ static uint32_t dev_cfg_read(struct pci_device *d, uint32_t off, unsigned int le
 
 static void dev_cfg_write(struct pci_device *d, uint32_t off, uint32_t val, unsigned int len)
 {
+	uint16_t command = get_le(d->cfg, PCI_COMMAND, 2);
+
 	for (unsigned int i = 0; i < len; i++) {
 		uint8_t m = d->wmask[off + i];
 
 		d->cfg[off + i] = (d->cfg[off + i] & ~m) | ((uint8_t)(val >> (8 * i)) & m);
 	}
-	if (off < PCI_CAP_START)
-		bars_update(d); /* COMMAND or a BAR may have changed; cheap enough to always look */
-	else if (d->ops && d->ops->cfg_write)
-		d->ops->cfg_write(d->opaque, off, val, len);
+	if (off >= PCI_CAP_START) {
+		if (d->ops && d->ops->cfg_write)
+			d->ops->cfg_write(d->opaque, off, val, len);
+		return;
+	}
+	bars_update(d); /* COMMAND or a BAR may have changed; cheap enough to always look */
+	if (get_le(d->cfg, PCI_COMMAND, 2) != command && d->ops && d->ops->command_changed)
+		d->ops->command_changed(d->opaque, command);
 }
 
 /*
@@ -336,7 +364,8 @@ bool pci_device_load(struct pci_device *d, struct persist_in *in, const char *ke
 	if (!persist_get_BIN(in, key, cfg, sizeof(cfg)))
 		return false;
 	for (unsigned int i = 0; i < PCI_CFG_SIZE; i++)
-		if ((cfg[i] ^ d->cfg[i]) & ~d->wmask[i])
+		if ((cfg[i] ^ d->cfg[i]) & ~d->wmask[i] &
+		    ~(i == PCI_STATUS && pci30(d) ? PCI_STATUS_INTERRUPT : 0))
 			return persist_fail(
 				in, key,
 				"byte 0x%02x is 0x%02x, this build's device has 0x%02x there "

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "machine.h"
 
 struct persist_in;
 struct msgpack_packer;
@@ -59,6 +60,8 @@ struct pci_device_ops {
 	void (*cfg_write)(void *opaque, uint32_t off, uint32_t val, unsigned int len);
 	/* Optional: what the guest reads at off >= 0x40; val is what cfg[] holds. */
 	uint32_t (*cfg_read)(void *opaque, uint32_t off, uint32_t val, unsigned int len);
+	/* Optional: a guest write changed COMMAND from old_command (after bar_moved calls). */
+	void (*command_changed)(void *opaque, uint16_t old_command);
 };
 
 struct pci_device {
@@ -70,6 +73,8 @@ struct pci_device {
 	unsigned int slot; /* set by pci_bus_add */
 	uint16_t cap_next; /* where the next capability goes */
 	uint8_t cap_last;  /* the last capability, 0: none yet */
+	/* what the function shows the guest (machine.h); pci_device_init: the current one */
+	unsigned int machine_version;
 };
 
 struct pci_window {
@@ -106,6 +111,20 @@ uint8_t pci_cap_add(struct pci_device *d, uint8_t cap_id, const void *body, uint
 void pci_set_irq_pin(struct pci_device *d, uint8_t pin, uint8_t line);
 
 /*
+ * Whether the function may access memory: DMA and MSI(-X) messages, which are memory writes.
+ * PCI 3.0 6.2.2: not while COMMAND's Bus Master Enable is clear. Machine version 1 ignored it.
+ */
+bool pci_bus_master(const struct pci_device *d);
+
+/*
+ * The function's INTx condition is `pending` (PCI 3.0 6.2.2, 6.2.3): STATUS.Interrupt shows it
+ * whatever COMMAND.Interrupt Disable says, and the pin is asserted only while Interrupt Disable
+ * is clear. Returns whether the pin is asserted; call it again when COMMAND changed. Machine
+ * version 1: STATUS.Interrupt stays 0 and Interrupt Disable is not obeyed.
+ */
+bool pci_intx_update(struct pci_device *d, bool pending);
+
+/*
  * Registers 0xCF8 (CONFIG_ADDRESS) and 0xCFC (CONFIG_DATA) on pio_bus and adds the host
  * bridge. The 32-bit window must lie below 4 GiB; a window of size 0 is absent, and 64-bit
  * BARs then come from the 32-bit window. Returns 0, -EINVAL or bus_register's error.
@@ -124,7 +143,8 @@ int pci_bus_add(struct pci_bus *pb, struct pci_device *d);
 /*
  * A function's config space in a snapshot, under key: all 256 bytes. Loading checks that every
  * bit the guest cannot write equals this device's (else the snapshot is of another device or
- * build), takes the rest, and moves the BARs that the guest had moved (bar_moved).
+ * build), but for STATUS.Interrupt from machine version 2 (the device's state: it sets it
+ * again, pci_intx_update), takes the rest, and moves the BARs that the guest had moved (bar_moved).
  */
 void pci_device_save(const struct pci_device *d, struct msgpack_packer *pk, const char *key);
 bool pci_device_load(struct pci_device *d, struct persist_in *in, const char *key);

@@ -55,6 +55,7 @@ CASES = [
     (["--console", "file=/nonexist/hvc"], 1, ["--console file=/nonexist/hvc: cannot open"]),
     (["--deterministic", "--console", "pty"], 2, ["--console pty", "deterministic"]),
     (["--rtc-epoch", "-1"], 2, ["--rtc-epoch", "-1"]),
+    (["--machine-version", "9"], 2, ["--machine-version", "'9'", "1 to 2"]),
     (["--exit-budget", "0"], 2, ["--exit-budget", "'0'"]),
     (["--spin-limit", "x"], 2, ["--spin-limit", "'x'"]),
     (["--api-socket", "/nonexist/api.sock"], 1, ["--api-socket /nonexist/api.sock: cannot create "

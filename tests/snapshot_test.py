@@ -139,6 +139,14 @@ class Guests(unittest.TestCase):
     def test_virtio_bad(self):
         self.check_guest("virtio-bad", extra=["--rng", "src=/dev/urandom"])
 
+    def test_pci_intx(self):
+        # STATUS.Interrupt is the device's state in config space: restored with the rest
+        self.check_guest("pci-intx", "pic=0", extra=["--rng", "src=/dev/urandom"])
+
+    def test_virtio_pci_cfg(self):
+        # the PCI_CFG window's registers are config space too
+        self.check_guest("virtio-pci-cfg", extra=["--rng", "src=/dev/urandom"])
+
     def test_disk_writes_land_as_in_a_run_never_paused(self):
         plain = disk_image("blk-plain.img")
         args = ["--cmdline", "", "--disk", "path=%s,serial=snapdisk" % plain]
@@ -221,6 +229,11 @@ class Deterministic(unittest.TestCase):
         # virtual time, the VMM's PIC and PIT go on from the snapshot, whatever the host does
         self.continue_trace("det-timer", ["--kernel", guest("timer"), "--cmdline",
                                           "ticks=20 hz=100"], 0.6, hog=True)
+
+    def test_pci_intx(self):
+        # the INTx line, STATUS.Interrupt and Interrupt Disable go on from the snapshot
+        self.continue_trace("det-intx", ["--kernel", guest("pci-intx"), "--cmdline", "",
+                                         "--rng", "src=/dev/zero"], 0.45)
 
     def test_disk(self):
         img = disk_image("det-blk.img")

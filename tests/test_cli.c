@@ -171,6 +171,7 @@ START_TEST(test_defaults)
 	ck_assert(!rn.cfg.deterministic);
 	ck_assert_int_eq(rn.cfg.rtc_epoch, 1577836800);
 	ck_assert_uint_eq(rn.cfg.exit_budget_ms, DEFAULT_EXIT_BUDGET_MS);
+	ck_assert_uint_eq(rn.cfg.machine_version, MACHINE_VERSION_CURRENT);
 	ck_assert_uint_eq(rn.out_len, 0);
 	ck_assert_uint_eq(rn.err_len, 0);
 	run_free(&rn);
@@ -251,6 +252,9 @@ START_TEST(test_deterministic_flags)
 	ck_assert_int_eq(rn.cfg.rtc_epoch, 0);
 	ck_assert_uint_eq(rn.cfg.exit_budget_ms, 250);
 	ck_assert_uint_eq(rn.err_len, 0);
+	run_free(&rn);
+	ck_assert_int_eq(run(&rn, "--kernel", "k", "--machine-version", "1", NULL), CLI_RUN);
+	ck_assert_uint_eq(rn.cfg.machine_version, 1);
 	run_free(&rn);
 	ck_assert_int_eq(run(&rn, "--kernel", "k", "--rtc-epoch=4102444800", NULL), CLI_RUN);
 	ck_assert_int_eq(rn.cfg.rtc_epoch, 4102444800LL);
@@ -483,6 +487,13 @@ static const struct bad_case bad_cases[] = {
 	{{"--kernel", "k", "--exit-budget", "0", NULL}, "--exit-budget", "1 to 3600000"},
 	{{"--kernel", "k", "--exit-budget", "3600001", NULL}, "--exit-budget", NULL},
 	{{"--kernel", "k", "--exit-budget", "10ms", NULL}, "--exit-budget", NULL},
+	{{"--kernel", "k", "--machine-version", "0", NULL}, "--machine-version", "1 to 2"},
+	{{"--kernel", "k", "--machine-version", "3", NULL}, "--machine-version", "1 to 2"},
+	{{"--kernel", "k", "--machine-version", "2x", NULL}, "--machine-version", NULL},
+	{{"--kernel", "k", "--machine-version", "-1", NULL}, "--machine-version", NULL},
+	{{"--restore", "source_url=file:///tmp/s", "--machine-version", "1", NULL},
+	 "--machine-version",
+	 "snapshot"},
 	{{"--kernel", "k", "--rng", "/dev/urandom", NULL}, "--rng", "src=PATH"},
 	{{"--kernel", "k", "--rng", "src=", NULL}, "--rng", NULL},
 	{{"--kernel", "k", "--console", "pts", NULL}, "--console", "pty"},

@@ -38,6 +38,7 @@ static void setup(void)
 	pci_device_init(&pci, 0x1af4, 0x1042, 0x018000, 0x1af4, 2, 1);
 	ck_assert_int_eq(pci_bar_init(&pci, 0, 0x1000, PCI_BAR_MEM64), 0);
 	ck_assert_int_eq(msix_init(&m, &vm, &pci, NVEC, 0, 0, PBA_OFF), 0);
+	pci.cfg[PCI_COMMAND] |= PCI_COMMAND_MASTER; /* the driver's pci_set_master() */
 }
 
 static void teardown(void)
@@ -203,6 +204,54 @@ START_TEST(new_address_reroutes)
 }
 END_TEST
 
+/* PCI 3.0 6.8.2.3: with MSI-X Enable clear nothing is sent; pending bits wait for it. */
+START_TEST(disabled_function_sends_nothing)
+{
+	program(0, 0x41);
+	control_write(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+	msix_signal(&m, 0);
+	ck_assert_uint_eq(pba(), 1);
+	control_write(0); /* Enable and Function Mask cleared at once */
+	ck_assert_uint_eq(pba(), 1);
+	ck_assert_int_eq(m.fd[0], -1); /* never routed: nothing was sent */
+	table_wr(1, 2, 0x42);
+	table_wr(1, 3, 1);
+	control_write(PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_uint_eq(pba(), 0); /* enabled: vector 0 goes out */
+	ck_assert_int_ge(m.fd[0], 0);
+	msix_signal(&m, 1);
+	control_write(0);
+	table_wr(1, 3, 0); /* unmasked while disabled: still nothing */
+	ck_assert_uint_eq(pba(), 2);
+	ck_assert_int_eq(m.fd[1], -1);
+	control_write(PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_uint_eq(pba(), 0);
+	ck_assert_int_ge(m.fd[1], 0);
+}
+END_TEST
+
+/* A message is a memory write: none while Bus Master Enable is clear, and it is not kept. */
+START_TEST(bus_master_clear_sends_nothing)
+{
+	control_write(PCI_MSIX_FLAGS_ENABLE);
+	program(0, 0x41);
+	pci.cfg[PCI_COMMAND] &= ~PCI_COMMAND_MASTER;
+	msix_signal(&m, 0);
+	ck_assert_uint_eq(pba(), 0);
+	ck_assert_int_eq(m.fd[0], -1);
+	table_wr(0, 3, 1);
+	msix_signal(&m, 0);
+	ck_assert_uint_eq(pba(), 1); /* masked: pending, as ever */
+	table_wr(0, 3, 0);
+	ck_assert_uint_eq(pba(), 0); /* unmasked: sent nowhere */
+	ck_assert_int_eq(m.fd[0], -1);
+	/* Machine version 1 did not look at BME. */
+	pci.machine_version = 1;
+	msix_signal(&m, 0);
+	ck_assert_int_ge(m.fd[0], 0);
+}
+END_TEST
+
 START_TEST(bad_init_arguments)
 {
 	struct msix other;
@@ -228,6 +277,8 @@ int main(void)
 	tcase_add_test(tc, masked_vector_pends_until_unmasked);
 	tcase_add_test(tc, function_mask_holds_every_vector);
 	tcase_add_test(tc, new_address_reroutes);
+	tcase_add_test(tc, disabled_function_sends_nothing);
+	tcase_add_test(tc, bus_master_clear_sends_nothing);
 	tcase_add_test(tc, bad_init_arguments);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -92,6 +92,8 @@ struct tdev {
 	uint32_t w_off, w_val, w_cfg;  /* the last cfg_write, and cfg[] at that time */
 	unsigned int w_len;
 	int nwrites, nreads;
+	int ncommands;		 /* command_changed calls */
+	uint16_t command_before; /* the last one's old_command */
 };
 
 static void t_bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_t new_addr)
@@ -133,10 +135,20 @@ static uint32_t t_cfg_read(void *opaque, uint32_t off, uint32_t val, unsigned in
 	return off == 0xf0 && len == 4 ? 0x12345678 : val;
 }
 
+static void t_command_changed(void *opaque, uint16_t old_command)
+{
+	struct tdev *t = opaque;
+
+	ck_assert_uint_ne(old_command, t->pci.cfg[PCI_COMMAND] | t->pci.cfg[PCI_COMMAND + 1] << 8);
+	t->command_before = old_command;
+	t->ncommands++;
+}
+
 static const struct pci_device_ops t_ops = {
 	.bar_moved = t_bar_moved,
 	.cfg_write = t_cfg_write,
 	.cfg_read = t_cfg_read,
+	.command_changed = t_command_changed,
 };
 
 static void tdev_init(struct tdev *t, uint16_t vendor, uint16_t device, uint32_t class_code,
@@ -521,6 +533,49 @@ START_TEST(test_command_decode)
 	ck_assert_uint_eq(net.pci.bar[4].addr, 0xd0000000);
 	ck_assert_int_eq(blk.nmoves, 3);
 	ck_assert_uint_eq(cfg_rd(2, PCI_COMMAND, 2), PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	teardown();
+}
+END_TEST
+
+/*
+ * Bus Master Enable, Interrupt Disable and STATUS.Interrupt (PCI 3.0 6.2.2, 6.2.3) as machine
+ * version 2 has them, and version 1, which ignored them.
+ */
+START_TEST(test_command_master_and_intx)
+{
+	setup_default();
+	add_two_devices();
+
+	/* The VMM turns decoding on, not bus mastering: that is the driver's. */
+	ck_assert(!pci_bus_master(&net.pci));
+	cfg_wr(1, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	ck_assert(pci_bus_master(&net.pci));
+	ck_assert_int_eq(net.ncommands, 1);
+	ck_assert_uint_eq(net.command_before, PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	cfg_wr(1, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	ck_assert_int_eq(net.ncommands, 1); /* no change, no call */
+
+	/* A pending interrupt: STATUS shows it, the pin is asserted until Interrupt Disable. */
+	ck_assert(pci_intx_update(&net.pci, true));
+	ck_assert_uint_eq(cfg_rd(1, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	cfg_wr(1, PCI_COMMAND + 1, PCI_COMMAND_INTX_DISABLE >> 8, 1);
+	ck_assert_int_eq(net.ncommands, 2);
+	ck_assert(!pci_intx_update(&net.pci, true));
+	ck_assert_uint_eq(cfg_rd(1, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	/* A guest cannot write the bit (it is the device's), nor clear it by writing 1. */
+	cfg_wr(1, PCI_STATUS, 0xffff, 2);
+	ck_assert_uint_eq(cfg_rd(1, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	ck_assert(!pci_intx_update(&net.pci, false));
+	ck_assert_uint_eq(cfg_rd(1, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	cfg_wr(1, PCI_COMMAND + 1, 0, 1);
+	ck_assert(pci_intx_update(&net.pci, true));
+
+	/* Machine version 1: BME is not looked at, STATUS.Interrupt stays 0, nothing masks. */
+	blk.pci.machine_version = 1;
+	ck_assert(pci_bus_master(&blk.pci));
+	cfg_wr(2, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE, 2);
+	ck_assert(pci_intx_update(&blk.pci, true));
+	ck_assert_uint_eq(cfg_rd(2, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
 	teardown();
 }
 END_TEST
@@ -1028,6 +1083,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_bar_sizing);
 	tcase_add_test(tc, test_bar_relocate);
 	tcase_add_test(tc, test_command_decode);
+	tcase_add_test(tc, test_command_master_and_intx);
 	tcase_add_test(tc, test_exhaustion);
 	tcase_add_test(tc, test_bar_init_invalid);
 	tcase_add_test(tc, test_init_free);

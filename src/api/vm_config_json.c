@@ -291,8 +291,9 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 	static const char *const cpus_known[] = {"boot_vcpus", "max_vcpus", NULL};
 	static const char *const memory_known[] = {"size", NULL};
 	static const char *const payload_known[] = {"kernel", "cmdline", "initramfs", NULL};
-	static const char *const dejavm_known[] = {"deterministic",  "record",	      "rtc_epoch",
-						   "exit_budget_ms", "spin_limit_ms", NULL};
+	static const char *const dejavm_known[] = {
+		"deterministic", "record",	    "rtc_epoch", "exit_budget_ms",
+		"spin_limit_ms", "machine_version", NULL};
 	json_t *v;
 	int mode;
 
@@ -391,7 +392,9 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 		    get_uint32(v, "exit_budget_ms", "dejavm", 1, MAX_EXIT_BUDGET_MS,
 			       &cfg->exit_budget_ms, err, len) ||
 		    get_uint32(v, "spin_limit_ms", "dejavm", 1, MAX_EXIT_BUDGET_MS,
-			       &cfg->spin_limit_ms, err, len))
+			       &cfg->spin_limit_ms, err, len) ||
+		    get_uint32(v, "machine_version", "dejavm", MACHINE_VERSION_MIN,
+			       MACHINE_VERSION_CURRENT, &cfg->machine_version, err, len))
 			return -1;
 		cfg->rtc_epoch = epoch;
 	}
@@ -448,9 +451,10 @@ json_t *config_to_json(const struct vm_config *cfg)
 	payload = json_pack("{s:s, s:s}", "kernel", cfg->kernel ? cfg->kernel : "", "cmdline",
 			    cfg->cmdline ? cfg->cmdline : "");
 	set_str(payload, "initramfs", cfg->initramfs);
-	dejavm = json_pack("{s:b, s:I, s:i, s:i}", "deterministic", cfg->deterministic, "rtc_epoch",
-			   (json_int_t)cfg->rtc_epoch, "exit_budget_ms", cfg->exit_budget_ms,
-			   "spin_limit_ms", cfg->spin_limit_ms);
+	dejavm = json_pack("{s:b, s:I, s:i, s:i, s:i}", "deterministic", cfg->deterministic,
+			   "rtc_epoch", (json_int_t)cfg->rtc_epoch, "exit_budget_ms",
+			   cfg->exit_budget_ms, "spin_limit_ms", cfg->spin_limit_ms,
+			   "machine_version", cfg->machine_version);
 	set_str(dejavm, "record", cfg->record_path);
 	j = json_pack("{s:{s:i, s:i}, s:{s:I}, s:o, s:o, s:o, s:o, s:o, s:o}", "cpus", "boot_vcpus",
 		      cfg->cpus, "max_vcpus", cfg->cpus, "memory", "size",

@@ -40,9 +40,13 @@
  */
 static const uint8_t isa_lines[] = {10, 11, 9, 5};
 
+/*
+ * virtio 4.1.4.5.1: without MSI-X, STATUS.Interrupt is the OR of the ISR bits and the INTx pin
+ * follows PCI's rules (Interrupt Disable); pci_intx_update() applies them.
+ */
 static void update_irq(struct virtio_dev *d)
 {
-	bool level = d->isr != 0 && !msix_enabled(&d->msix);
+	bool level = pci_intx_update(&d->pci, d->isr != 0 && !msix_enabled(&d->msix));
 
 	if (level != d->irq_level) {
 		d->irq_level = level;
@@ -245,6 +249,61 @@ static void common_write(struct virtio_dev *d, uint64_t off, uint32_t val)
 	}
 }
 
+/* The width of the common-configuration field at off (virtio 4.1.4.3), 0: none starts there. */
+static unsigned int common_width(uint64_t off)
+{
+	switch (off) {
+	case VIRTIO_PCI_COMMON_STATUS:
+	case VIRTIO_PCI_COMMON_CFGGENERATION:
+		return 1;
+	case VIRTIO_PCI_COMMON_MSIX:
+	case VIRTIO_PCI_COMMON_NUMQ:
+	case VIRTIO_PCI_COMMON_Q_SELECT:
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+	case VIRTIO_PCI_COMMON_Q_NOFF:
+		return 2;
+	case VIRTIO_PCI_COMMON_DFSELECT:
+	case VIRTIO_PCI_COMMON_DF:
+	case VIRTIO_PCI_COMMON_GFSELECT:
+	case VIRTIO_PCI_COMMON_GF:
+	case VIRTIO_PCI_COMMON_Q_DESCLO:
+	case VIRTIO_PCI_COMMON_Q_DESCHI:
+	case VIRTIO_PCI_COMMON_Q_AVAILLO:
+	case VIRTIO_PCI_COMMON_Q_AVAILHI:
+	case VIRTIO_PCI_COMMON_Q_USEDLO:
+	case VIRTIO_PCI_COMMON_Q_USEDHI:
+		return 4;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * virtio 4.1.3.1: each field is accessed at its own width; the 64-bit ones, queue_desc,
+ * queue_driver and queue_device, as two 32-bit halves or whole, in one 8-byte access (the Rust
+ * virtio-drivers crate makes those). Any other access reaches no field: a write changes
+ * nothing and a read gives 0, and the first one is reported (a driver bug worth seeing).
+ */
+static bool common_access(struct virtio_dev *d, uint64_t off, uint32_t len, bool write)
+{
+	bool wide = off == VIRTIO_PCI_COMMON_Q_DESCLO || off == VIRTIO_PCI_COMMON_Q_AVAILLO ||
+		    off == VIRTIO_PCI_COMMON_Q_USEDLO;
+
+	if (common_width(off) == len || (wide && len == 8))
+		return true;
+	if (off >= sizeof(struct virtio_pci_common_cfg))
+		return false; /* past the structure: no field at all */
+	if (!d->width_reported)
+		log_warn("%s at 00:%02x.0: common configuration offset %" PRIu64
+			 " %s with %u bytes: no field of that width starts there; ignored (virtio "
+			 "4.1.3.1, reported once)",
+			 d->ops->name, d->pci.slot, off, write ? "written" : "read", len);
+	d->width_reported = true;
+	return false;
+}
+
 static uint64_t le_get(const uint8_t *data, uint32_t len)
 {
 	uint64_t v = 0;
@@ -259,7 +318,8 @@ static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, u
 
 	memset(data, 0, len);
 	if (off < VIRTIO_PCI_ISR_OFF) {
-		v = common_read(d, off);
+		if (common_access(d, off, len, false))
+			v = common_read(d, off) | (len == 8 ? common_read(d, off + 4) << 32 : 0);
 	} else if (off == VIRTIO_PCI_ISR_OFF) {
 		v = d->isr; /* reading acknowledges: the line drops */
 		d->isr = 0;
@@ -283,7 +343,13 @@ static void bar_read_locked(struct virtio_dev *d, uint64_t off, uint8_t *data, u
 static void bar_write_locked(struct virtio_dev *d, uint64_t off, const uint8_t *data, uint32_t len)
 {
 	if (off < VIRTIO_PCI_ISR_OFF) {
-		common_write(d, off, le_get(data, len));
+		uint64_t v = le_get(data, len);
+
+		if (!common_access(d, off, len, true))
+			return;
+		common_write(d, off, v); /* the low half of a 64-bit field first, as Linux does */
+		if (len == 8)
+			common_write(d, off + 4, v >> 32);
 	} else if (off >= VIRTIO_PCI_DEVICE_OFF && off < VIRTIO_PCI_NOTIFY_OFF) {
 		off -= VIRTIO_PCI_DEVICE_OFF;
 		if (d->ops->config_write && off < d->ops->config_size &&
@@ -358,13 +424,37 @@ bool virtio_queue_ready(const struct virtio_dev *d, unsigned int q)
 {
 	return q < d->ops->num_queues && d->vq_enabled[q] &&
 	       (d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	       !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	       !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && pci_bus_master(&d->pci);
 }
 
 void virtio_rearm(struct virtio_dev *d, unsigned int q)
 {
-	if (!d->vq[q].broken && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+	if (!d->vq[q].broken && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+	    pci_bus_master(&d->pci))
 		vq_set_notify(&d->vq[q], &d->vm->mem, true);
+}
+
+/*
+ * Every ready queue is looked at once, as if notified: after a restore in normal mode (a
+ * notification the device thread had not read when the snapshot was taken went with the
+ * eventfd, and the driver will not send it again), and when Bus Master Enable is set again.
+ */
+static void kick_queues(struct virtio_dev *d)
+{
+	const uint64_t one = 1;
+
+	for (unsigned int q = 0; q < d->ops->num_queues; q++) {
+		if (!virtio_queue_ready(d, q))
+			continue;
+		if (d->notify_fd[q] >= 0) {
+			if (write(d->notify_fd[q], &one, sizeof(one)) != sizeof(one))
+				log_warn("%s: cannot kick queue %u: %s", d->ops->name, q,
+					 strerror(errno));
+		} else if (d->ops->notify) {
+			d->ops->notify(d, q);
+			virtio_rearm(d, q);
+		}
+	}
 }
 
 static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_t new_addr)
@@ -394,19 +484,111 @@ static void bar_moved(void *opaque, unsigned int bar, uint64_t old_addr, uint64_
 				 d->ops->name, strerror(errno), q);
 }
 
-/* Config space is written by the vCPU's 0xCFC accesses: the MSI-X enable and mask bits. */
+/* Whether [off, off + len) lies in the structure at [start, start + size) of BAR 0. */
+static bool within(uint32_t off, uint32_t len, uint32_t start, uint32_t size)
+{
+	return off >= start && off - start < size && len <= size - (off - start);
+}
+
+static uint32_t cfg_le32(const struct virtio_dev *d, unsigned int off)
+{
+	const uint8_t *b = d->pci.cfg + off;
+
+	return b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/*
+ * The BAR access the VIRTIO_PCI_CAP_PCI_CFG window stands for (virtio 4.1.4.9): cap.length
+ * bytes at cap.offset of BAR cap.bar, from or into pci_cfg_data. Only what the spec lets a
+ * driver use reaches the BAR: BAR 0 (the one the other capabilities name), a length of 1, 2 or
+ * 4, an offset that is a multiple of it, inside one of the virtio structures (not the MSI-X
+ * table); any other window leaves pci_cfg_data as it is. Returns whether it was made.
+ */
+static bool cfg_window(struct virtio_dev *d, bool write)
+{
+	unsigned int cap = d->cfg_cap;
+	uint32_t off = cfg_le32(d, cap + offsetof(struct virtio_pci_cap, offset));
+	uint32_t len = cfg_le32(d, cap + offsetof(struct virtio_pci_cap, length));
+	uint8_t *data = d->pci.cfg + cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+
+	if (d->pci.cfg[cap + offsetof(struct virtio_pci_cap, bar)] != 0 ||
+	    (len != 1 && len != 2 && len != 4) || off % len)
+		return false;
+	if (!within(off, len, VIRTIO_PCI_COMMON_OFF, sizeof(struct virtio_pci_common_cfg)) &&
+	    !within(off, len, VIRTIO_PCI_ISR_OFF, VIRTIO_PCI_ISR_LEN) &&
+	    !within(off, len, VIRTIO_PCI_DEVICE_OFF, d->ops->config_size) &&
+	    !within(off, len, VIRTIO_PCI_NOTIFY_OFF, NOTIFY_MULT * d->ops->num_queues))
+		return false;
+	if (write)
+		bar_write_locked(d, off, data, len);
+	else
+		bar_read_locked(d, off, data, len);
+	return true;
+}
+
+/* Whether a config access at [off, off + len) touches pci_cfg_data. */
+static bool on_cfg_data(const struct virtio_dev *d, uint32_t off, unsigned int len)
+{
+	uint32_t data = d->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+
+	return d->cfg_cap && off < data + 4 && off + len > data;
+}
+
+/*
+ * Config space is written by the vCPU's 0xCFC accesses: the MSI-X enable and mask bits, and
+ * the PCI_CFG window (a write to pci_cfg_data is a write to the BAR).
+ */
 static void cfg_write(void *opaque, uint32_t off, uint32_t val, unsigned int len)
 {
 	struct virtio_dev *d = opaque;
 
 	(void)val;
 	pthread_mutex_lock(&d->lock);
+	if (on_cfg_data(d, off, len))
+		cfg_window(d, true);
 	msix_cfg_write(&d->msix, off, len);
 	update_irq(d); /* INTx is off while MSI-X is enabled */
 	pthread_mutex_unlock(&d->lock);
 }
 
-static const struct pci_device_ops pci_ops = {.bar_moved = bar_moved, .cfg_write = cfg_write};
+/* A read of pci_cfg_data is a read of the BAR, whose bytes it then holds. */
+static uint32_t cfg_read(void *opaque, uint32_t off, uint32_t val, unsigned int len)
+{
+	struct virtio_dev *d = opaque;
+
+	if (!on_cfg_data(d, off, len))
+		return val;
+	pthread_mutex_lock(&d->lock);
+	if (cfg_window(d, false)) {
+		val = 0;
+		for (unsigned int i = 0; i < len; i++)
+			val |= (uint32_t)d->pci.cfg[off + i] << (8 * i);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return val;
+}
+
+/*
+ * COMMAND: Interrupt Disable masks or unmasks the INTx pin. While Bus Master Enable is clear
+ * the queues are not ready (virtio_queue_ready), so a notification moves nothing in memory; as
+ * a real device latches it, the queues are looked at when BME is set again.
+ */
+static void command_changed(void *opaque, uint16_t old_command)
+{
+	struct virtio_dev *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	update_irq(d);
+	if (d->pci.machine_version >= MACHINE_VERSION_PCI30 &&
+	    !(old_command & PCI_COMMAND_MASTER) && pci_bus_master(&d->pci))
+		kick_queues(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static const struct pci_device_ops pci_ops = {.bar_moved = bar_moved,
+					      .cfg_write = cfg_write,
+					      .cfg_read = cfg_read,
+					      .command_changed = command_changed};
 
 static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t len)
 {
@@ -421,6 +603,26 @@ static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t off, uint32_t l
 		c.notify_off_multiplier = NOTIFY_MULT;
 	}
 	pci_cap_add(&d->pci, PCI_CAP_ID_VNDR, &c, c.cap.cap_len);
+}
+
+/*
+ * VIRTIO_PCI_CAP_PCI_CFG (virtio 4.1.4.9): BAR access through config space alone, for firmware
+ * that has not mapped the BAR. The driver writes cap.bar, cap.offset, cap.length and
+ * pci_cfg_data; the rest is read-only. Its state is in config space, saved with it.
+ */
+static int add_cfg_cap(struct virtio_dev *d)
+{
+	struct virtio_pci_cfg_cap c = {
+		.cap = {.cap_len = sizeof(c), .cfg_type = VIRTIO_PCI_CAP_PCI_CFG}};
+	unsigned int cap = pci_cap_add(&d->pci, PCI_CAP_ID_VNDR, &c, sizeof(c));
+
+	if (!cap)
+		return -ENOSPC;
+	d->cfg_cap = cap;
+	d->pci.wmask[cap + offsetof(struct virtio_pci_cap, bar)] = 0xff;
+	memset(d->pci.wmask + cap + offsetof(struct virtio_pci_cap, offset), 0xff, 8);
+	memset(d->pci.wmask + cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data), 0xff, 4);
+	return 0;
 }
 
 /* With the VM: the queues' ioeventfds and the MSI-X vectors' irqfds. */
@@ -591,28 +793,6 @@ static bool transport_check(struct virtio_dev *d, struct persist_in *in)
 	return true;
 }
 
-/*
- * Normal mode: a notification the device thread had not read when the snapshot was taken is
- * gone with the eventfd, and the driver will not send it again: every queue is looked at once.
- */
-static void kick_queues(struct virtio_dev *d)
-{
-	const uint64_t one = 1;
-
-	for (unsigned int q = 0; q < d->ops->num_queues; q++) {
-		if (!virtio_queue_ready(d, q))
-			continue;
-		if (d->notify_fd[q] >= 0) {
-			if (write(d->notify_fd[q], &one, sizeof(one)) != sizeof(one))
-				log_warn("%s: cannot kick queue %u: %s", d->ops->name, q,
-					 strerror(errno));
-		} else if (d->ops->notify) {
-			d->ops->notify(d, q);
-			virtio_rearm(d, q);
-		}
-	}
-}
-
 static bool virtio_load(void *opaque, struct persist_in *in)
 {
 	struct virtio_dev *d = opaque;
@@ -630,6 +810,9 @@ static bool virtio_load(void *opaque, struct persist_in *in)
 		ok = persist_elem(in, "vq", q, d->ops->num_queues, &sub) &&
 		     PERSIST_LOAD(&sub, &d->vq[q], VQ_STATE);
 	ok = ok && (!d->msix.nr || msix_load(&d->msix, in, "msix")) && transport_check(d, in);
+	/* STATUS.Interrupt follows from the ISR and MSI-X as loaded (irq_level is the pin's) */
+	if (ok)
+		pci_intx_update(&d->pci, d->isr != 0 && !msix_enabled(&d->msix));
 	if (ok && persist_sub(in, "counters", &sub)) {
 		uint64_t v;
 
@@ -680,17 +863,21 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d, const struct virtio_ops 
 			VIRTIO_VENDOR, ops->device_id, 1);
 	d->pci.ops = &pci_ops;
 	d->pci.opaque = d;
+	d->pci.machine_version = vm->cfg->machine_version;
 	if (pci_bar_init(&d->pci, 0, VIRTIO_PCI_BAR_SIZE, PCI_BAR_MEM64 | PCI_BAR_PREFETCH))
 		return -EINVAL;
 	add_cap(d, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF,
 		sizeof(struct virtio_pci_common_cfg));
-	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 4);
+	add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, VIRTIO_PCI_ISR_LEN);
 	if (ops->config_size)
 		add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF, ops->config_size);
 	add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
 	if (!vm->det && msix_init(&d->msix, vm, &d->pci, ops->num_queues + 1, 0,
 				  VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF))
 		return -EINVAL;
+	/* Last in the list: every capability before it stays where version 1 has it. */
+	if (d->pci.machine_version >= MACHINE_VERSION_PCI30 && add_cfg_cap(d))
+		return -ENOSPC;
 	if (vm_on_destroy(vm, virtio_dev_free, d))
 		return -ENOSPC;
 	device_reset(d);

@@ -27,6 +27,7 @@ struct msgpack_packer;
 #define VIRTIO_PCI_BAR_SIZE   0x8000
 #define VIRTIO_PCI_COMMON_OFF 0x0000 /* struct virtio_pci_common_cfg */
 #define VIRTIO_PCI_ISR_OFF    0x1000 /* ISR status (reading it acknowledges the interrupt) */
+#define VIRTIO_PCI_ISR_LEN    4	     /* as its capability says */
 #define VIRTIO_PCI_DEVICE_OFF 0x2000 /* device-specific configuration */
 #define VIRTIO_PCI_NOTIFY_OFF 0x3000 /* notifications: queue q at +4 * q */
 #define VIRTIO_PCI_MSIX_OFF   0x4000 /* MSI-X table (normal mode) */
@@ -78,6 +79,8 @@ struct virtio_dev {
 	bool vq_enabled[VIRTIO_MAX_QUEUES];
 	struct vq_chain chain; /* scratch for the device's vq_pop() */
 	const char *id;	       /* set before virtio_pci_add: the user's id, NULL: "_disk0"... */
+	bool width_reported;   /* an access of a width virtio forbids was logged */
+	uint8_t cfg_cap; /* the VIRTIO_PCI_CAP_PCI_CFG capability (machine version 2), 0: none */
 	struct vm_counters *counters; /* vm.counters: set by virtio_pci_add */
 };
 

@@ -6,6 +6,7 @@
 #ifndef DEJAVM_GUEST_VIRTIO_H
 #define DEJAVM_GUEST_VIRTIO_H
 
+#include "pci.h"
 #include "rt.h"
 
 #define VQ_SIZE	   8
@@ -19,10 +20,12 @@ enum {
 	VC_DF = 4,
 	VC_GFSEL = 8,
 	VC_GF = 12,
+	VC_MSIX = 16,
 	VC_NUMQ = 18,
 	VC_STATUS = 20,
 	VC_QSEL = 22,
 	VC_QSZ = 24,
+	VC_QMSIX = 26,
 	VC_QEN = 28,
 	VC_QDESC = 32,
 	VC_QAVAIL = 40,
@@ -76,16 +79,28 @@ static inline void vw64(unsigned int off, uint64_t v)
 	vw32(off + 4, (uint32_t)(v >> 32));
 }
 
-/* The device at 00:slot.0 if it is virtio type `type`: maps BAR 0 (as the VMM placed it). */
+/* Both halves in one 8-byte access (virtio 4.1.3.1 allows it for the 64-bit fields). */
+static inline void vw64_whole(unsigned int off, uint64_t v)
+{
+	mmio_write64(vbar + off, v);
+}
+static inline uint64_t vr64_whole(unsigned int off)
+{
+	return mmio_read64(vbar + off);
+}
+
+/*
+ * The device at 00:slot.0 if it is virtio type `type`: maps BAR 0 (as the VMM placed it) and
+ * sets Bus Master Enable, without which a device may not touch memory (as Linux's
+ * pci_set_master() before the driver uses the device).
+ */
 static inline int virtio_find(unsigned int slot, unsigned int type)
 {
-	outl(0xcf8, 0x80000000u | slot << 11);
-	if (inl(0xcfc) != ((0x1040u + type) << 16 | 0x1af4))
+	if (pci_read32(slot, 0) != ((0x1040u + type) << 16 | 0x1af4))
 		return -1;
-	outl(0xcf8, 0x80000000u | slot << 11 | 0x10);
-	vbar = inl(0xcfc) & ~0xfu;
-	outl(0xcf8, 0x80000000u | slot << 11 | 0x14); /* BAR 0 is 64-bit: the upper half */
-	vbar |= (uint64_t)inl(0xcfc) << 32;
+	vbar = pci_read32(slot, 0x10) & ~0xfu;
+	vbar |= (uint64_t)pci_read32(slot, 0x14) << 32; /* BAR 0 is 64-bit: the upper half */
+	pci_command(slot, PCI_CMD_MASTER, 0);
 	return 0;
 }
 
