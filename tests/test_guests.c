@@ -408,6 +408,52 @@ START_TEST(virtio_blk_requests_reach_the_image)
 }
 END_TEST
 
+/* How many times needle occurs in haystack. */
+static unsigned int count_of(const char *haystack, const char *needle)
+{
+	unsigned int n = 0;
+
+	for (const char *p = haystack; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * Work a notification cannot ask for: one head in every avail entry (each device would serve
+ * it 8 times), and a virtio-console chain naming one 64 MiB buffer 63 times, alone and in all
+ * 128 entries (4 GiB, then 512 GiB of output: over a minute of one notification before). Each
+ * is refused with DEVICE_NEEDS_RESET before anything is served, in both modes.
+ */
+START_TEST(virtio_repeated_heads_and_oversized_chains_are_refused)
+{
+	char *img_path = blk_image(), disk[4200];
+
+	snprintf(disk, sizeof(disk), "path=%s", img_path);
+	for (int det = 0; det < 2; det++) {
+		struct run_result r;
+
+		dejavm(&r, 60, 0, "--kernel", guest("virtio-repeat"), "--disk", disk, "--rng",
+		       "src=/dev/urandom", "--console", "null", "--memory", "size=128M",
+		       det ? "--deterministic" : NULL, NULL);
+		ck_assert_msg(r.status == 0, "status %d\nstdout: %s\nstderr: %s", r.status, r.out,
+			      r.err);
+		ck_assert_msg(strstr(r.out, "5 of 5 cases refused, every device recovered"), "%s",
+			      r.out);
+		/* Named as what they are: the repetition, and the device's limit on a chain. */
+		ck_assert_uint_eq(count_of(r.err, "both hold head 0 (made available twice before "
+						  "it was used); the device needs a reset"),
+				  4);
+		ck_assert_msg(strstr(r.err, "virtio-console at 00:03.0: descriptor 0: total "
+					    "device-readable length 67108864 exceeds the 1048576 "
+					    "bytes this device takes in a chain"),
+			      "%s", r.err);
+		run_result_free(&r);
+	}
+	unlink(img_path);
+	free(img_path);
+}
+END_TEST
+
 START_TEST(version_and_help)
 {
 	struct run_result r;
@@ -445,6 +491,7 @@ int main(void)
 	tcase_add_test(tc, bad_command_lines_exit_2);
 	tcase_add_test(tc, malformed_virtqueues_are_reported_not_fatal);
 	tcase_add_test(tc, virtio_blk_requests_reach_the_image);
+	tcase_add_test(tc, virtio_repeated_heads_and_oversized_chains_are_refused);
 	tcase_add_test(tc, version_and_help);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
