@@ -454,6 +454,33 @@ START_TEST(virtio_repeated_heads_and_oversized_chains_are_refused)
 }
 END_TEST
 
+/* A flood of malformed disk requests: each is used, and the log gets 10 lines and a summary. */
+START_TEST(virtio_blk_malformed_requests_are_logged_a_few_times)
+{
+	char *img_path = blk_image(), disk[4200];
+
+	snprintf(disk, sizeof(disk), "path=%s", img_path);
+	for (int det = 0; det < 2; det++) {
+		struct run_result r;
+		char summary[4400];
+
+		dejavm(&r, 60, 0, "--kernel", guest("virtio-blk-io"), "--disk", disk, "--cmdline",
+		       "bad=5000", det ? "--deterministic" : NULL, NULL);
+		ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+		ck_assert_ptr_nonnull(strstr(r.out, "5000 malformed requests, 5000 used"));
+		ck_assert_uint_eq(count_of(r.err, "without header or status byte"), 10);
+		snprintf(summary, sizeof(summary),
+			 "virtio-blk %s: malformed requests: 4990 more like the above were not "
+			 "shown as warnings",
+			 img_path);
+		ck_assert_msg(count_of(r.err, summary) == 1, "%s", r.err);
+		run_result_free(&r);
+	}
+	unlink(img_path);
+	free(img_path);
+}
+END_TEST
+
 START_TEST(version_and_help)
 {
 	struct run_result r;
@@ -492,6 +519,7 @@ int main(void)
 	tcase_add_test(tc, malformed_virtqueues_are_reported_not_fatal);
 	tcase_add_test(tc, virtio_blk_requests_reach_the_image);
 	tcase_add_test(tc, virtio_repeated_heads_and_oversized_chains_are_refused);
+	tcase_add_test(tc, virtio_blk_malformed_requests_are_logged_a_few_times);
 	tcase_add_test(tc, version_and_help);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
