@@ -388,23 +388,27 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 
 /*
  * A notification: every chain the queue holds is taken (recorded as it is), the I/Os go to
- * the backend in one batch, and the requests complete in the order they came.
+ * the backend in batches of up to queue_size, and the requests complete in the order they came.
+ * A full batch means the driver may have added more meanwhile (normal mode): look again, for as
+ * long as it keeps the queue full. Returns the requests served.
  */
 static unsigned int serve_queue(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_blk *b = d->priv;
-	unsigned int nr = 0;
+	unsigned int nr, total = 0;
 
-	while (nr < b->cfg->queue_size && virtio_pop(d, q) > 0)
-		prepare(b, q, &b->reqs[nr++]);
-	run_batch(b, b->reqs, nr);
-	for (unsigned int i = 0; i < nr; i++)
-		complete(b, q, &b->reqs[i]);
-	if (nr)
-		virtio_interrupt(d, q); /* one look at the guest's wishes per batch */
-	if (nr == b->cfg->queue_size)	/* a full batch: look again */
-		nr += serve_queue(d, q);
-	return nr;
+	do {
+		nr = 0;
+		while (nr < b->cfg->queue_size && virtio_pop(d, q) > 0)
+			prepare(b, q, &b->reqs[nr++]);
+		run_batch(b, b->reqs, nr);
+		for (unsigned int i = 0; i < nr; i++)
+			complete(b, q, &b->reqs[i]);
+		if (nr)
+			virtio_interrupt(d, q); /* one look at the guest's wishes per batch */
+		total += nr;
+	} while (nr == b->cfg->queue_size);
+	return total;
 }
 
 static void blk_notify(struct virtio_dev *d, unsigned int q)
