@@ -35,6 +35,42 @@ struct cmos {
 	uint8_t nvram[128];
 };
 
+/*
+ * Calendar arithmetic of our own, proleptic Gregorian, UTC: glibc's gmtime_r() reads the time
+ * zone database on first use (openat /etc/localtime on the vCPU thread, which its system-call
+ * filter refuses: the first CMOS clock read stopped the VM), and a device that must be a pure
+ * function of virtual time has no business with the host's zone files anyway.
+ */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+struct civil {
+	int64_t year;
+	unsigned int month, day, hour, min, sec, wday; /* month, day from 1; wday 0: Sunday */
+};
+
+/* The date and time t seconds after 1970-01-01 00:00 (H. Hinnant's civil_from_days). */
+static struct civil civil_from_seconds(int64_t t)
+{
+	int64_t days = floor_div(t, 86400), secs = t - days * 86400, z = days + 719468;
+	int64_t era = floor_div(z, 146097), doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	struct civil c = {
+		.day = doy - (153 * mp + 2) / 5 + 1,
+		.month = mp < 10 ? mp + 3 : mp - 9,
+		.hour = secs / 3600,
+		.min = secs / 60 % 60,
+		.sec = secs % 60,
+		.wday = days + 4 - floor_div(days + 4, 7) * 7, /* 1970-01-01 was a Thursday */
+	};
+
+	c.year = yoe + era * 400 + (c.month <= 2);
+	return c;
+}
+
 static uint8_t to_bcd(const struct cmos *c, unsigned int v)
 {
 	return (c->nvram[RTC_REG_B] & RTC_B_BINARY) ? v : ((v / 10) << 4) | (v % 10);
@@ -42,28 +78,28 @@ static uint8_t to_bcd(const struct cmos *c, unsigned int v)
 
 static uint8_t cmos_value(struct cmos *c, uint8_t reg)
 {
-	time_t now = c->vm->det ? c->vm->cfg->rtc_epoch + (time_t)(c->vm->vtime_ns / 1000000000ULL)
-				: time(NULL);
-	struct tm tm;
+	int64_t now = c->vm->det
+			      ? c->vm->cfg->rtc_epoch + (int64_t)(c->vm->vtime_ns / 1000000000ULL)
+			      : time(NULL);
+	struct civil tm = civil_from_seconds(now);
 
-	gmtime_r(&now, &tm);
 	switch (reg) {
 	case RTC_SECONDS:
-		return to_bcd(c, tm.tm_sec);
+		return to_bcd(c, tm.sec);
 	case RTC_MINUTES:
-		return to_bcd(c, tm.tm_min);
+		return to_bcd(c, tm.min);
 	case RTC_HOURS:
-		return to_bcd(c, tm.tm_hour);
+		return to_bcd(c, tm.hour);
 	case RTC_WEEKDAY:
-		return to_bcd(c, tm.tm_wday + 1);
+		return to_bcd(c, tm.wday + 1);
 	case RTC_DAY:
-		return to_bcd(c, tm.tm_mday);
+		return to_bcd(c, tm.day);
 	case RTC_MONTH:
-		return to_bcd(c, tm.tm_mon + 1);
+		return to_bcd(c, tm.month);
 	case RTC_YEAR:
-		return to_bcd(c, tm.tm_year % 100);
+		return to_bcd(c, tm.year - floor_div(tm.year, 100) * 100);
 	case RTC_CENTURY:
-		return to_bcd(c, (tm.tm_year + 1900) / 100);
+		return to_bcd(c, floor_div(tm.year, 100));
 	case RTC_REG_A:
 		return c->nvram[RTC_REG_A] & 0x7f; /* update never in progress */
 	case RTC_REG_C:
