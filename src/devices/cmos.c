@@ -130,7 +130,8 @@ static void cmos_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		c->nvram[c->index] = data[0];
 }
 
-static const struct bus_ops cmos_ops = {.read = cmos_read, .write = cmos_write};
+static const struct bus_ops cmos_ops = {
+	.read = cmos_read, .write = cmos_write, .byte_registers = 1};
 
 /* The clock is not state: it comes from the host, or from --rtc-epoch and the virtual clock. */
 #define CMOS_STATE(F)  \

@@ -28,8 +28,9 @@ static void i8042_command(void *opaque, uint64_t off, const uint8_t *data, uint3
 		vm_request_stop(vm, 0, "guest reset through the i8042 controller");
 }
 
-static const struct bus_ops i8042_data_ops = {.read = i8042_read};
-static const struct bus_ops i8042_command_ops = {.read = i8042_read, .write = i8042_command};
+static const struct bus_ops i8042_data_ops = {.read = i8042_read, .byte_registers = 1};
+static const struct bus_ops i8042_command_ops = {
+	.read = i8042_read, .write = i8042_command, .byte_registers = 1};
 
 int i8042_init(struct vm *vm)
 {
