@@ -502,6 +502,39 @@ START_TEST(legacy_devices_take_wide_accesses_a_byte_at_a_time)
 }
 END_TEST
 
+/*
+ * i8042 commands 0xF0-0xFF pulse output lines whose bit is clear; line 0 resets the machine
+ * (QEMU: any such even command resets). Odd ones, and other commands, do not.
+ */
+START_TEST(i8042_pulse_commands_reset_when_they_pulse_line_0)
+{
+	static const struct {
+		const char *arg;
+		bool resets;
+	} cases[] = {
+		{"i8042=0xfe", true},  {"i8042=0xf0", true},  {"i8042=0xf2", true},
+		{"i8042=0xfa", true},  {"i8042w=0xfe", true}, {"i8042=0xff", false},
+		{"i8042=0xf1", false}, {"i8042=0xfd", false}, {"i8042=0xee", false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run_result r;
+
+		dejavm(&r, 30, 0, "--kernel", guest("legacy-width"), "--cmdline", cases[i].arg,
+		       "-v", NULL);
+		if (cases[i].resets) {
+			ck_assert_msg(r.status == 0 && strstr(r.err, "reset through the i8042"),
+				      "%s: status %d, %s%s", cases[i].arg, r.status, r.out, r.err);
+		} else {
+			ck_assert_msg(r.status == 7 && strstr(r.out, "did not reset"),
+				      "%s: status %d, %s%s", cases[i].arg, r.status, r.out, r.err);
+			ck_assert_ptr_null(strstr(r.err, "reset through the i8042"));
+		}
+		run_result_free(&r);
+	}
+}
+END_TEST
+
 START_TEST(version_and_help)
 {
 	struct run_result r;
@@ -542,6 +575,7 @@ int main(void)
 	tcase_add_test(tc, virtio_repeated_heads_and_oversized_chains_are_refused);
 	tcase_add_test(tc, virtio_blk_malformed_requests_are_logged_a_few_times);
 	tcase_add_test(tc, legacy_devices_take_wide_accesses_a_byte_at_a_time);
+	tcase_add_test(tc, i8042_pulse_commands_reset_when_they_pulse_line_0);
 	tcase_add_test(tc, version_and_help);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
