@@ -4,9 +4,9 @@ of 1 ms (the watchdog kicks the vCPU whenever it ran 1 ms without an exit) give 
 byte for byte, as an idle host with the default budget.
 
 For every test guest (hello, timer, timer spin=1, pio-storm, mmio-storm, virtio-blk-io,
-virtio-bad): one recording with the default --exit-budget, then three with --exit-budget 1
-while a busy process runs on every core; all four must be identical and say they are
-reproducible. (The tiny-Linux boots get the same test in replay_test.py --linux and
+virtio-bad, virtio-repeat, legacy-width, rtc-set): one recording with the default
+--exit-budget, then three with --exit-budget 1 while a busy process runs on every core; all
+four must be identical and say they are reproducible. (The tiny-Linux boots get the same test in replay_test.py --linux and
 virtio_linux.py, with a 30 ms budget.)
 
 Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_GUEST_DIR.
@@ -30,6 +30,11 @@ CASES = [
     ("mmio-storm", "mmio-storm", "n=500", []),
     ("virtio-blk-io", "virtio-blk-io", "", ["--disk", "path=%s,serial=test-serial-123" % DISK]),
     ("virtio-bad", "virtio-bad", "", ["--rng", "src=" + ENTROPY, "--memory", "size=64M"]),
+    ("virtio-repeat", "virtio-repeat", "", ["--disk", "path=%s" % DISK, "--rng",
+                                            "src=" + ENTROPY, "--console", "null", "--memory",
+                                            "size=128M"]),
+    ("legacy-width", "legacy-width", "pic=1", []),
+    ("rtc-set", "rtc-set", "", []),
 ]
 
 

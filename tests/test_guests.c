@@ -535,6 +535,31 @@ START_TEST(i8042_pulse_commands_reset_when_they_pulse_line_0)
 }
 END_TEST
 
+/*
+ * The guest sets the CMOS clock (with register B's SET bit, and without) and it runs on from
+ * there: in deterministic mode from --rtc-epoch and the virtual clock, to the second.
+ */
+START_TEST(rtc_time_writes_set_the_clock)
+{
+	for (int det = 0; det < 2; det++) {
+		struct run_result r;
+
+		dejavm(&r, 60, 0, "--kernel", guest("rtc-set"), det ? "--deterministic" : NULL,
+		       NULL);
+		ck_assert_msg(r.status == 0, "status %d\nstdout: %s\nstderr: %s", r.status, r.out,
+			      r.err);
+		ck_assert_msg(strstr(r.out, "rtc-set: 14 of 14 checks held"), "%s", r.out);
+		if (det) {
+			ck_assert_msg(strstr(r.out, "rtc-set: before: 2020-01-01 00:00:00\n") &&
+					      strstr(r.out, "rtc-set: after reads: 2031-06-15 "
+							    "12:00:56 weekday 1\n"),
+				      "%s", r.out);
+		}
+		run_result_free(&r);
+	}
+}
+END_TEST
+
 START_TEST(version_and_help)
 {
 	struct run_result r;
@@ -576,6 +601,7 @@ int main(void)
 	tcase_add_test(tc, virtio_blk_malformed_requests_are_logged_a_few_times);
 	tcase_add_test(tc, legacy_devices_take_wide_accesses_a_byte_at_a_time);
 	tcase_add_test(tc, i8042_pulse_commands_reset_when_they_pulse_line_0);
+	tcase_add_test(tc, rtc_time_writes_set_the_clock);
 	tcase_add_test(tc, version_and_help);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
