@@ -82,11 +82,33 @@ const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)
 	return addr - r->base < r->len ? r : NULL;
 }
 
+/* Whether a device of byte registers decodes any byte of [addr, addr + len). */
+static bool touches_byte_registers(const struct bus *bus, uint64_t addr, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		const struct bus_range *r = bus_find(bus, addr + i);
+
+		if (r && r->ops->byte_registers)
+			return true;
+	}
+	return false;
+}
+
 bool bus_access(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
 {
 	const struct bus_range *r = bus_find(bus, addr);
+	bool inside = r && len <= r->len - (addr - r->base);
 
-	if (!r || len > r->len - (addr - r->base)) {
+	/* (an access inside one device that takes any width is the common case: no search) */
+	if (len > 1 && !(inside && !r->ops->byte_registers) &&
+	    touches_byte_registers(bus, addr, len)) {
+		bool hit = false;
+
+		for (uint32_t i = 0; i < len; i++)
+			hit |= bus_access(bus, addr + i, data + i, 1, is_write);
+		return hit;
+	}
+	if (!inside) {
 		if (!is_write)
 			memset(data, 0xff, len);
 		return false;

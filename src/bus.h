@@ -14,6 +14,13 @@ struct bus_ops {
 	/* offset is relative to the registered base; len is 1, 2, 4 or 8 (MMIO up to 8). */
 	void (*read)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len);
 	void (*write)(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len);
+	/*
+	 * 1: a device of byte registers (the ISA ones). A wider access is split into one access per
+	 * byte, each routed on its own, lowest address first, as QEMU's memory core does for a
+	 * device with impl.max_access_size 1: outw(0x70, idx | val << 8) selects a CMOS register
+	 * and writes it. 0: the device takes accesses of any width.
+	 */
+	uint8_t byte_registers;
 };
 
 struct bus_range {
@@ -48,7 +55,9 @@ const struct bus_range *bus_find(const struct bus *bus, uint64_t addr);
 
 /*
  * Routes one access. Accesses that hit no device (or straddle a range's end) read as all ones
- * and drop writes, as on a PC; returns false for them so the caller can count and log.
+ * and drop writes, as on a PC; returns false for them so the caller can count and log. One that
+ * touches a device of byte registers is split into bytes (bus_ops.byte_registers), each of
+ * which hits its device or nothing; it returns true if any byte hit a device.
  */
 bool bus_access(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
 

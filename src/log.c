@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <time.h>
 
@@ -93,4 +94,34 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vfprintf(out, fmt, ap);
 	va_end(ap);
 	fputc('\n', out);
+}
+
+void log_capped(unsigned int *count, const char *fmt, ...)
+{
+	enum log_level level = *count < LOG_CAPPED_WARN ? LOG_WARN : LOG_DEBUG;
+	char msg[512];
+	va_list ap;
+
+	if (*count < UINT_MAX)
+		++*count;
+	if (level > log_max_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(level, "%s", msg);
+}
+
+void log_capped_summary(unsigned int count, const char *who, ...)
+{
+	char name[256];
+	va_list ap;
+
+	if (count <= LOG_CAPPED_WARN)
+		return;
+	va_start(ap, who);
+	vsnprintf(name, sizeof(name), who, ap);
+	va_end(ap);
+	log_warn("%s: %s%u more like the above were not shown as warnings (-vv shows each)", name,
+		 count == UINT_MAX ? "at least " : "", count - LOG_CAPPED_WARN);
 }

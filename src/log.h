@@ -31,6 +31,17 @@ unsigned long log_error_count(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Messages about something a guest can repeat at will (a device's malformed requests): *count
+ * counts them; the first LOG_CAPPED_WARN are warnings, the rest debug messages, so that a guest
+ * cannot flood the log. log_capped_summary() then says, once, how many were not warnings.
+ */
+#define LOG_CAPPED_WARN 10
+void log_capped(unsigned int *count, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "WHO: N more ..." when count passed LOG_CAPPED_WARN; nothing otherwise. who is printf-style. */
+void log_capped_summary(unsigned int count, const char *who, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #define log_err(...)  log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

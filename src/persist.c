@@ -230,3 +230,26 @@ void persist_put_BIN(msgpack_packer *pk, const char *key, const void *p, size_t 
 {
 	persist_bin(pk, key, p, size);
 }
+
+bool persist_has_UINT0(const void *p, size_t size)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, p, size < 8 ? size : 8);
+	return v != 0;
+}
+
+bool persist_get_UINT0(struct persist_in *in, const char *key, void *p, size_t size)
+{
+	if (in->map && !persist_find(in, key)) {
+		memset(p, 0, size); /* a snapshot from before the field, or it was 0 */
+		return true;
+	}
+	return persist_get_UINT(in, key, p, size);
+}
+
+void persist_put_UINT0(msgpack_packer *pk, const char *key, const void *p, size_t size)
+{
+	if (persist_has_UINT0(p, size))
+		persist_put_UINT(pk, key, p, size);
+}

@@ -9,9 +9,13 @@
  *	if (!PERSIST_LOAD(in, c, CMOS_STATE)) ... // in->err names the first bad field
  *
  * Kinds: UINT (any unsigned integer or enum member; the value must fit its width), BOOL, BIN (a
- * fixed-size array: the snapshot must hold exactly that many bytes). Loading never writes a
- * field with a value that does not fit it, and says which field of which device was wrong
- * ("devices.serial.rx_len: 300 does not fit in 8 bits").
+ * fixed-size array: the snapshot must hold exactly that many bytes), and UINT0: a UINT that is
+ * left out while it is 0 and read as 0 when absent, for state added to a device later: the
+ * device's map, and with it a checkpoint recorded before, stays the same byte for byte until the
+ * guest makes the field non-zero, and older snapshots still load. (A signed field is saved as
+ * its two's complement.) Loading never writes a field with a value that does not fit it, and
+ * says which field of which device was wrong ("devices.serial.rx_len: 300 does not fit in 8
+ * bits").
  */
 #ifndef DEJAVM_PERSIST_H
 #define DEJAVM_PERSIST_H
@@ -57,9 +61,19 @@ bool persist_get_bin(struct persist_in *in, const char *key, size_t max, const v
 bool persist_get_UINT(struct persist_in *in, const char *key, void *p, size_t size);
 bool persist_get_BOOL(struct persist_in *in, const char *key, void *p, size_t size);
 bool persist_get_BIN(struct persist_in *in, const char *key, void *p, size_t size);
+bool persist_get_UINT0(struct persist_in *in, const char *key, void *p, size_t size);
 void persist_put_UINT(msgpack_packer *pk, const char *key, const void *p, size_t size);
 void persist_put_BOOL(msgpack_packer *pk, const char *key, const void *p, size_t size);
 void persist_put_BIN(msgpack_packer *pk, const char *key, const void *p, size_t size);
+void persist_put_UINT0(msgpack_packer *pk, const char *key, const void *p, size_t size);
+/* Whether a field of that kind is in the map: always, but UINT0 only when it is not 0. */
+bool persist_has_UINT0(const void *p, size_t size);
+static inline bool persist_has_UINT(const void *p, size_t size)
+{
+	return p && size;
+}
+#define persist_has_BOOL persist_has_UINT
+#define persist_has_BIN	 persist_has_UINT
 
 /* Packing helpers for what the X-macros do not cover. */
 void persist_key(msgpack_packer *pk, const char *key);
@@ -68,12 +82,19 @@ void persist_bin(msgpack_packer *pk, const char *key, const void *p, size_t len)
 /* key and a string value, or nil for NULL (an option not set). */
 void persist_str(msgpack_packer *pk, const char *key, const char *val);
 
-#define PERSIST_COUNT_(kind, name) +1
+#define PERSIST_ALWAYS_UINT	   1
+#define PERSIST_ALWAYS_BOOL	   1
+#define PERSIST_ALWAYS_BIN	   1
+#define PERSIST_COUNT_(kind, name) +PERSIST_ALWAYS_##kind /* (no UINT0: use PERSIST_SAVE) */
+#define PERSIST_HAS_(kind, name)   +persist_has_##kind(&obj_->name, sizeof(obj_->name))
 #define PERSIST_PUT_(kind, name)   persist_put_##kind(pk_, #name, &obj_->name, sizeof(obj_->name));
 #define PERSIST_GET_(kind, name) \
 	ok_ = ok_ && persist_get_##kind(in_, #name, &obj_->name, sizeof(obj_->name));
 
-/* How many fields FIELDS has: for a map that holds them and `extra` more keys. */
+/*
+ * How many fields FIELDS has: for a map that holds them and more keys. A list with a UINT0
+ * field, whose presence depends on its value, does not compile here.
+ */
 #define PERSIST_NFIELDS(FIELDS) (0 FIELDS(PERSIST_COUNT_))
 /* Packs obj's FIELDS into the map being built (its header is the caller's). */
 #define PERSIST_PUT_FIELDS(pk, obj, FIELDS)   \
@@ -82,11 +103,17 @@ void persist_str(msgpack_packer *pk, const char *key, const char *val);
 		__typeof__(obj) obj_ = (obj); \
 		FIELDS(PERSIST_PUT_)          \
 	} while (0)
-/* One map holding exactly obj's FIELDS. */
-#define PERSIST_SAVE(pk, obj, FIELDS)                            \
-	do {                                                     \
-		msgpack_pack_map((pk), PERSIST_NFIELDS(FIELDS)); \
-		PERSIST_PUT_FIELDS(pk, obj, FIELDS);             \
+/* How many of obj's FIELDS a map of them holds (those of kind UINT0 only when not 0). */
+#define PERSIST_NPRESENT(obj, FIELDS)                   \
+	({                                              \
+		__typeof__(obj) obj_ = (obj);           \
+		(unsigned int)(0 FIELDS(PERSIST_HAS_)); \
+	})
+/* One map holding exactly obj's FIELDS (those of kind UINT0 only when not 0). */
+#define PERSIST_SAVE(pk, obj, FIELDS)                                  \
+	do {                                                           \
+		msgpack_pack_map((pk), PERSIST_NPRESENT(obj, FIELDS)); \
+		PERSIST_PUT_FIELDS(pk, obj, FIELDS);                   \
 	} while (0)
 /* Reads obj's FIELDS from in's map; false at the first one missing or out of range. */
 #define PERSIST_LOAD(in, obj, FIELDS)          \

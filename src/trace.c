@@ -3,12 +3,15 @@
  * Recorder plumbing. Producers (vCPU threads) append msgpack events to their own buffer under a
  * per-stream mutex that only the writer ever contends for; a full buffer (1 MiB) goes to the
  * writer thread, which compresses it into one zstd frame and writes it. At most MAX_CHUNKS
- * buffers exist: when all are in flight a producer waits (back-pressure, counted in stall_ns)
- * instead of dropping. The writer also flushes partial buffers every 100 ms, so a SIGKILL loses
- * at most that much. Sequence numbers are global and dense, so a reader can merge the streams.
- * With a replaced clock (deterministic mode's virtual time) frames are cut by that clock
- * instead, so that frame boundaries, and with them the file's bytes, do not depend on the host.
- * Without a path (a replay), events only go to the sink and buffers are reused in place.
+ * buffers exist, and at most MAX_QUEUED bytes of them wait for the writer: beyond that a
+ * producer waits (back-pressure, counted in stall_ns) instead of dropping. A buffer that one big
+ * event (a 4 MiB disk read) made grow goes back to its usual size when it is written, so what
+ * the tracer holds stays bounded whatever the guest makes it record. The writer also flushes
+ * partial buffers every 100 ms, so a SIGKILL loses at most that much. Sequence numbers are global
+ * and dense, so a reader can merge the streams. With a replaced clock (deterministic mode's virtual
+ * time) frames are cut by that clock instead, so that frame boundaries, and with them the file's
+ * bytes, do not depend on the host. Without a path (a replay), events only go to the sink and
+ * buffers are reused in place.
  */
 #include "trace.h"
 
@@ -23,13 +26,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #define CHUNK_FLUSH	  (1u << 20)
 #define CHUNK_INITIAL	  (CHUNK_FLUSH + (64u << 10))
+#define CHUNK_SLACK	  (64u << 10) /* growth beyond what an event needs */
 #define MAX_CHUNKS	  16
+#define MAX_QUEUED	  (MAX_CHUNKS * (size_t)CHUNK_FLUSH) /* bytes queued for the writer */
 #define FLUSH_INTERVAL_NS 100000000L
 #define SHARED_STREAM	  (TRACE_MAX_STREAMS - 1)
 
@@ -40,7 +46,7 @@ struct chunk {
 	uint64_t base_seq, base_ts; /* the stream's running sums before the first event */
 	unsigned int stream;
 	bool checkpoint; /* a checkpoint's payload (base_seq, base_ts: its seq and virtual time) */
-	char *data;
+	char *data;	 /* mmap()ed (a checkpoint's: malloc()ed): a shrunk tail goes to the OS */
 };
 
 struct stream {
@@ -80,6 +86,7 @@ struct tracer {
 	pthread_cond_t work, space;
 	struct chunk *q_head, *q_tail, *free;
 	unsigned int nchunks;
+	size_t queued; /* bytes of the event buffers in q_head */
 	bool stopping;
 	pthread_t writer;
 
@@ -120,21 +127,42 @@ static uint64_t event_time(struct tracer *t)
 static struct chunk *chunk_new(void)
 {
 	struct chunk *c = calloc(1, sizeof(*c));
+	void *p = c ? mmap(NULL, CHUNK_INITIAL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0)
+		    : MAP_FAILED;
 
-	if (c && !(c->data = malloc(CHUNK_INITIAL))) {
+	if (p == MAP_FAILED) {
 		free(c);
 		return NULL;
 	}
-	if (c)
-		c->cap = CHUNK_INITIAL;
+	c->data = p;
+	c->cap = CHUNK_INITIAL;
 	return c;
 }
 
 static void chunk_free(struct chunk *c)
 {
-	if (c)
+	if (c && c->checkpoint)
 		free(c->data);
+	else if (c)
+		munmap(c->data, c->cap);
 	free(c);
+}
+
+/* Empty, and back to its usual size if an event made it grow (the tail's pages are returned). */
+static void chunk_reset(struct chunk *c)
+{
+	void *p;
+
+	c->len = 0;
+	c->nevents = 0;
+	if (c->cap <= CHUNK_INITIAL)
+		return;
+	p = mremap(c->data, c->cap, CHUNK_INITIAL, 0);
+	if (p != MAP_FAILED) { /* (shrinking in place does not fail; if it did, it stays big) */
+		c->data = p;
+		c->cap = CHUNK_INITIAL;
+	}
 }
 
 /* msgpack-c write callback: append to the stream's current buffer, growing it for big events. */
@@ -144,10 +172,12 @@ static int stream_write(void *data, const char *buf, size_t len)
 	struct chunk *c = s->cur;
 
 	if (c->len + len > c->cap) {
-		size_t cap = (c->len + len) * 2;
-		char *p = realloc(c->data, cap);
+		/* Only big events outgrow a buffer (it is cut at CHUNK_FLUSH): room for this one.
+		 */
+		size_t cap = c->len + len + CHUNK_SLACK;
+		void *p = mremap(c->data, c->cap, cap, MREMAP_MAYMOVE);
 
-		if (!p)
+		if (p == MAP_FAILED)
 			return -1;
 		c->data = p;
 		c->cap = cap;
@@ -287,9 +317,16 @@ static int write_checkpoint(struct tracer *t, const struct chunk *c)
 
 static void give_back(struct tracer *t, struct chunk *c)
 {
-	c->len = 0;
-	c->nevents = 0;
+	size_t len = c->len, page = getpagesize(), used = (len + page - 1) / page * page;
+
+	chunk_reset(c);
+	/*
+	 * Its pages go back to the OS until it is used again: what the tracer holds is what is in
+	 * flight, not the most that ever was (a zero-filled page per 4 KiB of events on reuse).
+	 */
+	madvise(c->data, used < c->cap ? used : c->cap, MADV_DONTNEED);
 	pthread_mutex_lock(&t->qlock);
+	t->queued -= len;
 	c->next = t->free;
 	t->free = c;
 	pthread_cond_broadcast(&t->space);
@@ -305,7 +342,7 @@ static struct chunk *take_chunk_locked(struct tracer *t, bool wait)
 	struct timespec a, b;
 	bool waited = false;
 
-	while (!t->free && t->nchunks >= MAX_CHUNKS) {
+	while ((!t->free && t->nchunks >= MAX_CHUNKS) || (t->queued >= MAX_QUEUED && t->q_head)) {
 		if (!wait)
 			return NULL;
 		if (!waited)
@@ -346,6 +383,7 @@ static bool submit(struct tracer *t, struct stream *s, bool wait)
 		else
 			t->q_head = full;
 		t->q_tail = full;
+		t->queued += full->len;
 		pthread_cond_signal(&t->work);
 		s->cur = fresh;
 	}
@@ -360,7 +398,7 @@ static void flush_partial(struct tracer *t, bool wait)
 
 		pthread_mutex_lock(&s->lock);
 		if (s->cur->len && t->fd < 0)
-			s->cur->len = s->cur->nevents = 0; /* no file: the sink had the events */
+			chunk_reset(s->cur); /* no file: the sink had the events */
 		else if (s->cur->len)
 			submit(t, s, wait);
 		pthread_mutex_unlock(&s->lock);
@@ -603,7 +641,7 @@ msgpack_packer *trace_event_begin(struct tracer *t, unsigned int type, unsigned 
 	if (c->len >= CHUNK_FLUSH ||
 	    (t->clock && c->nevents && ts - c->base_ts >= (uint64_t)FLUSH_INTERVAL_NS)) {
 		if (t->fd < 0)
-			c->len = c->nevents = 0; /* no file: the sink had the events */
+			chunk_reset(c); /* no file: the sink had the events */
 		else
 			submit(t, s, true);
 		c = s->cur;

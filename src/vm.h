@@ -117,10 +117,12 @@ struct vm {
 	int rng_fd;	     /* --rng source, -1: none */
 	void *owned[32];     /* device state freed with the VM (vm_own) */
 	unsigned int nr_owned;
-	/* vm_on_destroy(), vm_on_stop() (device threads: disks, nets, a console pty), vm_on_hlt()
+	/*
+	 * vm_on_destroy(), vm_on_stop() (device threads: disks, nets, a console pty; the disks' and
+	 * nets' log summaries), vm_on_hlt()
 	 */
-	struct vm_callback cleanups[MAX_DISKS + MAX_NETS + 16], stoppers[MAX_DISKS + MAX_NETS + 1],
-		hlt_hooks[MAX_NETS];
+	struct vm_callback cleanups[MAX_DISKS + MAX_NETS + 16],
+		stoppers[2 * (MAX_DISKS + MAX_NETS) + 1], hlt_hooks[MAX_NETS];
 	unsigned int nr_cleanups, nr_stoppers, nr_hlt_hooks, nr_flushers;
 	struct vm_flusher {
 		const char *what;     /* for messages: the disk's path */

@@ -4,11 +4,11 @@ of 1 ms (the watchdog kicks the vCPU whenever it ran 1 ms without an exit) give 
 byte for byte, as an idle host with the default budget.
 
 For every test guest (hello, timer, timer spin=1, pio-storm, mmio-storm, virtio-blk-io,
-virtio-bad, virtio-bus-master, pci-intx, virtio-pci-cfg, virtio-wide-access): one recording
-with the default --exit-budget, then three with --exit-budget 1 while a busy process runs on
-every core; all four must be identical and say they are reproducible. A VMM the host stops
-(SIGSTOP) for longer than --spin-limit while its guest computes gets no host-chosen landmark
-either. (The tiny-Linux boots get the same test in replay_test.py --linux and
+virtio-bad, virtio-bus-master, pci-intx, virtio-pci-cfg, virtio-wide-access, virtio-repeat,
+legacy-width, rtc-set): one recording with the default --exit-budget, then three with
+--exit-budget 1 while a busy process runs on every core; all four must be identical and say
+they are reproducible. A VMM the host stops (SIGSTOP) for longer than --spin-limit while its
+guest computes gets no host-chosen landmark either. (The tiny-Linux boots get the same test in replay_test.py --linux and
 virtio_linux.py, with a 30 ms budget.)
 
 Environment (meson sets it): DEJAVM_BIN, DEJAVM_TRACE_BIN, DEJAVM_GUEST_DIR.
@@ -40,6 +40,11 @@ CASES = [
     ("pci-intx", "pci-intx", "", ["--rng", "src=" + ENTROPY]),
     ("virtio-pci-cfg", "virtio-pci-cfg", "", ["--rng", "src=" + ENTROPY]),
     ("virtio-wide-access", "virtio-wide-access", "", ["--rng", "src=" + ENTROPY]),
+    ("virtio-repeat", "virtio-repeat", "", ["--disk", "path=%s" % DISK, "--rng",
+                                            "src=" + ENTROPY, "--console", "null", "--memory",
+                                            "size=128M"]),
+    ("legacy-width", "legacy-width", "pic=1", []),
+    ("rtc-set", "rtc-set", "", []),
 ]
 
 

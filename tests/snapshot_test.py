@@ -147,6 +147,11 @@ class Guests(unittest.TestCase):
         # the PCI_CFG window's registers are config space too
         self.check_guest("virtio-pci-cfg", extra=["--rng", "src=/dev/urandom"])
 
+    def test_rtc_clock_the_guest_set_survives_a_restore(self):
+        # deterministic, so that the times printed are exact: both points come after the guest
+        # set the clock, and the restored VM must read the guest's time, not --rtc-epoch's
+        self.check_guest("rtc-set", extra=["--deterministic"])
+
     def test_disk_writes_land_as_in_a_run_never_paused(self):
         plain = disk_image("blk-plain.img")
         args = ["--cmdline", "", "--disk", "path=%s,serial=snapdisk" % plain]

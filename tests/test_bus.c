@@ -2,6 +2,7 @@
 /* Unit tests for the PIO/MMIO bus: registration, lookup and access routing. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +433,108 @@ START_TEST(test_access_offsets)
 }
 END_TEST
 
+/* A device of byte registers: every access it gets, in order. */
+struct byte_dev {
+	unsigned int n;
+	struct {
+		uint64_t offset;
+		uint32_t len;
+		bool write;
+		uint8_t value;
+	} log[16];
+};
+
+static void byte_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
+{
+	struct byte_dev *d = opaque;
+
+	d->log[d->n++ % 16] = (typeof(d->log[0])){offset, len, false, 0};
+	memset(data, 0, len);
+	data[0] = (uint8_t)(0xa0 + offset);
+}
+
+static void byte_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
+{
+	struct byte_dev *d = opaque;
+
+	d->log[d->n++ % 16] = (typeof(d->log[0])){offset, len, true, data[0]};
+}
+
+static const struct bus_ops byte_ops = {
+	.read = byte_read, .write = byte_write, .byte_registers = 1};
+
+static void expect_byte_access(const struct byte_dev *d, unsigned int i, uint64_t offset,
+			       bool write, uint8_t value)
+{
+	ck_assert_uint_lt(i, d->n);
+	ck_assert_uint_eq(d->log[i].offset, offset);
+	ck_assert_uint_eq(d->log[i].len, 1);
+	ck_assert_int_eq(d->log[i].write, write);
+	if (write)
+		ck_assert_uint_eq(d->log[i].value, value);
+}
+
+/*
+ * Devices of byte registers get a wider access as one access per byte, lowest address first,
+ * each byte routed on its own (QEMU's memory core with impl.max_access_size 1): outw(0x70, idx |
+ * val << 8) is a CMOS index and data write.
+ */
+START_TEST(test_access_byte_registers)
+{
+	struct byte_dev cmos = {0}, kbd = {0};
+	struct rec_dev wide = {0};
+	uint8_t data[8];
+	struct bus bus;
+
+	bus_init(&bus, "pio");
+	ck_assert_int_eq(bus_register(&bus, 0x70, 2, &byte_ops, &cmos, "cmos"), 0);
+	ck_assert_int_eq(bus_register(&bus, 0x72, 2, &rec_ops, &wide, "wide"), 0);
+	ck_assert_int_eq(bus_register(&bus, 0x64, 1, &byte_ops, &kbd, "i8042"), 0);
+
+	memcpy(data, "\x0e\x5a", 2);
+	ck_assert(bus_access(&bus, 0x70, data, 2, true));
+	ck_assert_uint_eq(cmos.n, 2);
+	expect_byte_access(&cmos, 0, 0, true, 0x0e);
+	expect_byte_access(&cmos, 1, 1, true, 0x5a);
+
+	memset(data, 0, sizeof(data));
+	ck_assert(bus_access(&bus, 0x70, data, 2, false));
+	ck_assert_uint_eq(cmos.n, 4);
+	expect_byte_access(&cmos, 2, 0, false, 0);
+	expect_byte_access(&cmos, 3, 1, false, 0);
+	ck_assert_mem_eq(data, "\xa0\xa1", 2);
+
+	/* Bytes past the device go where they land: a neighbour, one byte at a time, or nothing. */
+	memcpy(data, "\x01\x02\x03\x04", 4);
+	ck_assert(bus_access(&bus, 0x71, data, 4, true));
+	ck_assert_uint_eq(cmos.n, 5);
+	expect_byte_access(&cmos, 4, 1, true, 0x01);
+	ck_assert_int_eq(wide.writes, 2);
+	ck_assert_uint_eq(wide.offset, 1);
+	ck_assert_uint_eq(wide.len, 1);
+	ck_assert_uint_eq(wide.data[0], 0x03);
+	memset(data, 0, sizeof(data));
+	ck_assert(bus_access(&bus, 0x64, data, 2, false));
+	ck_assert_mem_eq(data, "\xa0\xff", 2);
+	ck_assert_uint_eq(kbd.n, 1);
+	/* An access that starts before the device reaches it too. */
+	memcpy(data, "\x11\xfe", 2);
+	ck_assert(bus_access(&bus, 0x63, data, 2, true));
+	ck_assert_uint_eq(kbd.n, 2);
+	expect_byte_access(&kbd, 1, 0, true, 0xfe);
+	memset(data, 0, sizeof(data));
+	ck_assert(bus_access(&bus, 0x6e, data, 4, false));
+	ck_assert_mem_eq(data, "\xff\xff\xa0\xa1", 4);
+
+	/* A device without byte registers still gets its accesses whole, and nothing else. */
+	ck_assert(bus_access(&bus, 0x72, data, 2, true));
+	ck_assert_uint_eq(wide.len, 2);
+	ck_assert(!bus_access(&bus, 0x73, data, 2, true));
+	ck_assert(!bus_access(&bus, 0x65, data, 2, true));
+	bus_free(&bus);
+}
+END_TEST
+
 START_TEST(test_access_missing_ops)
 {
 	struct rec_dev dev = {0};
@@ -618,6 +721,7 @@ static Suite *bus_suite(void)
 	tcase_add_test(tc, test_access_unhandled);
 	tcase_add_test(tc, test_access_straddling);
 	tcase_add_test(tc, test_access_offsets);
+	tcase_add_test(tc, test_access_byte_registers);
 	tcase_add_test(tc, test_access_missing_ops);
 	suite_add_tcase(s, tc);
 

@@ -408,6 +408,158 @@ START_TEST(virtio_blk_requests_reach_the_image)
 }
 END_TEST
 
+/* How many times needle occurs in haystack. */
+static unsigned int count_of(const char *haystack, const char *needle)
+{
+	unsigned int n = 0;
+
+	for (const char *p = haystack; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * Work a notification cannot ask for: one head in every avail entry (each device would serve
+ * it 8 times), and a virtio-console chain naming one 64 MiB buffer 63 times, alone and in all
+ * 128 entries (4 GiB, then 512 GiB of output: over a minute of one notification before). Each
+ * is refused with DEVICE_NEEDS_RESET before anything is served, in both modes.
+ */
+START_TEST(virtio_repeated_heads_and_oversized_chains_are_refused)
+{
+	char *img_path = blk_image(), disk[4200];
+
+	snprintf(disk, sizeof(disk), "path=%s", img_path);
+	for (int det = 0; det < 2; det++) {
+		struct run_result r;
+
+		dejavm(&r, 60, 0, "--kernel", guest("virtio-repeat"), "--disk", disk, "--rng",
+		       "src=/dev/urandom", "--console", "null", "--memory", "size=128M",
+		       det ? "--deterministic" : NULL, NULL);
+		ck_assert_msg(r.status == 0, "status %d\nstdout: %s\nstderr: %s", r.status, r.out,
+			      r.err);
+		ck_assert_msg(strstr(r.out, "5 of 5 cases refused, every device recovered"), "%s",
+			      r.out);
+		/* Named as what they are: the repetition, and the device's limit on a chain. */
+		ck_assert_uint_eq(count_of(r.err, "both hold head 0 (made available twice before "
+						  "it was used); the device needs a reset"),
+				  4);
+		ck_assert_msg(strstr(r.err, "virtio-console at 00:03.0: descriptor 0: total "
+					    "device-readable length 67108864 exceeds the 1048576 "
+					    "bytes this device takes in a chain"),
+			      "%s", r.err);
+		run_result_free(&r);
+	}
+	unlink(img_path);
+	free(img_path);
+}
+END_TEST
+
+/* A flood of malformed disk requests: each is used, and the log gets 10 lines and a summary. */
+START_TEST(virtio_blk_malformed_requests_are_logged_a_few_times)
+{
+	char *img_path = blk_image(), disk[4200];
+
+	snprintf(disk, sizeof(disk), "path=%s", img_path);
+	for (int det = 0; det < 2; det++) {
+		struct run_result r;
+		char summary[4400];
+
+		dejavm(&r, 60, 0, "--kernel", guest("virtio-blk-io"), "--disk", disk, "--cmdline",
+		       "bad=5000", det ? "--deterministic" : NULL, NULL);
+		ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+		ck_assert_ptr_nonnull(strstr(r.out, "5000 malformed requests, 5000 used"));
+		ck_assert_uint_eq(count_of(r.err, "without header or status byte"), 10);
+		snprintf(summary, sizeof(summary),
+			 "virtio-blk %s: malformed requests: 4990 more like the above were not "
+			 "shown as warnings",
+			 img_path);
+		ck_assert_msg(count_of(r.err, summary) == 1, "%s", r.err);
+		run_result_free(&r);
+	}
+	unlink(img_path);
+	free(img_path);
+}
+END_TEST
+
+/*
+ * The ISA devices have byte registers: a wider access is one per byte, lowest port first, as
+ * QEMU makes it (a 16-bit write to the CMOS index port writes the data port too). The VMM's own
+ * PIC serves deterministic mode only (KVM's drops wider writes).
+ */
+START_TEST(legacy_devices_take_wide_accesses_a_byte_at_a_time)
+{
+	for (int det = 0; det < 2; det++) {
+		struct run_result r;
+
+		dejavm(&r, 60, 0, "--kernel", guest("legacy-width"), "--cmdline",
+		       det ? "pic=1" : "", det ? "--deterministic" : NULL, NULL);
+		ck_assert_msg(r.status == 0, "status %d\nstdout: %s\nstderr: %s", r.status, r.out,
+			      r.err);
+		ck_assert_msg(strstr(r.out, det ? "10 of 10 checks held" : "9 of 9 checks held"),
+			      "%s", r.out);
+		run_result_free(&r);
+	}
+}
+END_TEST
+
+/*
+ * i8042 commands 0xF0-0xFF pulse output lines whose bit is clear; line 0 resets the machine
+ * (QEMU: any such even command resets). Odd ones, and other commands, do not.
+ */
+START_TEST(i8042_pulse_commands_reset_when_they_pulse_line_0)
+{
+	static const struct {
+		const char *arg;
+		bool resets;
+	} cases[] = {
+		{"i8042=0xfe", true},  {"i8042=0xf0", true},  {"i8042=0xf2", true},
+		{"i8042=0xfa", true},  {"i8042w=0xfe", true}, {"i8042=0xff", false},
+		{"i8042=0xf1", false}, {"i8042=0xfd", false}, {"i8042=0xee", false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run_result r;
+
+		dejavm(&r, 30, 0, "--kernel", guest("legacy-width"), "--cmdline", cases[i].arg,
+		       "-v", NULL);
+		if (cases[i].resets) {
+			ck_assert_msg(r.status == 0 && strstr(r.err, "reset through the i8042"),
+				      "%s: status %d, %s%s", cases[i].arg, r.status, r.out, r.err);
+		} else {
+			ck_assert_msg(r.status == 7 && strstr(r.out, "did not reset"),
+				      "%s: status %d, %s%s", cases[i].arg, r.status, r.out, r.err);
+			ck_assert_ptr_null(strstr(r.err, "reset through the i8042"));
+		}
+		run_result_free(&r);
+	}
+}
+END_TEST
+
+/*
+ * The guest sets the CMOS clock (with register B's SET bit, and without) and it runs on from
+ * there: in deterministic mode from --rtc-epoch and the virtual clock, to the second.
+ */
+START_TEST(rtc_time_writes_set_the_clock)
+{
+	for (int det = 0; det < 2; det++) {
+		struct run_result r;
+
+		dejavm(&r, 60, 0, "--kernel", guest("rtc-set"), det ? "--deterministic" : NULL,
+		       NULL);
+		ck_assert_msg(r.status == 0, "status %d\nstdout: %s\nstderr: %s", r.status, r.out,
+			      r.err);
+		ck_assert_msg(strstr(r.out, "rtc-set: 14 of 14 checks held"), "%s", r.out);
+		if (det) {
+			ck_assert_msg(strstr(r.out, "rtc-set: before: 2020-01-01 00:00:00\n") &&
+					      strstr(r.out, "rtc-set: after reads: 2031-06-15 "
+							    "12:00:56 weekday 1\n"),
+				      "%s", r.out);
+		}
+		run_result_free(&r);
+	}
+}
+END_TEST
+
 START_TEST(version_and_help)
 {
 	struct run_result r;
@@ -445,6 +597,11 @@ int main(void)
 	tcase_add_test(tc, bad_command_lines_exit_2);
 	tcase_add_test(tc, malformed_virtqueues_are_reported_not_fatal);
 	tcase_add_test(tc, virtio_blk_requests_reach_the_image);
+	tcase_add_test(tc, virtio_repeated_heads_and_oversized_chains_are_refused);
+	tcase_add_test(tc, virtio_blk_malformed_requests_are_logged_a_few_times);
+	tcase_add_test(tc, legacy_devices_take_wide_accesses_a_byte_at_a_time);
+	tcase_add_test(tc, i8042_pulse_commands_reset_when_they_pulse_line_0);
+	tcase_add_test(tc, rtc_time_writes_set_the_clock);
 	tcase_add_test(tc, version_and_help);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -371,17 +371,26 @@ START_TEST(test_read_irr_isr)
 	out(M_CMD, 0x0a);
 	ck_assert_uint_eq(in(M_CMD), 0x10);
 
-	/* Wider accesses see the byte in the low lane and zeros above; writes use byte 0. */
+	/*
+	 * A wider access is one per byte, lowest port first (QEMU's 8259 and ELCR take bytes only):
+	 * 16 bits at the command port are it and the data port.
+	 */
 	uint8_t w[4] = {0xff, 0xff, 0xff, 0xff};
 
 	ck_assert(bus_access(&bus, M_CMD, w, 2, false));
-	ck_assert_uint_eq(w[0], 0x10);
-	ck_assert_uint_eq(w[1], 0x00);
+	ck_assert_uint_eq(w[0], 0x10); /* IRR, as selected */
+	ck_assert_uint_eq(w[1], 0x10); /* the IMR */
+	ck_assert_uint_eq(w[2], 0xff);
+	w[0] = 0x0b; /* OCW3: read the ISR */
+	w[1] = 0x5a; /* IMR */
+	ck_assert(bus_access(&bus, M_CMD, w, 2, true));
+	ck_assert_uint_eq(in(M_DATA), 0x5a);
+	ck_assert_uint_eq(in(M_CMD), 0x02); /* the ISR */
 	w[0] = 0x30;
-	w[1] = 0x21;
+	w[1] = 0x0e;
 	ck_assert(bus_access(&bus, ELCR_M, w, 2, true));
 	ck_assert_uint_eq(in(ELCR_M), 0x30);
-	ck_assert_uint_eq(in(ELCR_S), 0x00);
+	ck_assert_uint_eq(in(ELCR_S), 0x0e);
 	ck_assert(!bus_access(&bus, 0x22, w, 1, false));
 }
 END_TEST

@@ -261,6 +261,7 @@ START_TEST(test_longest_chain)
 	ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
 	ck_assert_uint_eq(ch.n, 8);
 	ck_assert_uint_eq(ch.out_bytes, 8);
+	push_ok(0, 0);
 	desc(7, DATA_GPA + 7, 1, VIRTQ_DESC_F_NEXT, 0);
 	avail_add(0);
 	expect_broken("descriptor 0: chain longer than the queue (loop?)");
@@ -319,6 +320,7 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(ch.n, VQ_MAX_SIZE);
 	ck_assert_uint_eq(ch.out_bytes, VQ_MAX_SIZE);
 	expect_buf(VQ_MAX_SIZE - 1, DATA_GPA + VQ_MAX_SIZE - 1, 1, false);
+	push_ok(0, 0);
 
 	/* 255 x 16 MiB + (16 MiB - 1) = 4 GiB - 1, in each direction. */
 	for (unsigned int i = 0; i < 256; i++)
@@ -327,6 +329,7 @@ START_TEST(test_limits)
 	avail_add(0);
 	ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
 	ck_assert_uint_eq(ch.out_bytes, UINT32_MAX);
+	push_ok(0, 0);
 	for (unsigned int i = 0; i < 256; i++)
 		desc(i, 0, i < 255 ? RAM_SIZE : RAM_SIZE - 1,
 		     VIRTQ_DESC_F_WRITE | (i < 255 ? VIRTQ_DESC_F_NEXT : 0), i + 1);
@@ -539,6 +542,105 @@ START_TEST(test_chain_read_write)
 	/* Neither helper touched the other part. */
 	ck_assert_int_eq(memcmp(ram + DATA_GPA, "abc", 3), 0);
 	ck_assert_int_eq(memcmp(ram + DATA_GPA + 0x200, "ijklmno", 7), 0);
+}
+END_TEST
+
+/*
+ * A head is the device's from the moment the driver makes it available until the device uses
+ * it: made available again before that, it would become a second request (or, repeated in the
+ * ring, the same request once per entry). Used, it may come back at once.
+ */
+START_TEST(test_head_in_flight)
+{
+	init(8, false, false);
+	desc(3, DATA_GPA, 16, 0, 0);
+	avail_add(3);
+	ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
+	push_ok(3, 0);
+	avail_add(3); /* used, then made available again: legal */
+	ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
+	ck_assert_uint_eq(ch.head, 3);
+	ck_assert_uint_eq(q.last_avail, 2);
+	avail_add(3); /* still in flight: the device has not used it */
+	expect_broken("avail ring entry 2: head 3 is made available again before it was used");
+}
+END_TEST
+
+START_TEST(test_head_repeated_in_ring)
+{
+	init(8, false, false);
+	desc(2, DATA_GPA, 16, 0, 0);
+	desc(5, DATA_GPA, 16, 0, 0);
+	avail_add(5);
+	avail_add(2);
+	avail_add(5);
+	/* Both entries were published before the device took the first: nothing is taken. */
+	expect_broken("avail ring entries 0 and 2 both hold head 5");
+	ck_assert_uint_eq(q.last_avail, 0);
+
+	/* The repetition the issue found: one head in every entry, across the wrap. */
+	init(8, false, false);
+	start_at(65533);
+	desc(0, DATA_GPA, 16, 0, 0);
+	for (unsigned int i = 0; i < 8; i++)
+		avail_add(0);
+	expect_broken("avail ring entries 5 and 6 both hold head 0");
+
+	/* Distinct heads in a full ring are fine, and so is a head after its own use. */
+	init(8, false, false);
+	for (unsigned int i = 0; i < 8; i++) {
+		desc(i, DATA_GPA, 16, 0, 0);
+		avail_add(7 - i);
+	}
+	for (unsigned int i = 0; i < 8; i++) {
+		ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
+		ck_assert_uint_eq(ch.head, 7 - i);
+	}
+	for (unsigned int i = 0; i < 8; i++)
+		push_ok(i, 0);
+	avail_add(4);
+	ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
+	ck_assert(!q.broken);
+}
+END_TEST
+
+/*
+ * A device's limit on a chain's bytes: a chain may name one buffer many times, which the 4 GiB
+ * limit alone lets grow to 4 GiB of work per chain. The walk stops at the descriptor that
+ * crosses the limit.
+ */
+START_TEST(test_max_chain_bytes)
+{
+	init(128, false, false);
+	q.max_chain_bytes = 1u << 20;
+	for (unsigned int i = 0; i < 4; i++)
+		desc(i, DATA_GPA, 256 << 10, i < 3 ? VIRTQ_DESC_F_NEXT : 0, i + 1);
+	avail_add(0);
+	ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
+	ck_assert_uint_eq(ch.out_bytes, 1u << 20); /* exactly the limit */
+	push_ok(0, 0);
+	/* 63 times the same buffer: refused at the fifth. */
+	for (unsigned int i = 0; i < 63; i++)
+		desc(i, DATA_GPA, 256 << 10, i < 62 ? VIRTQ_DESC_F_NEXT : 0, i + 1);
+	avail_add(0);
+	expect_broken("descriptor 4: total device-readable length 1310720 exceeds the 1048576 "
+		      "bytes this device takes in a chain");
+
+	/* Device-writable bytes count on their own; 0 means only the 4 GiB limit. */
+	init(8, false, false);
+	q.max_chain_bytes = 100;
+	desc(0, DATA_GPA, 100, VIRTQ_DESC_F_NEXT, 1);
+	desc(1, DATA_GPA, 100, VIRTQ_DESC_F_WRITE, 0);
+	avail_add(0);
+	ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
+	push_ok(0, 0);
+	desc(1, DATA_GPA, 101, VIRTQ_DESC_F_WRITE, 0);
+	avail_add(0);
+	expect_broken("descriptor 1: total device-writable length 101 exceeds the 100 bytes");
+	init(8, false, false);
+	desc(0, 0, RAM_SIZE, 0, 0);
+	avail_add(0);
+	ck_assert_int_eq(vq_pop(&q, &m, &ch, err, sizeof(err)), 1);
 }
 END_TEST
 
@@ -1003,6 +1105,9 @@ static Suite *virtqueue_suite(void)
 	tcase_add_test(tc, test_notify_event_idx_wrap);
 	tcase_add_test(tc, test_set_notify);
 	tcase_add_test(tc, test_chain_read_write);
+	tcase_add_test(tc, test_head_in_flight);
+	tcase_add_test(tc, test_head_repeated_in_ring);
+	tcase_add_test(tc, test_max_chain_bytes);
 	tcase_add_test(tc, test_broken_is_sticky);
 	tcase_add_loop_test(tc, test_malformed, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, test_fuzz);

@@ -8,6 +8,10 @@
  * With reads=M on the command line it does only M 4 KiB reads (sectors 0, 8, 16, ... within
  * the disk) and prints "virtio-blk-io: M reads, K failed": exactly M requests, M backend I/Os
  * (tests/lat_test.py counts them with dejavm-lat).
+ *
+ * With bad=N it sends only N malformed requests, a 16-byte header without a status byte, 8 to a
+ * notification, and prints "virtio-blk-io: N malformed requests, K used": each must come back
+ * (used, with no status to write), and the VMM must not log a line for each.
  */
 #include "rt.h"
 #include "virtio.h"
@@ -58,6 +62,7 @@ int main(const char *cmdline)
 	uint8_t *data = (uint8_t *)DATA;
 	uint64_t capacity;
 	unsigned long reads = rt_arg_ulong(cmdline, "reads", 0);
+	unsigned long nbad = rt_arg_ulong(cmdline, "bad", 0);
 	int bad = 0;
 
 	if (virtio_find(1, 2)) {
@@ -69,6 +74,31 @@ int main(const char *cmdline)
 	capacity = vr32(VC_DEVCFG) | (uint64_t)vr32(VC_DEVCFG + 4) << 32;
 	rt_printf("virtio-blk-io: capacity %lu sectors, read-only %u\n", (unsigned long)capacity,
 		  (vr32(VC_DF) >> 5) & 1);
+	if (nbad) {
+		unsigned long used = 0;
+
+		*(struct outhdr *)HDR = (struct outhdr){T_IN, 0, 0};
+		for (uint16_t i = 0; i < VQ_SIZE; i++)
+			vdesc[i] = (struct vdesc){HDR, sizeof(struct outhdr), 0, 0};
+		for (unsigned long done = 0; done < nbad;) {
+			uint16_t n = nbad - done < VQ_SIZE ? nbad - done : VQ_SIZE;
+
+			for (uint16_t i = 0; i < n; i++)
+				vavail[2 + (uint16_t)(next_idx + i) % VQ_SIZE] = i;
+			next_idx += n;
+			vavail[1] = next_idx;
+			vw16(VC_NOTIFY, 0);
+			for (unsigned long spin = 0; vused[1] != next_idx && spin < 100000000UL;
+			     spin++)
+				__asm__ volatile("" : : : "memory");
+			used += (uint16_t)(vused[1] - (next_idx - n)) <= n
+					? (uint16_t)(vused[1] - (next_idx - n))
+					: 0;
+			done += n;
+		}
+		rt_printf("virtio-blk-io: %lu malformed requests, %lu used\n", nbad, used);
+		return used == nbad ? 0 : 1;
+	}
 	if (reads) {
 		unsigned long failed = 0;
 

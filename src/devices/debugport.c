@@ -16,7 +16,7 @@ static void debugport_write(void *opaque, uint64_t off, const uint8_t *data, uin
 	log_info("boot progress: code 0x%02x", data[0]);
 }
 
-static const struct bus_ops debugport_ops = {.write = debugport_write};
+static const struct bus_ops debugport_ops = {.write = debugport_write, .byte_registers = 1};
 
 int debugport_init(struct vm *vm)
 {

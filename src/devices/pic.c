@@ -257,8 +257,9 @@ static void elcr_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 	cascade(p);
 }
 
-static const struct bus_ops pic_ops = {.read = pic_read, .write = pic_write};
-static const struct bus_ops elcr_ops = {.read = elcr_read, .write = elcr_write};
+static const struct bus_ops pic_ops = {.read = pic_read, .write = pic_write, .byte_registers = 1};
+static const struct bus_ops elcr_ops = {
+	.read = elcr_read, .write = elcr_write, .byte_registers = 1};
 
 struct pic *pic_new(void)
 {

@@ -319,8 +319,9 @@ static void port_b_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 	set_gate(&p->ch[2], data[0] & PORTB_GATE2, *p->clock_ns);
 }
 
-static const struct bus_ops pit_ops = {.read = pit_read, .write = pit_write};
-static const struct bus_ops port_b_ops = {.read = port_b_read, .write = port_b_write};
+static const struct bus_ops pit_ops = {.read = pit_read, .write = pit_write, .byte_registers = 1};
+static const struct bus_ops port_b_ops = {
+	.read = port_b_read, .write = port_b_write, .byte_registers = 1};
 
 struct pit *pit_new(const uint64_t *clock_ns, pit_irq0_fn irq0, void *ctx)
 {

@@ -220,7 +220,8 @@ static void serial_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 	pthread_mutex_unlock(&s->lock);
 }
 
-static const struct bus_ops serial_ops = {.read = serial_read, .write = serial_write};
+static const struct bus_ops serial_ops = {
+	.read = serial_read, .write = serial_write, .byte_registers = 1};
 
 /* What the guest can observe, and the line the trace has not had yet (snapshot: persist.h). */
 #define SERIAL_STATE(F)       \

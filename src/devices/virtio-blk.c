@@ -66,6 +66,11 @@ struct virtio_blk {
 	enum { WRITES_OK, WRITES_LATE, WRITES_FLIP } test_writes;
 	struct virtio_thread io; /* normal mode: serves ioeventfd notifications */
 	struct blk_req *reqs;	 /* one batch: queue_size requests */
+	/*
+	 * Malformed requests logged (log_capped). Not snapshot state: it only decides what the log
+	 * of this process shows.
+	 */
+	unsigned int warned;
 };
 
 /* $DEJAVM_TEST_BLK_EIO=N: true for the N-th backend I/O, which then fails with EIO. */
@@ -146,17 +151,19 @@ static bool within_limits(struct virtio_blk *b, const struct blk_req *r, int n)
 {
 	for (int k = 0; k < n; k++) {
 		if (r->iov[k].iov_len > SIZE_MAX_BYTES) {
-			log_warn(
-				"virtio-blk %s: request %u has a buffer of %zu bytes, more than the "
-				"size_max of %u it was offered: IOERR",
-				b->cfg->path, r->head, r->iov[k].iov_len, SIZE_MAX_BYTES);
+			log_capped(&b->warned,
+				   "virtio-blk %s: request %u has a buffer of %zu bytes, more than "
+				   "the size_max of %u it was offered: IOERR",
+				   b->cfg->path, r->head, r->iov[k].iov_len, SIZE_MAX_BYTES);
 			return false;
 		}
 	}
 	if (n > SEG_MAX) {
-		log_warn("virtio-blk %s: request %u has %d data buffers, more than the seg_max of "
-			 "%u it was offered: IOERR",
-			 b->cfg->path, r->head, n, SEG_MAX);
+		log_capped(
+			&b->warned,
+			"virtio-blk %s: request %u has %d data buffers, more than the seg_max of "
+			"%u it was offered: IOERR",
+			b->cfg->path, r->head, n, SEG_MAX);
 		return false;
 	}
 	return true;
@@ -182,8 +189,8 @@ static void prepare(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 		r->status_byte = last.iov_base;
 	if (!r->status_byte || c->out_bytes < sizeof(hdr) ||
 	    vq_chain_read(c, &d->vm->mem, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
-		log_warn("virtio-blk %s: request %u without header or status byte", b->cfg->path,
-			 c->head);
+		log_capped(&b->warned, "virtio-blk %s: request %u without header or status byte",
+			   b->cfg->path, c->head);
 		return;
 	}
 	r->type = hdr.type;
@@ -381,23 +388,27 @@ static void complete(struct virtio_blk *b, unsigned int q, struct blk_req *r)
 
 /*
  * A notification: every chain the queue holds is taken (recorded as it is), the I/Os go to
- * the backend in one batch, and the requests complete in the order they came.
+ * the backend in batches of up to queue_size, and the requests complete in the order they came.
+ * A full batch means the driver may have added more meanwhile (normal mode): look again, for as
+ * long as it keeps the queue full. Returns the requests served.
  */
 static unsigned int serve_queue(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_blk *b = d->priv;
-	unsigned int nr = 0;
+	unsigned int nr, total = 0;
 
-	while (nr < b->cfg->queue_size && virtio_pop(d, q) > 0)
-		prepare(b, q, &b->reqs[nr++]);
-	run_batch(b, b->reqs, nr);
-	for (unsigned int i = 0; i < nr; i++)
-		complete(b, q, &b->reqs[i]);
-	if (nr)
-		virtio_interrupt(d, q); /* one look at the guest's wishes per batch */
-	if (nr == b->cfg->queue_size)	/* a full batch: look again */
-		nr += serve_queue(d, q);
-	return nr;
+	do {
+		nr = 0;
+		while (nr < b->cfg->queue_size && virtio_pop(d, q) > 0)
+			prepare(b, q, &b->reqs[nr++]);
+		run_batch(b, b->reqs, nr);
+		for (unsigned int i = 0; i < nr; i++)
+			complete(b, q, &b->reqs[i]);
+		if (nr)
+			virtio_interrupt(d, q); /* one look at the guest's wishes per batch */
+		total += nr;
+	} while (nr == b->cfg->queue_size);
+	return total;
 }
 
 static void blk_notify(struct virtio_dev *d, unsigned int q)
@@ -586,6 +597,14 @@ static int blk_flush(void *arg)
 	return b->fd >= 0 && fdatasync(b->fd) ? -errno : 0;
 }
 
+/* When the VM stops (before --stats and the trace's end): what the log did not show. */
+static void blk_stopped(void *arg)
+{
+	struct virtio_blk *b = arg;
+
+	log_capped_summary(b->warned, "virtio-blk %s: malformed requests", b->cfg->path);
+}
+
 static void blk_free(void *arg)
 {
 	struct virtio_blk *b = arg;
@@ -634,6 +653,8 @@ int virtio_blk_add(struct vm *vm, const struct disk_config *cfg)
 	r = blk_open(b);
 	if (!r)
 		r = vm_on_snapshot(vm, cfg->path, blk_flush, b);
+	if (!r)
+		r = vm_on_stop(vm, blk_stopped, b);
 	if (r)
 		return r;
 	ops = &b->ops;

@@ -22,9 +22,16 @@
 #include "../virtio/virtio_pci.h"
 #include "../vm.h"
 
-#define RX_QUEUE	0
-#define TX_QUEUE	1
-#define CHUNK		4096
+#define RX_QUEUE 0
+#define TX_QUEUE 1
+#define CHUNK	 4096
+/*
+ * Bytes in one chain, either way: more is malformed (DEVICE_NEEDS_RESET), so that a notification
+ * cannot ask for gigabytes of output (a chain may name one large buffer many times). Linux sends
+ * at most 128 descriptors (the queue, no indirect tables) of at most a page each (splice; hvc
+ * writes up to a page, write() to a port 32 KiB), 512 KiB, and posts receive buffers of a page.
+ */
+#define MAX_CHAIN_BYTES (1u << 20)
 #define TRACE_PORT_BASE 0x10000 /* serial events: virtio consoles are 0x10000 + PCI slot */
 
 struct virtio_console {
@@ -159,6 +166,13 @@ static void console_notify(struct virtio_dev *d, unsigned int q)
 	}
 }
 
+/* The transport zeroed the queues: our limit on a chain again (see MAX_CHAIN_BYTES). */
+static void console_reset(struct virtio_dev *d)
+{
+	d->vq[RX_QUEUE].max_chain_bytes = MAX_CHAIN_BYTES;
+	d->vq[TX_QUEUE].max_chain_bytes = MAX_CHAIN_BYTES;
+}
+
 /* Input read from the pty that no receive buffer has taken yet. */
 static void console_save(struct virtio_dev *d, struct msgpack_packer *pk)
 {
@@ -195,6 +209,7 @@ static const struct virtio_ops console_ops = {
 	.num_queues = 2,
 	.queue_max = 128,
 	.notify = console_notify,
+	.reset = console_reset,
 	.save = console_save,
 	.load = console_load,
 };

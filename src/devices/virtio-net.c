@@ -60,28 +60,28 @@
 #define NET_MAX_FRAME  65550 /* bytes after the header, in either direction */
 #define NET_QUEUE_SIZE 256
 /* io_done events: op 0 a frame received, 1 a frame sent; status 0 done, 1 malformed chain */
-#define NET_OP_RX    0
-#define NET_OP_TX    1
-#define NET_MAX_WARN 10 /* malformed chains logged per device; the rest at debug level */
-#define DET_WAITS    4	/* deterministic mode: HLT exits that wait for the tap after a send */
-#define DET_WAIT_MS  20
+#define NET_OP_RX   0
+#define NET_OP_TX   1
+#define DET_WAITS   4 /* deterministic mode: HLT exits that wait for the tap after a send */
+#define DET_WAIT_MS 20
 
 struct virtio_net {
 	struct virtio_dev vdev;
 	const struct net_config *cfg;
 	int tap; /* -1: none (replay) */
 	struct virtio_net_config config;
-	uint8_t *frame;	  /* header + frame, as the guest gets it */
-	size_t frame_len; /* a frame from the tap waiting for a receive buffer; 0: none */
-	bool rx_stalled;  /* ... and the guest has none posted: the tap is not read meanwhile */
-	unsigned int warned, det_waits;
+	uint8_t *frame;	     /* header + frame, as the guest gets it */
+	size_t frame_len;    /* a frame from the tap waiting for a receive buffer; 0: none */
+	bool rx_stalled;     /* ... and the guest has none posted: the tap is not read meanwhile */
+	unsigned int warned; /* malformed chains logged (log_capped) */
+	unsigned int det_waits;
 	struct virtio_thread io; /* normal mode: serves the tap and the queues' ioeventfds */
 };
 
 static void bad_chain(struct virtio_net *n, unsigned int q, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* One line per malformed chain (the first NET_MAX_WARN as warnings); it is used with 0 bytes. */
+/* One line per malformed chain (the first few as warnings: log_capped); it is used with 0 bytes. */
 static void bad_chain(struct virtio_net *n, unsigned int q, const char *fmt, ...)
 {
 	char why[160];
@@ -90,12 +90,8 @@ static void bad_chain(struct virtio_net *n, unsigned int q, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (n->warned++ < NET_MAX_WARN)
-		log_warn("virtio-net %s: %s chain %u: %s; returned unused", n->cfg->tap,
-			 q == NET_TXQ ? "transmit" : "receive", n->vdev.chain.head, why);
-	else
-		log_debug("virtio-net %s: %s chain %u: %s; returned unused", n->cfg->tap,
-			  q == NET_TXQ ? "transmit" : "receive", n->vdev.chain.head, why);
+	log_capped(&n->warned, "virtio-net %s: %s chain %u: %s; returned unused", n->cfg->tap,
+		   q == NET_TXQ ? "transmit" : "receive", n->vdev.chain.head, why);
 }
 
 /* The frame of the transmit chain in d->chain to the tap, after a header of our own. */
@@ -497,6 +493,14 @@ static const struct virtio_ops net_ops = {
 	.load = net_load,
 };
 
+/* When the VM stops (before --stats and the trace's end): what the log did not show. */
+static void net_stopped(void *arg)
+{
+	struct virtio_net *n = arg;
+
+	log_capped_summary(n->warned, "virtio-net %s: malformed chains", n->cfg->tap);
+}
+
 static void net_free(void *arg)
 {
 	struct virtio_net *n = arg;
@@ -528,6 +532,9 @@ int virtio_net_add(struct vm *vm, const struct net_config *cfg)
 	n->config.max_virtqueue_pairs = 1;
 	n->config.mtu = 1500;
 	if (!cfg->no_tap && (r = tap_open(n)))
+		return r;
+	r = vm_on_stop(vm, net_stopped, n);
+	if (r)
 		return r;
 	n->vdev.id = cfg->id;
 	r = virtio_pci_add(vm, &n->vdev, &net_ops, n);

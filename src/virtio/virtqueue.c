@@ -5,7 +5,9 @@
  * Everything the driver writes is untrusted and may change under our feet: ring indices are
  * read once with single loads, descriptors are copied to the stack once before they are
  * checked, and every guest range is translated with gpa_to_hva() (which is overflow-safe) before
- * it is touched. Limits: chains hold at most VQ_MAX_SIZE buffers, each direction below 4 GiB.
+ * it is touched. Limits: chains hold at most VQ_MAX_SIZE buffers, each direction below 4 GiB (or
+ * the device's max_chain_bytes), and a head is taken at most once until it is used: with at most
+ * `size` entries available, the work one notification can ask for is bounded.
  */
 #include "virtqueue.h"
 
@@ -157,6 +159,11 @@ static int add_buf(struct vq *q, const struct guest_mem *m, struct vq_chain *c,
 	if (*total > UINT32_MAX)
 		return fail(q, "%s %u: total device-%s length %" PRIu64 " exceeds 4 GiB - 1", what,
 			    i, write ? "writable" : "readable", *total);
+	if (q->max_chain_bytes && *total > q->max_chain_bytes)
+		return fail(q,
+			    "%s %u: total device-%s length %" PRIu64 " exceeds the %" PRIu32
+			    " bytes this device takes in a chain",
+			    what, i, write ? "writable" : "readable", *total, q->max_chain_bytes);
 	c->n_out += !write;
 	c->bufs[c->n++] = (struct vq_buf){.gpa = d->addr, .len = d->len, .write = write};
 	return 0;
@@ -240,6 +247,40 @@ static int walk(struct vq *q, const struct guest_mem *m, const uint8_t *desc, ui
 	}
 }
 
+static bool in_flight(const struct vq *q, uint16_t head)
+{
+	return q->in_flight[head / 64] >> (head % 64) & 1;
+}
+
+/*
+ * A chain the driver made available is the device's until it comes back in the used ring, so a
+ * driver makes a head available again only after it saw it used. Head, about to be taken from
+ * ring slot `slot`, must therefore not be in flight, nor appear again among the other entries
+ * published now: the driver wrote those before the device took this one, so it cannot have seen
+ * it used. This holds whatever the driver does meanwhile (a device thread and a vCPU run
+ * concurrently), and needs no state beyond the ring and the in-flight set.
+ */
+static int check_head(struct vq *q, const uint8_t *avail, uint16_t slot, uint16_t pending,
+		      uint16_t head)
+{
+	if (in_flight(q, head))
+		return fail(q,
+			    "avail ring entry %u: head %u is made available again before it was "
+			    "used",
+			    slot & (q->size - 1), head);
+	for (uint16_t k = 1; k < pending; k++) {
+		uint16_t other = (uint16_t)(slot + k) & (q->size - 1);
+
+		if (load16(avail + AVAIL_RING(other)) == head)
+			return fail(
+				q,
+				"avail ring entries %u and %u both hold head %u (made available "
+				"twice before it was used)",
+				slot & (q->size - 1), other, head);
+	}
+	return 0;
+}
+
 int vq_pop(struct vq *q, const struct guest_mem *m, struct vq_chain *c, char *err, size_t errlen)
 {
 	uint8_t *desc, *avail;
@@ -269,12 +310,15 @@ int vq_pop(struct vq *q, const struct guest_mem *m, struct vq_chain *c, char *er
 		     q->last_avail & (q->size - 1), head, q->size);
 		goto broken;
 	}
+	if (check_head(q, avail, q->last_avail, pending, head) < 0)
+		goto broken;
 	c->head = head;
 	c->n = c->n_out = 0;
 	c->out_bytes = c->in_bytes = 0;
 	if (walk(q, m, desc, head, c) < 0)
 		goto broken;
 	q->last_avail++;
+	q->in_flight[head / 64] |= 1ULL << (head % 64);
 	return 1;
 broken:
 	msg(err, errlen, "%s", q->error);
@@ -289,6 +333,7 @@ int vq_push(struct vq *q, const struct guest_mem *m, uint16_t head, uint32_t wri
 		return fail(q, "used ring at 0x%" PRIx64 " is not usable", q->used_gpa);
 	if (head >= q->size) /* a device bug, not the driver's: the queue stays usable */
 		return -1;
+	q->in_flight[head / 64] &= ~(1ULL << (head % 64));
 	elem = used + USED_RING(q->used_idx & (q->size - 1));
 	store32(elem, head);
 	store32(elem + 4, written);

@@ -41,6 +41,16 @@ struct vq {
 	bool signalled_valid;
 	bool broken;	 /* the driver wrote a malformed ring: device needs reset */
 	char error[160]; /* why, when broken */
+	/*
+	 * Heads popped and not pushed yet. Not snapshot state: every device pushes what it pops
+	 * before it lets go of its lock, so the set is empty whenever a snapshot can be taken.
+	 */
+	uint64_t in_flight[VQ_MAX_SIZE / 64];
+	/*
+	 * The device's limit on the bytes of a chain in either direction (0: 4 GiB - 1), set by the
+	 * device's reset hook: a longer chain is malformed. Configuration, not state.
+	 */
+	uint32_t max_chain_bytes;
 };
 
 /* One guest buffer, as the device sees it. */
@@ -65,13 +75,17 @@ int vq_check_layout(const struct vq *q, const struct guest_mem *m, char *err, si
  * Takes the next available chain. Returns 1 with *c filled, 0 when the ring is empty, -1 when
  * the driver broke the ring or the queue was already broken: err (and q->error) says what.
  * A broken queue stays broken, with its first message, until the transport resets it;
- * last_avail is not advanced past the bad chain.
+ * last_avail is not advanced past the bad chain. A head the driver made available twice
+ * without the device having used it in between (still in flight, or twice among the entries
+ * published now) breaks the ring: one chain must not become two requests, nor the same request
+ * again and again at every notification.
  */
 int vq_pop(struct vq *q, const struct guest_mem *m, struct vq_chain *c, char *err, size_t errlen);
 
 /*
- * Publishes head with written bytes in the used ring. -1 if the used ring is not usable (the
- * queue is then broken) or head >= size (a device bug; the queue stays as it was).
+ * Publishes head with written bytes in the used ring (it is no longer in flight). -1 if the used
+ * ring is not usable (the queue is then broken) or head >= size (a device bug; the queue stays
+ * as it was).
  */
 int vq_push(struct vq *q, const struct guest_mem *m, uint16_t head, uint32_t written);
 

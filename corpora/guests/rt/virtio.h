@@ -127,15 +127,24 @@ static inline void virtio_negotiate(uint32_t ring_bytes, uint32_t features)
 	vw8(VC_STATUS, VS_ACK | VS_DRIVER | VS_FEATURES_OK);
 }
 
-/* Queue q (VQ_SIZE entries): descriptors at desc_at, avail/used rings at ring + 0x1000/0x2000. */
-static inline void virtio_queue(uint16_t q, uint64_t desc_at, uint64_t ring)
+/*
+ * Queue q with `size` entries (a power of 2, at most 256 so that each ring fits its 4 KiB):
+ * descriptors at desc_at, avail/used rings at ring + 0x1000/0x2000.
+ */
+static inline void virtio_queue_sized(uint16_t q, uint16_t size, uint64_t desc_at, uint64_t ring)
 {
 	vw16(VC_QSEL, q);
-	vw16(VC_QSZ, VQ_SIZE);
+	vw16(VC_QSZ, size);
 	vw64(VC_QDESC, desc_at);
 	vw64(VC_QAVAIL, ring + 0x1000);
 	vw64(VC_QUSED, ring + 0x2000);
 	vw16(VC_QEN, 1);
+}
+
+/* Queue q with VQ_SIZE entries (virtio_queue_sized). */
+static inline void virtio_queue(uint16_t q, uint64_t desc_at, uint64_t ring)
+{
+	virtio_queue_sized(q, VQ_SIZE, desc_at, ring);
 }
 
 static inline void virtio_driver_ok(void)
