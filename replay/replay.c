@@ -716,7 +716,6 @@ static int restore_checkpoint(struct replayer *rp, struct vm *vm, size_t k)
 	int ret = 0;
 
 	for (size_t i = 0; i <= k && !ret; i++) {
-		msgpack_unpacked u;
 		size_t len;
 		char *err = NULL;
 		void *p = trace_reader_checkpoint_payload(rp->r, i, &len, &err);
@@ -726,19 +725,11 @@ static int restore_checkpoint(struct replayer *rp, struct vm *vm, size_t k)
 			free(err);
 			return -1;
 		}
-		msgpack_unpacked_init(&u);
-		if (msgpack_unpack_next(&u, p, len, NULL) != MSGPACK_UNPACK_SUCCESS) {
-			say("%s: offset %" PRIu64 ": checkpoint %zu: its payload is not msgpack",
-			    rp->path, rp->ckpts[i].offset, i);
-			ret = -1;
-		} else if (checkpoint_apply_memory(vm, &u.data, msg, sizeof(msg)) ||
-			   (i == k &&
-			    vm_state_load(vm, trace_obj_get(&u.data, "state"), msg, sizeof(msg)))) {
+		if (checkpoint_restore(vm, p, len, i == k, msg, sizeof(msg))) {
 			say("%s: offset %" PRIu64 ": checkpoint %zu (seq %" PRIu64 "): %s",
 			    rp->path, rp->ckpts[i].offset, i, rp->ckpts[i].seq, msg);
 			ret = -1;
 		}
-		msgpack_unpacked_destroy(&u);
 		free(p);
 	}
 	if (!ret && !vm->resumed) {
