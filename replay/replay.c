@@ -30,6 +30,7 @@
 #include "loader.h"
 #include "log.h"
 #include "out.h"
+#include "persist.h"
 #include "sha256.h"
 #include "sandbox.h"
 #include "snapshot.h"
@@ -680,7 +681,8 @@ static void on_checkpoint(void *ctx, uint64_t seq, const void *payload, size_t l
 	msgpack_unpacked_init(&b);
 	out_init(&path, NULL);
 	out_s(&path, "checkpoint");
-	if (msgpack_unpack_next(&a, rec, rlen, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	if (!persist_fits(rec, rlen) || !persist_fits(payload, len) ||
+	    msgpack_unpack_next(&a, rec, rlen, NULL) != MSGPACK_UNPACK_SUCCESS ||
 	    msgpack_unpack_next(&b, payload, len, NULL) != MSGPACK_UNPACK_SUCCESS)
 		out_s(&path, " (does not decode)");
 	else if (!obj_diff(&a.data, &b.data, &path))

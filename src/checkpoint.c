@@ -231,7 +231,7 @@ int checkpoint_restore(struct vm *vm, const void *payload, size_t size, bool sta
 	int r = -1;
 
 	msgpack_zone_init(&zone, 4096);
-	u = msgpack_unpack(payload, size, &off, &zone, &obj);
+	u = persist_unpack(payload, size, &off, &zone, &obj);
 	if (u != MSGPACK_UNPACK_SUCCESS && u != MSGPACK_UNPACK_EXTRA_BYTES)
 		snprintf(err, len, "its payload is not msgpack");
 	else if (!checkpoint_apply_memory(vm, &obj, err, len)) {
