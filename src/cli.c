@@ -514,6 +514,17 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		int (*kvfn)(void *, const char *, const char *) = NULL;
 
+		/*
+		 * One console and one rng: a second would take a second place among the virtio
+		 * devices that no device holds, and a trace or snapshot of that VM could not be
+		 * read back.
+		 */
+		if ((opt == OPT_CONSOLE || opt == OPT_RNG) &&
+		    (given & 1ULL << (opt - OPT_KERNEL))) {
+			fprintf(err, "dejavm: %s: given twice (a VM has one)\n",
+				opt == OPT_CONSOLE ? "--console" : "--rng");
+			return CLI_USAGE;
+		}
 		if (opt >= OPT_KERNEL && opt < OPT_KERNEL + 64)
 			given |= 1ULL << (opt - OPT_KERNEL);
 		switch (opt) {
