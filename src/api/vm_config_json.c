@@ -210,7 +210,7 @@ int disk_from_json(const json_t *j, const char *where, struct disk_config *d, ch
 int net_from_json(const json_t *j, const char *where, struct net_config *n, char *err, size_t len)
 {
 	static const char *const known[] = {"tap", "mac", "ip", "mask", "id", NULL};
-	const char *mac = NULL;
+	const char *mac = NULL, *why;
 
 	memset(n, 0, sizeof(*n));
 	if (check_object(j, where, known, "net", err, len) ||
@@ -221,10 +221,14 @@ int net_from_json(const json_t *j, const char *where, struct net_config *n, char
 		return -1;
 	if (!n->tap || !*n->tap)
 		return bad(err, len, "%s.tap: required (dejavm's net devices are taps)", where);
-	if (strlen(n->tap) >= NET_IFNAMSIZ)
-		return bad(err, len, "%s.tap: at most %d characters", where, NET_IFNAMSIZ - 1);
+	if ((why = tap_name_error(n->tap)))
+		return bad(err, len, "%s.tap: '%s': %s", where, n->tap, why);
 	if (mac && parse_mac(mac, n->mac))
 		return bad(err, len, "%s.mac: '%s' is not a MAC address", where, mac);
+	if (n->ip && (why = ipv4_error(n->ip, false)))
+		return bad(err, len, "%s.ip: '%s': %s", where, n->ip, why);
+	if (n->mask && (why = ipv4_error(n->mask, true)))
+		return bad(err, len, "%s.mask: '%s': %s", where, n->mask, why);
 	n->mac_set = mac != NULL;
 	if (!n->mac_set)
 		default_mac(n->tap, n->mac);
