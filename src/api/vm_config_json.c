@@ -199,6 +199,9 @@ int disk_from_json(const json_t *j, const char *where, struct disk_config *d, ch
 		return -1;
 	if (!d->path || !*d->path)
 		return bad(err, len, "%s.path: required", where);
+	if (d->serial && strlen(d->serial) > VIRTIO_BLK_ID_BYTES)
+		return bad(err, len, "%s.serial: at most %d bytes (VIRTIO_BLK_ID_BYTES)", where,
+			   VIRTIO_BLK_ID_BYTES);
 	if (d->queue_size & (d->queue_size - 1))
 		return bad(err, len, "%s.queue_size: %u is not a power of two", where,
 			   d->queue_size);
@@ -319,6 +322,10 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 	    (check_object(v, "memory", memory_known, "memory", err, len) ||
 	     get_uint(v, "size", "memory", MIN_MEM_SIZE, MAX_MEM_SIZE, &cfg->mem_size, err, len)))
 		return -1;
+	/* KVM maps guest RAM in pages (and --memory, a snapshot and a trace header say so too) */
+	if (cfg->mem_size & 0xfff)
+		return bad(err, len, "memory.size: %" PRIu64 " is not a multiple of 4096",
+			   cfg->mem_size);
 	v = json_object_get(j, "payload");
 	if (!v)
 		return bad(err, len, "payload: required (payload.kernel is the kernel to boot)");
