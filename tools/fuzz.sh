@@ -52,11 +52,13 @@ work=$build/fuzz-work
 flags=(-max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 -print_final_stats=1)
 
 run_target() {
-	local t=$1 dir=$work/$1
+	local t=$1 dir=$work/$1 dict=()
 	rm -rf "$dir"
 	mkdir -p "$dir/corpus" "$dir/artifacts"
 	cp corpora/fuzz/"$t"/* "$dir/corpus/"
-	"$build/tests/fuzz/fuzz_$t" "${flags[@]}" -artifact_prefix="$dir/artifacts/" \
+	# a target's dictionary: the words of its input language (option names, JSON fields)
+	[ ! -f tests/fuzz/"$t".dict ] || dict=(-dict=tests/fuzz/"$t".dict)
+	"$build/tests/fuzz/fuzz_$t" "${flags[@]}" "${dict[@]}" -artifact_prefix="$dir/artifacts/" \
 		"$dir/corpus" >"$dir/log" 2>&1 || true
 	if $merge; then
 		"$build/tests/fuzz/fuzz_$t" -merge=1 -timeout="$timeout" -rss_limit_mb=2048 \
