@@ -30,6 +30,7 @@
 #include "loader.h"
 #include "log.h"
 #include "out.h"
+#include "persist.h"
 #include "sha256.h"
 #include "sandbox.h"
 #include "snapshot.h"
@@ -680,7 +681,8 @@ static void on_checkpoint(void *ctx, uint64_t seq, const void *payload, size_t l
 	msgpack_unpacked_init(&b);
 	out_init(&path, NULL);
 	out_s(&path, "checkpoint");
-	if (msgpack_unpack_next(&a, rec, rlen, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	if (!persist_fits(rec, rlen) || !persist_fits(payload, len) ||
+	    msgpack_unpack_next(&a, rec, rlen, NULL) != MSGPACK_UNPACK_SUCCESS ||
 	    msgpack_unpack_next(&b, payload, len, NULL) != MSGPACK_UNPACK_SUCCESS)
 		out_s(&path, " (does not decode)");
 	else if (!obj_diff(&a.data, &b.data, &path))
@@ -716,7 +718,6 @@ static int restore_checkpoint(struct replayer *rp, struct vm *vm, size_t k)
 	int ret = 0;
 
 	for (size_t i = 0; i <= k && !ret; i++) {
-		msgpack_unpacked u;
 		size_t len;
 		char *err = NULL;
 		void *p = trace_reader_checkpoint_payload(rp->r, i, &len, &err);
@@ -726,19 +727,11 @@ static int restore_checkpoint(struct replayer *rp, struct vm *vm, size_t k)
 			free(err);
 			return -1;
 		}
-		msgpack_unpacked_init(&u);
-		if (msgpack_unpack_next(&u, p, len, NULL) != MSGPACK_UNPACK_SUCCESS) {
-			say("%s: offset %" PRIu64 ": checkpoint %zu: its payload is not msgpack",
-			    rp->path, rp->ckpts[i].offset, i);
-			ret = -1;
-		} else if (checkpoint_apply_memory(vm, &u.data, msg, sizeof(msg)) ||
-			   (i == k &&
-			    vm_state_load(vm, trace_obj_get(&u.data, "state"), msg, sizeof(msg)))) {
+		if (checkpoint_restore(vm, p, len, i == k, msg, sizeof(msg))) {
 			say("%s: offset %" PRIu64 ": checkpoint %zu (seq %" PRIu64 "): %s",
 			    rp->path, rp->ckpts[i].offset, i, rp->ckpts[i].seq, msg);
 			ret = -1;
 		}
-		msgpack_unpacked_destroy(&u);
 		free(p);
 	}
 	if (!ret && !vm->resumed) {

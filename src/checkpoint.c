@@ -218,3 +218,26 @@ bad:
 	snprintf(err, len, "%s", e.msg);
 	return -1;
 }
+
+int checkpoint_restore(struct vm *vm, const void *payload, size_t size, bool state, char *err,
+		       size_t len)
+{
+	struct persist_err e = {0};
+	struct persist_in in;
+	msgpack_zone zone;
+	msgpack_object obj;
+	msgpack_unpack_return u;
+	size_t off = 0;
+	int r = -1;
+
+	msgpack_zone_init(&zone, 4096);
+	u = persist_unpack(payload, size, &off, &zone, &obj);
+	if (u != MSGPACK_UNPACK_SUCCESS && u != MSGPACK_UNPACK_EXTRA_BYTES)
+		snprintf(err, len, "its payload is not msgpack");
+	else if (!checkpoint_apply_memory(vm, &obj, err, len)) {
+		persist_open(&in, &obj, "checkpoint", &e); /* a map: checkpoint_apply_memory says */
+		r = state ? vm_state_load(vm, persist_find(&in, "state"), err, len) : 0;
+	}
+	msgpack_zone_destroy(&zone);
+	return r;
+}

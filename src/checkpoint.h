@@ -45,5 +45,12 @@ bool checkpoint_due(const struct vm *vm);
 void checkpoint_take(struct vcpu *v);
 /* Applies the memory runs of a checkpoint payload's map to guest RAM. 0, or -1 with err. */
 int checkpoint_apply_memory(struct vm *vm, const msgpack_object *payload, char *err, size_t len);
+/*
+ * A checkpoint payload as the trace holds it (msgpack, untrusted), into vm as `dejavm replay
+ * --from` builds its VM: its memory runs, and with state its state map too (vm_state_load).
+ * 0, or -1 with err.
+ */
+int checkpoint_restore(struct vm *vm, const void *payload, size_t size, bool state, char *err,
+		       size_t len);
 
 #endif

@@ -285,19 +285,39 @@ void default_mac(const char *tap, uint8_t mac[6])
 	mac[5] = h;
 }
 
+const char *tap_name_error(const char *name)
+{
+	if (!*name || strlen(name) >= NET_IFNAMSIZ)
+		return "a tap name is 1 to 15 bytes (IFNAMSIZ)";
+	if (strpbrk(name, "/: \t\n") || !strcmp(name, ".") || !strcmp(name, ".."))
+		return "not a valid interface name";
+	return NULL;
+}
+
+const char *ipv4_error(const char *s, bool netmask)
+{
+	struct in_addr a;
+	uint32_t m;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return "expected an IPv4 address like 192.168.249.1";
+	m = ntohl(a.s_addr);
+	if (netmask && (m & (~m >> 1)))
+		return "not a netmask (contiguous ones)";
+	return NULL;
+}
+
 static int net_kv(void *ctx, const char *key, const char *val)
 {
 	struct kv_ctx *c = ctx;
 	struct net_config *n = &c->cfg->nets[c->cfg->nr_nets];
-	struct in_addr a;
+	const char *why;
 
 	if (!key)
 		return bad_kv(c, key, val, "expected key=value (tap=NAME, mac=MAC, ip=, mask=)");
 	if (!strcmp(key, "tap")) {
-		if (!*val || strlen(val) >= NET_IFNAMSIZ)
-			return bad_kv(c, key, val, "a tap name is 1 to 15 bytes (IFNAMSIZ)");
-		if (strpbrk(val, "/: \t\n") || !strcmp(val, ".") || !strcmp(val, ".."))
-			return bad_kv(c, key, val, "not a valid interface name");
+		if ((why = tap_name_error(val)))
+			return bad_kv(c, key, val, why);
 		n->tap = val;
 		return 0;
 	}
@@ -310,17 +330,9 @@ static int net_kv(void *ctx, const char *key, const char *val)
 		return 0;
 	}
 	if (!strcmp(key, "ip") || !strcmp(key, "mask")) {
-		if (inet_pton(AF_INET, val, &a) != 1)
-			return bad_kv(c, key, val, "expected an IPv4 address like 192.168.249.1");
-		if (!strcmp(key, "mask")) {
-			uint32_t m = ntohl(a.s_addr);
-
-			if (m & (~m >> 1))
-				return bad_kv(c, key, val, "not a netmask (contiguous ones)");
-			n->mask = val;
-		} else {
-			n->ip = val;
-		}
+		if ((why = ipv4_error(val, !strcmp(key, "mask"))))
+			return bad_kv(c, key, val, why);
+		*(!strcmp(key, "mask") ? &n->mask : &n->ip) = val;
 		return 0;
 	}
 	return bad_kv(c, key, val, "unknown option (tap, mac, ip, mask)");
@@ -523,6 +535,17 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, FILE *ou
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		int (*kvfn)(void *, const char *, const char *) = NULL;
 
+		/*
+		 * One console and one rng: a second would take a second place among the virtio
+		 * devices that no device holds, and a trace or snapshot of that VM could not be
+		 * read back.
+		 */
+		if ((opt == OPT_CONSOLE || opt == OPT_RNG) &&
+		    (given & 1ULL << (opt - OPT_KERNEL))) {
+			fprintf(err, "dejavm: %s: given twice (a VM has one)\n",
+				opt == OPT_CONSOLE ? "--console" : "--rng");
+			return CLI_USAGE;
+		}
 		if (opt >= OPT_KERNEL && opt < OPT_KERNEL + 64)
 			given |= 1ULL << (opt - OPT_KERNEL);
 		switch (opt) {

@@ -24,5 +24,12 @@ int parse_size(const char *s, uint64_t *bytes);
 int parse_mac(const char *s, uint8_t mac[6]);
 /* --net without mac=: 52:54:00 and 3 bytes of a hash of the tap name (stable across runs). */
 void default_mac(const char *tap, uint8_t mac[6]);
+/*
+ * What is wrong with a tap name (1 to 15 bytes, an interface name) or an IPv4 address (a
+ * netmask: contiguous ones), NULL when nothing: the command line's checks, which the API and a
+ * configuration read from a snapshot or a trace header make too (virtio-net relies on them).
+ */
+const char *tap_name_error(const char *name);
+const char *ipv4_error(const char *s, bool netmask);
 
 #endif

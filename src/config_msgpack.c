@@ -248,18 +248,25 @@ static void unpack_disk(struct unpack *u, const msgpack_object *m, const char *w
 static void unpack_net(struct unpack *u, const msgpack_object *m, const char *where,
 		       struct net_config *n, unsigned int nr_virtio, uint32_t *used)
 {
-	const char *mac = NULL;
+	const char *mac = NULL, *why;
 
 	memset(n, 0, sizeof(*n));
 	get_str(u, m, where, "tap", false, &n->tap);
-	if (n->tap && strlen(n->tap) >= NET_IFNAMSIZ)
-		problem(u, where, "tap", "longer than %d bytes", NET_IFNAMSIZ - 1);
+	if (n->tap && (why = tap_name_error(n->tap)))
+		problem(u, where, "tap", "'%s': %s", n->tap, why);
 	get_str(u, m, where, "mac", false, &mac);
 	if (mac && parse_mac(mac, n->mac))
 		problem(u, where, "mac", "'%s' is not a MAC address", mac);
 	n->mac_set = true;
+	/* the host side of the tap is configured from these (virtio-net: tap_configure) */
 	get_str(u, m, where, "ip", true, &n->ip);
 	get_str(u, m, where, "mask", true, &n->mask);
+	if (n->ip && (why = ipv4_error(n->ip, false)))
+		problem(u, where, "ip", "'%s': %s", n->ip, why);
+	if (n->mask && (why = ipv4_error(n->mask, true)))
+		problem(u, where, "mask", "'%s': %s", n->mask, why);
+	if (!n->ip != !n->mask)
+		problem(u, where, n->ip ? "mask" : "ip", "missing: ip and mask go together");
 	take_order(u, where, get_u64(u, m, where, "order", 0, UINT32_MAX, UINT64_MAX), nr_virtio,
 		   used, &n->order);
 	if (find(m, "id"))

@@ -13,7 +13,11 @@
 
 #include "config.h"
 
-#define CONFIG_MAX_STRINGS (8 + 3 * MAX_DISKS + 4 * MAX_NETS)
+/*
+ * kernel, initramfs, cmdline, serial_path, rng, console_path; each disk's path, serial,
+ * io_engine, id; each net's tap, mac, ip, mask, id
+ */
+#define CONFIG_MAX_STRINGS (6 + 4 * MAX_DISKS + 5 * MAX_NETS)
 
 /* Copies of a decoded configuration's strings. */
 struct config_strings {

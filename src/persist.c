@@ -7,6 +7,71 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Big-endian n-byte length at p. */
+static uint64_t be(const uint8_t *p, unsigned int n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | *p++;
+	return v;
+}
+
+bool persist_fits(const void *data, size_t len)
+{
+	const uint8_t *p = data, *end = p + len;
+	uint64_t pending = 1; /* objects announced and not read yet: each takes a byte at least */
+
+	while (pending && p < end) {
+		uint8_t c = *p++;
+		uint64_t elems = 0, skip = 0;
+		unsigned int size = 0; /* bytes of the length that follows c */
+
+		pending--;
+		if ((c >= 0x80 && c <= 0x8f) || (c >= 0x90 && c <= 0x9f))
+			elems = (c & 0x0f) << (c <= 0x8f); /* fixmap: keys and values */
+		else if (c >= 0xa0 && c <= 0xbf)
+			skip = c & 0x1f;
+		else if (c >= 0xc4 && c <= 0xc6)
+			size = 1u << (c - 0xc4); /* bin */
+		else if (c >= 0xc7 && c <= 0xc9)
+			size = 1u << (c - 0xc7), skip = 1; /* ext: and its type */
+		else if (c == 0xca || c == 0xcb)
+			skip = c == 0xca ? 4 : 8;
+		else if (c >= 0xcc && c <= 0xd3)
+			skip = 1u << (c & 3);
+		else if (c >= 0xd4 && c <= 0xd8)
+			skip = 1 + (1u << (c - 0xd4));
+		else if (c >= 0xd9 && c <= 0xdb)
+			size = 1u << (c - 0xd9); /* str */
+		else if (c >= 0xdc && c <= 0xdf)
+			size = c & 1 ? 4 : 2; /* array or map 16/32 */
+		if ((uint64_t)(end - p) < size)
+			return true; /* cut inside a length: msgpack-c says so itself */
+		if (c >= 0xdc && c <= 0xdf)
+			elems = be(p, size) << (c >= 0xde);
+		else if (size)
+			skip += be(p, size);
+		p += size;
+		if (skip > (uint64_t)(end - p))
+			return true; /* a string or bin cut short: nothing is allocated for it */
+		p += skip;
+		/* (what was announced no longer fits either: cut short, or a lie) */
+		if (pending > (uint64_t)(end - p) || elems > (uint64_t)(end - p) - pending)
+			return false;
+		pending += elems;
+	}
+	return true;
+}
+
+msgpack_unpack_return persist_unpack(const void *data, size_t len, size_t *off, msgpack_zone *zone,
+				     msgpack_object *obj)
+{
+	if (*off > len || !persist_fits((const uint8_t *)data + *off, len - *off))
+		return MSGPACK_UNPACK_CONTINUE;
+	return msgpack_unpack(data, len, off, zone, obj);
+}
+
 bool persist_open(struct persist_in *in, const msgpack_object *obj, const char *path,
 		  struct persist_err *err)
 {

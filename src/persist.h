@@ -25,6 +25,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Untrusted msgpack (a snapshot's state, a checkpoint's payload) is decoded by msgpack-c, which
+ * allocates an array's or map's elements before it reads them: five hostile bytes would make it
+ * ask for hundreds of GiB. persist_fits() says whether no container in data announces more
+ * elements than the bytes left could hold (each takes one at least), so that decoding allocates
+ * in proportion to the data; persist_unpack() is msgpack_unpack() after that check, and
+ * returns MSGPACK_UNPACK_CONTINUE (the data ends inside an object) when it fails.
+ */
+bool persist_fits(const void *data, size_t len);
+msgpack_unpack_return persist_unpack(const void *data, size_t len, size_t *off, msgpack_zone *zone,
+				     msgpack_object *obj);
+
 /* The first problem found while loading (later ones are consequences). */
 struct persist_err {
 	bool set;

@@ -773,7 +773,7 @@ struct snapshot *snapshot_open(const char *dir, bool disks, char *err, size_t le
 		     r == -ENOENT ? " (not a dejavm snapshot directory?)" : "");
 		goto bad;
 	}
-	switch (msgpack_unpack(s->buf, s->len, &off, &s->zone, &s->root)) {
+	switch (persist_unpack(s->buf, s->len, &off, &s->zone, &s->root)) {
 	case MSGPACK_UNPACK_SUCCESS:
 		break;
 	case MSGPACK_UNPACK_EXTRA_BYTES:

@@ -185,14 +185,16 @@ static struct kvm_msrs *msrs_alloc(unsigned int n)
 /* One MSR of this vCPU; false when KVM cannot read it. */
 static bool msr_get(struct vcpu *v, uint32_t index, __u64 *value)
 {
-	struct {
+	/* a header and one entry (a struct ending in both is a GNU extension clang warns of) */
+	union {
 		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} one = {{.nmsrs = 1}, {.index = index}};
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} one = {.h = {.nmsrs = 1}};
 
+	one.h.entries[0].index = index;
 	if (ioctl(v->fd, KVM_GET_MSRS, &one) != 1)
 		return false;
-	*value = one.e.data;
+	*value = one.h.entries[0].data;
 	return true;
 }
 

@@ -68,7 +68,8 @@ static int set_slot(struct vm *vm, unsigned int i, uint32_t flags)
 	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) ? -errno : 0;
 }
 
-static int setup_memory(struct vm *vm)
+/* Guest RAM in this process, not yet KVM's. */
+static int map_memory(struct vm *vm)
 {
 	int r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size);
 
@@ -77,6 +78,15 @@ static int setup_memory(struct vm *vm)
 			(unsigned long long)(vm->cfg->mem_size >> 20), strerror(-r));
 		return -1;
 	}
+	return 0;
+}
+
+static int setup_memory(struct vm *vm)
+{
+	int r;
+
+	if (map_memory(vm))
+		return -1;
 	for (unsigned int i = 0; i < vm->mem.nr; i++) {
 		r = set_slot(vm, i, 0);
 		if (r) {
@@ -224,7 +234,8 @@ static int setup_devices(struct vm *vm)
 	return 0;
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg)
+/* What every VM starts from: nothing open, nothing on the buses. */
+static void vm_init(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
@@ -234,7 +245,19 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	pthread_mutex_init(&vm->msi_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
+}
 
+int vm_create_without_kvm(struct vm *vm, const struct vm_config *cfg)
+{
+	vm_init(vm, cfg);
+	if (map_memory(vm) || (cfg->deterministic && determ_init(vm)))
+		return -1;
+	return setup_devices(vm);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+	vm_init(vm, cfg);
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		log_err("cannot open /dev/kvm: %s%s", strerror(errno),

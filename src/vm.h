@@ -194,6 +194,13 @@ struct vm {
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg);
+/*
+ * The VM without KVM, for what drives its devices directly (tests/fuzz): guest
+ * RAM, the buses and every device of cfg (deterministic: with the VMM's PIC and PIT), no vCPU.
+ * vm_fd is -1, so devices start no I/O thread (a queue is served when it is notified) and
+ * interrupt lines and MSI routes only log that KVM refused them. Free it with vm_destroy().
+ */
+int vm_create_without_kvm(struct vm *vm, const struct vm_config *cfg);
 /* Loads kernel/initramfs, writes boot structures, sets the boot vCPU's registers. */
 int vm_load(struct vm *vm);
 /*

@@ -11,6 +11,8 @@ packages=(
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
 	# bpf/ (optional feature)
 	libbpf-dev clang bpftool systemtap-sdt-dev bpftrace
+	# tools/fuzz.sh (tests/fuzz): clang's libFuzzer and sanitizer runtimes (-fsanitize=fuzzer)
+	libclang-rt-14-dev
 	# tiny Linux guest (tools/guest-kernel)
 	linux-source-6.1 flex bison bc libelf-dev cpio xz-utils lz4 make
 	# trace checks and the peer for benchmarks

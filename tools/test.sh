@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what is missing, builds the VMM
 # twice (plain, and with ASan+UBSan), builds the tiny Linux guest once per machine (cached in
-# ~/.cache/dejavm), then runs every test in both builds. Ends with "N passed, N failed, N
-# skipped". With CI=true (.ci/run sets it) a skipped test counts as failed: CI installs
+# ~/.cache/dejavm), then runs every test in both builds, and then each fuzz target for a short
+# while from its committed corpus (tools/fuzz.sh; each target counts as a test). Ends with "N
+# passed, N failed, N skipped". With CI=true (.ci/run sets it) a skipped test counts as failed: CI installs
 # everything and runs as root, so a skip there means a test silently did not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,25 @@ run_suite build -Dtests=enabled
 # Second build: every test again under AddressSanitizer and UndefinedBehaviorSanitizer.
 run_suite build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all \
 	-Dbuildtype=debug
+# The fuzz targets (tests/fuzz, a clang build of their own), 20 s each, two at a time: each one
+# that crashes, hangs, leaks or runs out of memory is a failed test.
+echo "== fuzz" >&2
+fuzz_results=$(mktemp)
+fuzz_rc=0
+tools/fuzz.sh "${FUZZ_SECONDS:-20}" --jobs 2 --results "$fuzz_results" >&2 || fuzz_rc=$?
+fuzz_failed=0
+while read -r target result; do
+	if [ "$result" = pass ]; then
+		passed=$((passed + 1))
+	else
+		echo "failed: fuzz $target (see build-fuzz/fuzz-work/$target/log)" >&2
+		fuzz_failed=$((fuzz_failed + 1))
+	fi
+done <"$fuzz_results"
+rm -f "$fuzz_results"
+# a fuzz.sh that failed without naming a target (its build) is one failure
+[ "$fuzz_rc" -eq 0 ] || [ "$fuzz_failed" -gt 0 ] || fuzz_failed=1
+failed=$((failed + fuzz_failed))
 if [ "${CI:-}" = true ] && [ "$skipped" -gt 0 ]; then
 	echo "CI=true: $skipped skipped tests count as failed" >&2
 	failed=$((failed + skipped))

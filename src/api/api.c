@@ -491,6 +491,21 @@ static const struct route *find_route(const char *url, const char *method, const
 	return NULL;
 }
 
+unsigned int api_serve(struct vmm *m, const char *method, const char *url, const char *body,
+		       size_t len, char **json, const char **allow)
+{
+	struct request rq = {.body = (char *)body, .len = len, .too_large = len > API_MAX_BODY};
+	struct reply r = {0};
+	const struct route *route;
+
+	*allow = NULL;
+	if ((route = find_route(url, method, &rq, &r, allow)))
+		route->fn(m, &rq, &r);
+	*json = r.json ? json_dumps(r.json, JSON_COMPACT) : NULL;
+	json_decref(r.json);
+	return r.status;
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, const char *allow)
 {
 	struct MHD_Response *resp;

@@ -7,6 +7,8 @@
 #ifndef DEJAVM_API_H
 #define DEJAVM_API_H
 
+#include <stddef.h>
+
 struct vmm;
 struct MHD_Daemon;
 
@@ -28,5 +30,15 @@ struct api {
 int api_start(struct api *a, struct vmm *m, const char *path);
 /* Stops serving and removes the socket. */
 void api_stop(struct api *a);
+
+/*
+ * One request served on the calling thread, as the server serves it but without HTTP (tests,
+ * tests/fuzz): the route of method and url runs on body; returns the status, with the JSON body
+ * in *json (malloc'd, NULL: none) and for 405 the method to use in *allow. The actions that
+ * wait for vmm_main() (vm.boot, vm.restore, and vm.reboot, vm.shutdown, vm.delete of a built
+ * VM) wait here too: without a vmm_main() running, call only the others.
+ */
+unsigned int api_serve(struct vmm *m, const char *method, const char *url, const char *body,
+		       size_t len, char **json, const char **allow);
 
 #endif

@@ -199,6 +199,9 @@ int disk_from_json(const json_t *j, const char *where, struct disk_config *d, ch
 		return -1;
 	if (!d->path || !*d->path)
 		return bad(err, len, "%s.path: required", where);
+	if (d->serial && strlen(d->serial) > VIRTIO_BLK_ID_BYTES)
+		return bad(err, len, "%s.serial: at most %d bytes (VIRTIO_BLK_ID_BYTES)", where,
+			   VIRTIO_BLK_ID_BYTES);
 	if (d->queue_size & (d->queue_size - 1))
 		return bad(err, len, "%s.queue_size: %u is not a power of two", where,
 			   d->queue_size);
@@ -210,7 +213,7 @@ int disk_from_json(const json_t *j, const char *where, struct disk_config *d, ch
 int net_from_json(const json_t *j, const char *where, struct net_config *n, char *err, size_t len)
 {
 	static const char *const known[] = {"tap", "mac", "ip", "mask", "id", NULL};
-	const char *mac = NULL;
+	const char *mac = NULL, *why;
 
 	memset(n, 0, sizeof(*n));
 	if (check_object(j, where, known, "net", err, len) ||
@@ -221,10 +224,14 @@ int net_from_json(const json_t *j, const char *where, struct net_config *n, char
 		return -1;
 	if (!n->tap || !*n->tap)
 		return bad(err, len, "%s.tap: required (dejavm's net devices are taps)", where);
-	if (strlen(n->tap) >= NET_IFNAMSIZ)
-		return bad(err, len, "%s.tap: at most %d characters", where, NET_IFNAMSIZ - 1);
+	if ((why = tap_name_error(n->tap)))
+		return bad(err, len, "%s.tap: '%s': %s", where, n->tap, why);
 	if (mac && parse_mac(mac, n->mac))
 		return bad(err, len, "%s.mac: '%s' is not a MAC address", where, mac);
+	if (n->ip && (why = ipv4_error(n->ip, false)))
+		return bad(err, len, "%s.ip: '%s': %s", where, n->ip, why);
+	if (n->mask && (why = ipv4_error(n->mask, true)))
+		return bad(err, len, "%s.mask: '%s': %s", where, n->mask, why);
 	n->mac_set = mac != NULL;
 	if (!n->mac_set)
 		default_mac(n->tap, n->mac);
@@ -316,6 +323,10 @@ int config_from_json(const json_t *j, struct vm_config *cfg, char *err, size_t l
 	    (check_object(v, "memory", memory_known, "memory", err, len) ||
 	     get_uint(v, "size", "memory", MIN_MEM_SIZE, MAX_MEM_SIZE, &cfg->mem_size, err, len)))
 		return -1;
+	/* KVM maps guest RAM in pages (and --memory, a snapshot and a trace header say so too) */
+	if (cfg->mem_size & 0xfff)
+		return bad(err, len, "memory.size: %" PRIu64 " is not a multiple of 4096",
+			   cfg->mem_size);
 	v = json_object_get(j, "payload");
 	if (!v)
 		return bad(err, len, "payload: required (payload.kernel is the kernel to boot)");
