@@ -730,7 +730,8 @@ static uint64_t thread_cpu_ns(void)
 
 static uint64_t guest_run_ns(const struct vcpu *v)
 {
-	return thread_cpu_ns() - v->kick_cpu_ns;
+	/* During a kick: the guest's time up to it (the kick's work so far is not the guest's) */
+	return (v->kick_start_ns ? v->kick_start_ns : thread_cpu_ns()) - v->kick_cpu_ns;
 }
 
 static void count_kick(struct exit_stats *st, const struct fp_result *fp)
@@ -861,10 +862,12 @@ static bool watchdog_search(struct vcpu *v)
 /* The kick's own work is not the guest's running time (guest_run_ns). */
 static bool watchdog_kick(struct vcpu *v)
 {
-	uint64_t t0 = thread_cpu_ns();
-	bool exited = watchdog_search(v);
+	bool exited;
 
-	v->kick_cpu_ns += thread_cpu_ns() - t0;
+	v->kick_start_ns = thread_cpu_ns();
+	exited = watchdog_search(v);
+	v->kick_cpu_ns += thread_cpu_ns() - v->kick_start_ns;
+	v->kick_start_ns = 0;
 	return exited;
 }
 

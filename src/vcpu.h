@@ -40,8 +40,9 @@ struct vcpu {
 	/* Replay: running to the recorded landmark seek (a hardware breakpoint on its RIP). */
 	bool seeking, stepping_over;
 	struct landmark seek;
-	uint64_t seek_ns;     /* guest_run_ns() when the seek began */
-	uint64_t kick_cpu_ns; /* the vCPU thread's CPU time spent on kicks (searches) */
+	uint64_t seek_ns;	/* guest_run_ns() when the seek began */
+	uint64_t kick_cpu_ns;	/* the vCPU thread's CPU time spent on kicks (searches) */
+	uint64_t kick_start_ns; /* its CPU time when the kick in progress began, else 0 */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, unsigned int id);
