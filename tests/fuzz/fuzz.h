@@ -14,6 +14,8 @@
 #include "config.h"
 
 struct vm;
+struct out;
+struct trace_ev;
 
 /* The input, consumed from the front; reads past its end give zeros. */
 struct fuzz_in {
@@ -53,5 +55,11 @@ void fuzz_check_config_roundtrip(const struct vm_config *cfg);
  * disk_path (a memfd) through the sync engine, and nets have no tap. No recording.
  */
 void fuzz_neuter_backends(struct vm_config *cfg, const char *disk_path);
+
+/*
+ * A decoded event, used as the replayer and dejavm-trace use one: printed as JSON, each field
+ * looked up by name, compared with itself. o is emptied after.
+ */
+void fuzz_use_event(struct out *o, const struct trace_ev *ev);
 
 #endif
