@@ -7,7 +7,8 @@ mode while recording. The VMM's resident set is sampled meanwhile (/proc/PID/sta
 and, once the run is under way, it must not grow: a leak per request or per reset would (the
 test says how small a leak it would see).
 
-Environment (meson sets it): DEJAVM_BIN, DEJAVM_GUEST_DIR.
+Environment (meson sets it): DEJAVM_BIN, DEJAVM_GUEST_DIR, DEJAVM_SANITIZED (meson's
+b_sanitize: a sanitized build gets a larger budget).
 """
 import os
 import statistics
@@ -25,6 +26,11 @@ GUEST_RAM = 16 * MiB  # virtio-flood uses its first 9 MiB
 # being written and each stream's (1 MiB, or 5 with a 4 MiB disk read in it), the compressed
 # frame as large, and zstd's context: ~44 MiB in all.
 VMM_BUDGET = 48 * MiB
+# AddressSanitizer's build holds more for the same work: shadow memory (an eighth of what is
+# allocated), redzones around each allocation, and freed blocks in quarantine (a 4 MiB read's
+# buffers among them): twice the budget there. The growth checks below are the same.
+if os.environ.get("DEJAVM_SANITIZED", "none") != "none":
+    VMM_BUDGET *= 2
 BOUND = GUEST_RAM + VMM_BUDGET
 GROWTH = 2 * MiB  # from the run under way to its second half
 # While recording, a writer that falls behind (a loaded host) holds up to 16 MiB more in flight
