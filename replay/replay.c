@@ -62,7 +62,8 @@ struct replayer {
 	bool stop_reproduced; /* the recording was stopped by a signal, and so was the replay */
 	bool stop_tail_valid; /* it was: its tail (coalesced writes, end) starts at stop_tail_seq */
 	uint64_t stop_tail_seq;
-	int stop_status; /* and its end event's status and reason */
+	bool stop_at_next_exit; /* that tail has posted writes: stop at the next exit instead */
+	int stop_status;	/* and its end event's status and reason */
 	char stop_reason[128];
 	/* Normal-mode traces: recorded events skipped, and reads whose value was not compared. */
 	uint64_t not_compared, reads_not_compared;
@@ -231,15 +232,33 @@ static bool stopped_by_signal(const struct trace_ev *ev)
 /*
  * The vCPU is about to inject or run. A recording stopped by a signal stopped at this point
  * when all that is left of it is the end and, before it, the writes the guest had posted to
- * KVM's coalesced ring (drained once the vCPU left its loop): the replay stops here too, with
- * the recorded status and reason, so that it produces the same tail.
+ * KVM's coalesced ring (drained once the vCPU left its loop). Without such writes the signal
+ * came between exits: the replay stops here too, with the recorded status and reason. With
+ * them it came while the guest ran, after it had posted them: the replay runs the guest once
+ * more and stops at its next exit, before handling it (stop_after_run); the writes it posted
+ * meanwhile are then drained as the recording's were, and compared.
  */
 static bool stop_here(void *ctx)
 {
 	struct replayer *rp = ctx;
 
 	if (!rp->stop_tail_valid || rp->diverged || !rp->have_exp ||
-	    rp->exp.seq < rp->stop_tail_seq || rp->stop_reproduced)
+	    rp->exp.seq < rp->stop_tail_seq || rp->stop_reproduced || rp->stop_at_next_exit)
+		return false;
+	if (rp->exp.type != TRACE_end) {
+		rp->stop_at_next_exit = true;
+		return false;
+	}
+	rp->stop_reproduced = true;
+	vm_request_stop(rp->vm, rp->stop_status, "%s", rp->stop_reason);
+	return true;
+}
+
+static bool stop_after_run(void *ctx)
+{
+	struct replayer *rp = ctx;
+
+	if (!rp->stop_at_next_exit || rp->stop_reproduced)
 		return false;
 	rp->stop_reproduced = true;
 	vm_request_stop(rp->vm, rp->stop_status, "%s", rp->stop_reason);
@@ -1568,6 +1587,7 @@ static int replay_run(struct replayer *rp, const struct replay_opts *o, const st
 		.chain_next = feed_chain_next,
 		.dma_next = feed_dma_next,
 		.stop_here = stop_here,
+		.stop_after_run = stop_after_run,
 		.checkpoint = on_checkpoint,
 	};
 	struct vm_replay_hooks hooks = hooks_template;

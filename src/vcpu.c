@@ -1026,6 +1026,9 @@ static void *vcpu_thread(void *arg)
 		}
 		reason = v->run->exit_reason;
 		DEJAVM_PROBE(exit_received, v->id, reason);
+		if (replay && replay->stop_after_run && reason != KVM_EXIT_INTR && !v->seeking &&
+		    replay->stop_after_run(replay->ctx))
+			break; /* the writes it posted are drained below, as the recording's were */
 		if (reason == KVM_EXIT_INTR && atomic_load(&vm->pause_req)) {
 			continue; /* not the guest's exit: parked at the loop's top, no search */
 		} else if (reason == KVM_EXIT_INTR && vm->det) {

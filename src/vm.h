@@ -67,6 +67,13 @@ struct vm_replay_hooks {
 	 * signal) here, and the hook has stopped the VM the same way.
 	 */
 	bool (*stop_here)(void *ctx);
+	/*
+	 * After KVM_RUN returned with a guest exit, before it is handled: true when the recording
+	 * was stopped while the guest ran, after it had posted the writes that end the trace to
+	 * the coalesced ring; the hook has stopped the VM, and this exit is not handled (in the
+	 * recording the signal came before it).
+	 */
+	bool (*stop_after_run)(void *ctx);
 	/* A checkpoint is due at seq (checkpoint.h): the replay compares its payload (msgpack). */
 	void (*checkpoint)(void *ctx, uint64_t seq, const void *payload, size_t len);
 };

@@ -274,13 +274,15 @@ class Guests(unittest.TestCase):
         self.assertIn("events matched", p.stdout)
 
     def test_pauses_in_the_middle_of_fixed_point_searches_cost_nothing(self):
-        """timer spin=1 busy-waits for its ticks: at a 1 ms exit budget, 50 landmarks, each
-        found by single-stepping; pauses as fast as the API takes them land in those searches."""
+        """timer spin=1 busy-waits for its ticks: at a 1 ms exit budget, a landmark per tick,
+        each found by single-stepping; pauses as fast as the API takes them land in those
+        searches. 150 ticks: long enough for 20 pauses in the ASan build on a loaded host (50
+        gave 18 there)."""
         traces, pauses = [], 0
         for paused in (False, True):
             trace = os.path.join(TMP, "spin-%d.trace" % paused)
             with Vmm("spin-%d" % paused) as v:
-                cfg = {"payload": {"kernel": guest("timer"), "cmdline": "spin=1"},
+                cfg = {"payload": {"kernel": guest("timer"), "cmdline": "spin=1 ticks=150"},
                        "dejavm": {"deterministic": True, "record": trace, "exit_budget_ms": 1}}
                 self.assertEqual(v.request("PUT", "vm.create", cfg)[0], 204)
                 self.assertEqual(v.request("PUT", "vm.boot")[0], 204)
